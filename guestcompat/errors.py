@@ -1,0 +1,53 @@
+"""Errors that reach the user as one clear message (never a traceback).
+
+Every failure the user can cause or meet (a broken profile, a missing QEMU,
+a hung guest, garbage on the serial line) is raised as a GuestcompatError
+subclass; the CLI prints ``str(error)`` and exits with code 2.
+"""
+
+
+class GuestcompatError(Exception):
+    """Base class of every error the CLI reports as a message."""
+
+
+class ProfileError(GuestcompatError):
+    """A profile file is malformed, inconsistent or cannot be resolved."""
+
+
+class TopologyError(GuestcompatError):
+    """The PCI topology a profile asks for is impossible (conflict, missing bridge, ...)."""
+
+
+class CompileError(GuestcompatError):
+    """A profile cannot be compiled for the requested target."""
+
+
+class ImageError(GuestcompatError):
+    """A guest image could not be built (package download, extraction, ...)."""
+
+
+class ProbeError(GuestcompatError):
+    """The guest's fingerprint could not be read or decoded."""
+
+
+class RunError(GuestcompatError):
+    """QEMU failed to start, crashed, or the guest hung.
+
+    Carries the command line and the last console lines so the user can see
+    what the guest was doing when it stopped.
+    """
+
+    def __init__(self, message: str, *, argv: list[str] | None = None,
+                 console_tail: list[str] | None = None) -> None:
+        self.argv = argv or []
+        self.console_tail = console_tail or []
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        parts = [self.args[0]]
+        if self.console_tail:
+            parts.append("last console lines:")
+            parts.extend("  | " + line for line in self.console_tail)
+        if self.argv:
+            parts.append("command: " + " ".join(self.argv))
+        return "\n".join(parts)

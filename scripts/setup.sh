@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Idempotent set-up of everything guestcompat needs on a Debian 12 machine (run as root):
+# system packages, the .venv with guestcompat installed editable (with test extras),
+# the libvirt-qemu user, and the guest images. A repeated run on a ready machine
+# only checks and returns within seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '[setup] %s\n' "$*"; }
+
+APT_PACKAGES=(
+  qemu-system-x86 qemu-system-ppc qemu-utils seabios ovmf
+  libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu pkg-config
+  busybox-static kmod acpica-tools gcc libc6-dev cpio python3-venv python3-dev
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+# Multiarch: the ppc64el guest image is built from Debian ppc64el packages.
+if ! dpkg --print-foreign-architectures | grep -qx ppc64el; then
+  say "adding dpkg architecture ppc64el"
+  dpkg --add-architecture ppc64el
+  need_update=1
+fi
+if [ ${#missing[@]} -gt 0 ] || [ -n "${need_update:-}" ] || [ ! -e /var/lib/apt/lists/lock ] || \
+   [ -z "$(find /var/lib/apt/lists -name '*_Packages' -newermt '-7 days' -print -quit 2>/dev/null)" ]; then
+  say "apt-get update"
+  # A stale or unreachable index of one source must not stop the set-up.
+  apt-get update -q || say "apt-get update reported errors; continuing with the indexes we have"
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# libvirt's embedded driver insists on its default user and group existing.
+getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu
+getent passwd libvirt-qemu >/dev/null || useradd -r -g libvirt-qemu -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
+
+PY=${PYTHON:-python3}
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  say "python3 >= 3.11 is required (found: $("$PY" --version 2>&1))"; exit 2
+fi
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv"
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.guestcompat-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  say "installing guestcompat (editable, with test extras) into .venv"
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e '.[test]'
+  touch "$stamp"
+fi
+
+say "building guest images (cached in $(.venv/bin/python -c 'from guestcompat.paths import cache_root; print(cache_root())'))"
+.venv/bin/guestcompat images build
+say "ready"
