@@ -1,0 +1,65 @@
+"""The architecture strategy: everything that differs between architectures, in one object.
+
+The compiler, the image builder and the harness ask the strategy; none of
+them tests the architecture's name. Adding an architecture means adding one
+subclass here and its data (catalogue entries, machine types).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from guestcompat.emulation.fidelity import Expectation
+from guestcompat.emulation.target import Target
+from guestcompat.profiles.model import Profile
+
+
+@dataclass
+class PlatformPart:
+    """The argv and expectations an architecture contributes for machine, CPU and identity."""
+
+    argv: list[str] = field(default_factory=list)
+    expectations: list[Expectation] = field(default_factory=list)
+
+
+class ArchStrategy(ABC):
+    name: str
+    """QEMU / ``uname -m`` name of the architecture."""
+    debian_arch: str
+    """dpkg architecture of the guest image's packages."""
+    kernel_package: str
+    """Debian metapackage that depends on the current kernel package."""
+    kernel_form: str
+    """How images/ turns the packaged kernel into what QEMU boots (a kernel-form name)."""
+    console: str
+    """Guest console device the probe prints on."""
+    qemu_binary: str
+    probe_helpers: tuple[str, ...] = ()
+    """Native helpers detection/ compiles into the probe payload."""
+    machines: tuple[str, ...] = ()
+    accels: tuple[str, ...] = ("tcg",)
+
+    def check_target(self, target: Target) -> None:
+        from guestcompat.errors import CompileError
+        if target.machine not in self.machines:
+            raise CompileError(f"machine type {target.machine!r} is not supported on {self.name} "
+                               f"(supported: {', '.join(self.machines)})")
+        if target.accel not in self.accels:
+            raise CompileError(f"accelerator {target.accel!r} is not supported on {self.name} "
+                               f"(supported: {', '.join(self.accels)})")
+
+    def binary(self, target: Target) -> str:
+        return target.qemu_binary or self.qemu_binary
+
+    @abstractmethod
+    def platform(self, profile: Profile, target: Target) -> PlatformPart:
+        """Machine, accelerator, CPU, memory, firmware identity and hypervisor interfaces."""
+
+    @abstractmethod
+    def kernel_cmdline(self) -> list[str]:
+        """Kernel command-line words the probe image needs on this architecture."""
+
+    @abstractmethod
+    def console_args(self, chardev: str) -> list[str]:
+        """QEMU options that connect the guest console to character device ``chardev``."""

@@ -1,0 +1,140 @@
+"""x86_64: i440FX ``pc`` under TCG, SMBIOS identity, CPUID and the VMware backdoor.
+
+The hypervisor-detection recipe follows what a real Linux 6.1 guest does
+(``arch/x86/kernel/cpu/vmware.c``, measured in shared/reference/measured-here.md):
+with the CPUID hypervisor bit set, only a ``VMwareVMware`` signature counts,
+and TCG can only answer ``TCGTCGTCGTCG``. With the bit clear, Linux trusts a
+DMI serial containing "VMware" plus a backdoor GETVERSION answer, which
+QEMU's vmport gives. So under TCG the faithful choice is to clear the bit:
+the kernel, systemd-detect-virt and virt-what then all conclude VMware, and
+the cleared bit is reported as an approximation.
+"""
+
+from __future__ import annotations
+
+from guestcompat.emulation.arches.base import ArchStrategy, PlatformPart
+from guestcompat.emulation.fidelity import Expectation
+from guestcompat.emulation.qemuopts import opts, pairs
+from guestcompat.emulation.target import Target
+from guestcompat.profiles.model import Profile
+
+BACKDOOR_MAGIC = 0x564D5868
+VMX_TYPES = {"express": 1, "esx": 2, "server": 3, "workstation": 4, "ace": 5}
+
+# What each accelerator answers at CPUID 0x40000000 and whether a profile can change it.
+ACCEL_SIGNATURE = {"tcg": "TCGTCGTCGTCG"}
+ACCEL_CAN_SET_SIGNATURE = {"tcg": False}
+
+# profile SMBIOS field -> (QEMU -smbios key, /sys/class/dmi/id file)
+SMBIOS_FIELDS = {
+    "bios": (0, {"vendor": ("vendor", "bios_vendor"), "version": ("version", "bios_version"),
+                 "date": ("date", "bios_date"), "release": ("release", None)}),
+    "system": (1, {"manufacturer": ("manufacturer", "sys_vendor"), "product": ("product", "product_name"),
+                   "version": ("version", "product_version"), "serial": ("serial", "product_serial"),
+                   "uuid": (None, "product_uuid"), "sku": ("sku", "product_sku"),
+                   "family": ("family", "product_family")}),
+    "baseboard": (2, {"manufacturer": ("manufacturer", "board_vendor"), "product": ("product", "board_name"),
+                      "version": ("version", "board_version"), "serial": ("serial", "board_serial"),
+                      "asset": ("asset", "board_asset_tag")}),
+    "chassis": (3, {"manufacturer": ("manufacturer", "chassis_vendor"), "version": ("version", "chassis_version"),
+                    "serial": ("serial", "chassis_serial"), "asset": ("asset", "chassis_asset_tag")}),
+}
+
+
+class X86_64(ArchStrategy):
+    name = "x86_64"
+    debian_arch = "amd64"
+    kernel_package = "linux-image-amd64"
+    kernel_form = "pvh-vmlinux"
+    console = "ttyS0"
+    qemu_binary = "qemu-system-x86_64"
+    probe_helpers = ("x86",)
+    machines = ("pc",)
+    accels = ("tcg",)
+    cpu_model = "qemu64"
+
+    def kernel_cmdline(self) -> list[str]:
+        return [f"console={self.console}", "quiet"]
+
+    def console_args(self, chardev: str) -> list[str]:
+        return ["-serial", f"chardev:{chardev}"]
+
+    def platform(self, profile: Profile, target: Target) -> PlatformPart:
+        part = PlatformPart()
+        hypervisor_bit = self._detection(profile, target, part)
+        backdoor = profile.backdoor
+        part.argv += ["-machine", opts(target.machine, accel=target.accel, vmport=backdoor.enabled)]
+        if backdoor.enabled:
+            part.argv += ["-global", opts(None, **{"vmport.vmware-vmx-version": backdoor.version}),
+                          "-global", opts(None, **{"vmport.vmware-vmx-type": VMX_TYPES[backdoor.type]})]
+        part.argv += ["-cpu", self.cpu_model + ("" if hypervisor_bit else ",-hypervisor"),
+                      "-smp", str(profile.cpu.count), "-m", str(profile.platform.memory_mb)]
+        self._identity(profile, part)
+        return part
+
+    def _detection(self, profile: Profile, target: Target, part: PlatformPart) -> bool:
+        """Choose the CPUID hypervisor bit and state what the guest will conclude."""
+        cpu, backdoor = profile.cpu, profile.backdoor
+        accel_signature = ACCEL_SIGNATURE[target.accel]
+        wanted_signature = cpu.hypervisor_signature if cpu.hypervisor_bit else None
+        serial = profile.smbios.system.serial or ""
+        dmi_path = backdoor.enabled and "VMware" in serial
+        signature_settable = ACCEL_CAN_SET_SIGNATURE[target.accel]
+        # Keep the bit when the accelerator can show the wanted signature; clear it when the
+        # DMI + backdoor path is the only way the guest can conclude VMware.
+        keep_bit = cpu.hypervisor_bit and (signature_settable or not dmi_path)
+        presented_signature = (wanted_signature if signature_settable else accel_signature) if keep_bit else None
+        reason_bit = (f"{target.accel.upper()} cannot present the CPUID signature {wanted_signature!r} (it answers "
+                      f"{accel_signature!r}); the hypervisor bit is cleared so Linux detects VMware the way it "
+                      f"does without one: DMI serial 'VMware-…' plus the backdoor's GETVERSION")
+        part.expectations += [
+            Expectation("detection", "cpuid.hypervisor_bit", cpu.hypervisor_bit, keep_bit,
+                        None if keep_bit == cpu.hypervisor_bit else reason_bit, "cpu"),
+            Expectation("detection", "cpuid.hypervisor_signature", wanted_signature, presented_signature,
+                        None if presented_signature == wanted_signature else
+                        (reason_bit if not keep_bit else
+                         f"{target.accel.upper()} answers {accel_signature!r} at CPUID 0x40000000"), "cpu"),
+        ]
+        wanted_kernel = profile.platform.kernel_hypervisor
+        if keep_bit:
+            presented_kernel = {"VMwareVMware": "VMware", "KVMKVMKVM": "KVM"}.get(presented_signature or "")
+        else:
+            presented_kernel = "VMware" if dmi_path else None
+        if wanted_kernel is not None or presented_kernel is not None:
+            part.expectations.append(Expectation(
+                "detection", "kernel.hypervisor", wanted_kernel, presented_kernel,
+                None if wanted_kernel == presented_kernel else
+                "the guest kernel sees no VMware CPUID signature and no DMI serial 'VMware-…' with a backdoor",
+                "kernel"))
+        getversion = backdoor.enabled
+        part.expectations += [
+            Expectation("detection", "backdoor.version", backdoor.version if getversion else None,
+                        backdoor.version if getversion else None, None, "backdoor"),
+            Expectation("detection", "backdoor.magic", BACKDOOR_MAGIC if getversion else None,
+                        BACKDOOR_MAGIC if getversion else None, None, "backdoor"),
+            Expectation("detection", "backdoor.type", VMX_TYPES[backdoor.type] if getversion else None,
+                        VMX_TYPES[backdoor.type] if getversion else None, None, "backdoor"),
+        ]
+        return keep_bit
+
+    def _identity(self, profile: Profile, part: PlatformPart) -> None:
+        smbios = profile.smbios
+        for section, (smbios_type, fields) in SMBIOS_FIELDS.items():
+            values = getattr(smbios, section)
+            items: list[tuple[str, object]] = []
+            for field, (qemu_key, dmi_file) in fields.items():
+                value = getattr(values, field)
+                if value is None:
+                    continue
+                if qemu_key:
+                    items.append((qemu_key, value))
+                selector = f"dmi.{dmi_file}" if dmi_file else f"smbios.{section}.{field}"
+                part.expectations.append(Expectation("identity", selector, value, value, None, f"smbios.{section}"))
+            if items:
+                part.argv += ["-smbios", pairs(f"type={smbios_type}", items)]
+        if smbios.system.uuid:
+            part.argv += ["-uuid", smbios.system.uuid]
+        if smbios.oem_strings:
+            part.argv += ["-smbios", pairs("type=11", [("value", s) for s in smbios.oem_strings])]
+            part.expectations.append(Expectation("identity", "smbios.oem_strings", tuple(smbios.oem_strings),
+                                                 tuple(smbios.oem_strings), None, "smbios.oem_strings"))

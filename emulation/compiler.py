@@ -1,0 +1,84 @@
+"""Compile a profile for a target: QEMU argv, fidelity report, image needs.
+
+The compiled argv describes the machine only; the harness adds how it boots
+(kernel, initramfs, console, QMP) so the same compiled machine can boot any
+image and be compared in golden files without run-time paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from guestcompat.emulation import arches
+from guestcompat.emulation.arches.base import ArchStrategy
+from guestcompat.emulation.fidelity import Expectation, FidelityReport
+from guestcompat.emulation.pci import PciPlan, plan_pci
+from guestcompat.emulation.qemuopts import opts
+from guestcompat.emulation.target import Target
+from guestcompat.errors import CompileError
+from guestcompat.profiles.catalog import Catalog, load_catalog
+from guestcompat.profiles.model import Profile
+
+BASE_ARGS = ["-nodefaults", "-no-user-config", "-display", "none"]
+
+
+@dataclass(frozen=True)
+class CompiledMachine:
+    profile: Profile
+    target: Target
+    arch: ArchStrategy
+    argv: tuple[str, ...]
+    """QEMU binary first, then the machine's options."""
+    report: FidelityReport
+    modaliases: tuple[str, ...]
+    """Modaliases of every device the guest must drive (for the image builder)."""
+
+    @property
+    def expectations(self) -> tuple[Expectation, ...]:
+        return self.report.expectations
+
+
+def compile_profile(profile: Profile, target: Target | None = None) -> CompiledMachine:
+    target = target or Target()
+    if profile.abstract:
+        raise CompileError(f"profile {profile.name} is abstract (a base for other profiles); compile one that extends it")
+    arch = arches.get(target.arch)
+    arch.check_target(target)
+    catalog = load_catalog()
+    platform = arch.platform(profile, target)
+    pci = plan_pci(profile, catalog, catalog.machine(target.machine))
+    disk_argv, disk_expect, disk_aliases = _disks(profile, catalog, pci)
+    argv = [arch.binary(target), *BASE_ARGS, *platform.argv, *pci.argv, *disk_argv]
+    expectations = tuple(platform.expectations + pci.expectations + disk_expect)
+    modaliases = tuple(dict.fromkeys(pci.modaliases + disk_aliases))
+    return CompiledMachine(profile, target, arch, tuple(argv), FidelityReport(expectations), modaliases)
+
+
+def _disks(profile: Profile, catalog: Catalog, pci: PciPlan) -> tuple[list[str], list[Expectation], list[str]]:
+    argv: list[str] = []
+    expectations: list[Expectation] = []
+    aliases: list[str] = []
+    for disk in profile.disks:
+        key = f"disks[{disk.name}]"
+        controller = pci.by_name.get(disk.controller)
+        if controller is None or controller.qemu_id is None:
+            raise CompileError(f"{key}.controller: {disk.controller} is not presented on this target")
+        bus_name = controller.kind.disk_bus
+        if bus_name is None or bus_name not in catalog.disk_buses:
+            raise CompileError(f"{key}.controller: {disk.controller} ({controller.kind.name}) takes no disks")
+        bus = catalog.disk_buses[bus_name]
+        node = f"drive-{disk.name}"
+        if disk.image:
+            fmt = "qcow2" if disk.image.endswith(".qcow2") else "raw"
+            argv += ["-blockdev", opts(None, driver="file", node_name=f"{node}-file", filename=disk.image, read_only=True),
+                     "-blockdev", opts(None, driver=fmt, node_name=node, file=f"{node}-file", read_only=True)]
+        else:
+            argv += ["-blockdev", opts(None, driver="null-co", node_name=node, size=disk.size_mb << 20, read_zeroes=True)]
+        argv += ["-device", opts(bus.qemu_device, id=disk.name, drive=node, bus=f"{controller.qemu_id}.0",
+                                 scsi_id=disk.unit, vendor=disk.vendor, product=disk.model, ver=disk.revision)]
+        aliases += bus.modaliases
+        address = pci.presented_address(disk.controller)
+        for field, value in (("vendor", disk.vendor), ("model", disk.model), ("revision", disk.revision)):
+            if value is not None:
+                expectations.append(Expectation("disks", f"disk[{address}:{disk.unit}].{field}", value, value, None, disk.name))
+    return argv, expectations, aliases

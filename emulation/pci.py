@@ -1,0 +1,268 @@
+"""PCI placement: the profile's functions → QEMU ``-device`` options and expectations.
+
+Two topologies are solved with the same firmware walk (bridges/topology.py):
+the *wanted* one, at the profile's addresses, and the *presented* one, with
+what QEMU will really hold: the machine's own functions, substitutes at
+their addresses, omissions left out. Expectations compare the two per
+guest-visible address; a difference is a known deviation carrying the
+catalogue's or the profile's reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from guestcompat.bridges.address import PciAddress
+from guestcompat.bridges.topology import Function, Topology, place, plan
+from guestcompat.emulation.fidelity import UNKNOWN, Expectation
+from guestcompat.emulation.qemuopts import opts
+from guestcompat.errors import TopologyError
+from guestcompat.profiles.catalog import Catalog, DeviceKind, Machine, PciIds
+from guestcompat.profiles.model import Bridge, Device, Profile, Substitute
+
+ID_FIELDS = ("vendor", "device", "subsystem_vendor", "subsystem_device", "revision", "class_code")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One wanted function, with the profile entry and catalogue kind it comes from."""
+
+    function: Function
+    kind: DeviceKind
+    source: Bridge | Device
+    key: str
+    """Profile key path, for errors (``pci.devices[ethernet0]``)."""
+
+
+@dataclass(frozen=True)
+class Presented:
+    """One function QEMU will hold."""
+
+    function: Function
+    kind: DeviceKind
+    qemu_id: str | None
+    """None for a function the machine creates by itself."""
+    entry: Entry | None
+    reason: str | None = None
+    """Why this function is not the wanted one (substitute, machine function)."""
+
+
+@dataclass
+class PciPlan:
+    wanted: Topology
+    presented: Topology
+    by_name: dict[str, Presented]
+    argv: list[str] = field(default_factory=list)
+    expectations: list[Expectation] = field(default_factory=list)
+    modaliases: list[str] = field(default_factory=list)
+
+    def presented_address(self, name: str) -> PciAddress:
+        return self.presented.by_name(name).address
+
+
+def wanted_entries(profile: Profile, catalog: Catalog) -> list[Entry]:
+    entries: list[Entry] = []
+    for bridge in profile.pci.bridges:
+        key = f"pci.bridges[{bridge.name}]"
+        kind = catalog.kind(bridge.kind, f"{key}.kind")
+        if kind.role not in ("bridge", "root-port"):
+            raise TopologyError(f"{key}: kind {bridge.kind!r} is a {kind.role}, not a bridge")
+        base = PciAddress.parse(bridge.address)
+        if base.function + bridge.functions > 8:
+            raise TopologyError(f"{key}: {bridge.functions} functions from {base} run past function 7")
+        for i in range(bridge.functions):
+            name = bridge.name if bridge.functions == 1 else f"{bridge.name}-{i}"
+            entries.append(Entry(Function(
+                name=name, address=base.with_function(base.function + i), is_bridge=True,
+                is_root_port=kind.role == "root-port",
+                stated_secondary=None if bridge.secondary_bus is None else bridge.secondary_bus + i,
+                slot_number=None if bridge.slot_number is None else bridge.slot_number + i,
+                child_slot_base=bridge.child_slot_base), kind, bridge, key))
+    for device in profile.pci.devices:
+        key = f"pci.devices[{device.name}]"
+        kind = catalog.kind(device.kind, f"{key}.kind")
+        if kind.role in ("bridge", "root-port"):
+            raise TopologyError(f"{key}: kind {device.kind!r} is a bridge; declare it under pci.bridges")
+        entries.append(Entry(Function(name=device.name, address=PciAddress.parse(device.address),
+                                      physical_slot=device.physical_slot), kind, device, key))
+    return entries
+
+
+def plan_pci(profile: Profile, catalog: Catalog, machine: Machine) -> PciPlan:
+    entries = wanted_entries(profile, catalog)
+    wanted = plan([e.function for e in entries])
+    presented_list = _presented(entries, wanted, catalog, machine)
+    presented = place([p.function for p in presented_list])
+    pci = PciPlan(wanted, presented, {p.function.name: p for p in presented_list})
+    _emit_devices(pci, presented_list, machine)
+    _expect(pci, entries, presented_list)
+    return pci
+
+
+def _presented(entries: list[Entry], wanted: Topology, catalog: Catalog, machine: Machine) -> list[Presented]:
+    fixed_at = {PciAddress.parse(f.address): f for f in machine.fixed}
+    out = [Presented(Function(name=f"machine:{f.kind}", address=PciAddress.parse(f.address)),
+                     catalog.kind(f.kind, "machine"), None, None,
+                     f"created by the QEMU machine type itself") for f in machine.fixed]
+    omitted_bridges: set[str] = set()
+    for entry in entries:
+        placed = wanted.by_name(entry.function.name)
+        parent = placed.parent
+        if parent in omitted_bridges:
+            raise TopologyError(f"{entry.key}: sits behind {parent}, which this target omits")
+        sub: Substitute | None = entry.source.substitute
+        if sub is None:
+            if not entry.kind.presentable:
+                raise TopologyError(f"{entry.key}: QEMU has no model of {entry.kind.summary} ({entry.kind.name}); "
+                                    f"give it a substitute (another kind) or an omission (substitute with only a reason)")
+            if placed.address in fixed_at and placed.address.bus == 0:
+                raise TopologyError(f"{entry.key}: {placed.address} is taken by the machine's "
+                                    f"{catalog.kind(fixed_at[placed.address].kind, 'machine').summary}; give it a substitute")
+            out.append(Presented(_relocated(entry.function, parent, None), entry.kind,
+                                 _qemu_id(entry.function.name), entry))
+            continue
+        if sub.kind is None:
+            if entry.function.is_bridge:
+                omitted_bridges.add(entry.function.name)
+            continue
+        kind = catalog.kind(sub.kind, f"{entry.key}.substitute.kind")
+        if not kind.presentable:
+            raise TopologyError(f"{entry.key}.substitute: kind {sub.kind!r} has no QEMU model either")
+        address = PciAddress.parse(sub.address) if sub.address else placed.address
+        if sub.address and address.bus != placed.address.bus:
+            raise TopologyError(f"{entry.key}.substitute.address: {address} must be on the same bus as {placed.address}")
+        if address in fixed_at and address.bus == 0:
+            raise TopologyError(f"{entry.key}.substitute.address: {address} is taken by the machine")
+        out.append(Presented(_relocated(entry.function, parent, address), kind, _qemu_id(entry.function.name),
+                             entry, sub.reason))
+    return out
+
+
+def _relocated(fn: Function, parent: str | None, address: PciAddress | None) -> Function:
+    from dataclasses import replace
+    return replace(fn, parent=parent, address=address or fn.address)
+
+
+def _qemu_id(name: str) -> str:
+    return name
+
+
+def _emit_devices(pci: PciPlan, presented: list[Presented], machine: Machine) -> None:
+    occupied: dict[tuple[str | None, int], int] = {}
+    for p in presented:
+        if p.qemu_id is not None:
+            key = (p.function.parent, p.function.address.device)
+            occupied[key] = occupied.get(key, 0) + 1
+    chassis = 0
+    for p in presented:
+        if p.qemu_id is None:
+            continue
+        fn, kind = p.function, p.kind
+        assert kind.qemu is not None
+        bus = pci.by_name[fn.parent].qemu_id if fn.parent else machine.root_bus
+        multifunction = fn.address.function == 0 and occupied[(fn.parent, fn.address.device)] > 1
+        props: dict[str, object] = {"id": p.qemu_id, "bus": bus, "addr": fn.address.qemu_addr()}
+        if multifunction:
+            props["multifunction"] = True
+        if kind.role == "root-port":
+            chassis += 1
+            props["chassis"] = chassis
+            props["slot"] = fn.slot_number or 0
+            if not any(c.function.parent == fn.name for c in presented):
+                props["io_reserve"] = 0  # SeaBIOS runs out of I/O space for 32 ports otherwise
+        elif kind.role == "bridge":
+            chassis += 1
+            props["chassis_nr"] = chassis
+        if kind.role == "nic" and p.entry is not None:
+            device = p.entry.source
+            netdev = f"net-{p.qemu_id}"
+            pci.argv += ["-netdev", opts("user", id=netdev, restrict=True)]
+            props["netdev"] = netdev
+            props["mac"] = getattr(device, "mac", None)
+        pci.argv += ["-device", opts(kind.qemu.driver, **props)]
+        if kind.guest_driver or kind.role in ("nic", "storage"):
+            pci.modaliases.append(kind.presented_ids().modalias())
+
+
+def _ids(kind: DeviceKind | None, presented: bool) -> PciIds | None:
+    if kind is None:
+        return None
+    return kind.presented_ids() if presented else kind.ids
+
+
+def _expect(pci: PciPlan, entries: list[Entry], presented: list[Presented]) -> None:
+    """One expectation per guest-visible address and property."""
+    wanted_at = {pci.wanted.by_name(e.function.name).address: e for e in entries}
+    presented_at = {pci.presented.by_name(p.function.name).address: p for p in presented}
+    for address in sorted(set(wanted_at) | set(presented_at)):
+        entry, shown = wanted_at.get(address), presented_at.get(address)
+        subject = entry.function.name if entry else (shown.function.name if shown else str(address))
+        reason = _deviation_reason(entry, shown)
+        want_ids, shown_ids = _ids(entry.kind if entry else None, False), _ids(shown.kind if shown else None, True)
+        sel = f"pci[{address}]"
+        pci.expectations.append(Expectation("placement", f"{sel}.present", entry is not None, shown is not None,
+                                            reason if (entry is not None) != (shown is not None) else None, subject))
+        for id_field in ID_FIELDS:
+            want = getattr(want_ids, id_field) if want_ids else None
+            got = getattr(shown_ids, id_field) if shown_ids else None
+            if want is None and got is None:
+                continue
+            if want_ids and shown_ids and getattr(want_ids, id_field) is None:
+                continue  # the profile does not state it
+            pci.expectations.append(Expectation("ids", f"{sel}.{id_field}", _hex(id_field, want), _hex(id_field, got),
+                                                None if want == got else reason, subject))
+        _expect_bridge(pci, sel, subject, entry, shown, reason)
+        _expect_driver(pci, sel, subject, entry, shown, reason)
+        _expect_slot(pci, sel, subject, entry, shown, address)
+
+
+def _deviation_reason(entry: Entry | None, shown: Presented | None) -> str | None:
+    if shown is not None and shown.reason:
+        return shown.reason
+    if entry is not None and entry.source.substitute is not None:
+        return entry.source.substitute.reason
+    if shown is not None and shown.kind.qemu and shown.kind.qemu.reason:
+        return shown.kind.qemu.reason
+    if entry is None and shown is not None:
+        return "present only on this target"
+    return None
+
+
+def _expect_bridge(pci: PciPlan, sel: str, subject: str, entry: Entry | None, shown: Presented | None,
+                   reason: str | None) -> None:
+    want = pci.wanted.by_name(entry.function.name).secondary_bus if entry else None
+    got = pci.presented.by_name(shown.function.name).secondary_bus if shown else None
+    if want is None and got is None:
+        return
+    pci.expectations.append(Expectation("placement", f"{sel}.secondary_bus", want, got,
+                                        None if want == got else (reason or "bus numbering differs"), subject))
+
+
+def _expect_driver(pci: PciPlan, sel: str, subject: str, entry: Entry | None, shown: Presented | None,
+                   reason: str | None) -> None:
+    want = entry.kind.guest_driver if entry else None
+    got = shown.kind.guest_driver if shown else None
+    if want is None and got is None:
+        return
+    pci.expectations.append(Expectation("drivers", f"{sel}.driver", want, got,
+                                        None if want == got else (reason or "another driver binds"), subject))
+
+
+def _expect_slot(pci: PciPlan, sel: str, subject: str, entry: Entry | None, shown: Presented | None,
+                 address: PciAddress) -> None:
+    if entry is None:
+        return
+    want = pci.wanted.by_name(entry.function.name).physical_slot
+    pci.expectations.append(Expectation(
+        "names", f"{sel}.physical_slot", want, UNKNOWN,
+        "QEMU's pc machine does not give guests VMware's slot numbers: ACPI _SUN follows the device "
+        "number and PCIe slot capabilities are not used without native hotplug (known deviation; "
+        "VMware slot numbers are the VMware-fidelity work)", subject))
+
+
+HEX_DIGITS = {"revision": 2, "class_code": 6}
+
+
+def _hex(id_field: str, value: int | None) -> str | None:
+    """Ids as lspci shows them: 4 hex digits, revision 2, class code 6."""
+    return None if value is None else f"0x{value:0{HEX_DIGITS.get(id_field, 4)}x}"

@@ -1,0 +1,43 @@
+"""Building QEMU option strings safely.
+
+QEMU splits option values on ``,`` (``-device vmxnet3,mac=...``); a comma
+inside a value must be doubled (``VMware,, Inc.``). Every value that reaches
+an argv goes through :func:`escape`; nothing is ever joined into a shell
+string.
+"""
+
+from __future__ import annotations
+
+
+def escape(value: str) -> str:
+    """Escape one option value for QEMU's QemuOpts parser (``,`` → ``,,``)."""
+    if "\n" in value or "\r" in value or "\0" in value:
+        raise ValueError(f"QEMU option values cannot contain newlines or NUL: {value!r}")
+    return value.replace(",", ",,")
+
+
+def render(value: object) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return escape(str(value))
+
+
+def opts(head: str | None = None, /, **props: object) -> str:
+    """``head,key=value,...`` with every value escaped; ``None`` values are left out.
+
+    Keys use ``_`` for QEMU's ``-`` (``io_reserve`` → ``io-reserve``) except
+    where a leading ``x_`` names an experimental property (``x-speed``).
+    """
+    parts = [escape(head)] if head else []
+    for key, value in props.items():
+        if value is None:
+            continue
+        parts.append(f"{key.replace('_', '-')}={render(value)}")
+    return ",".join(parts)
+
+
+def pairs(head: str | None, items: list[tuple[str, object]]) -> str:
+    """Like :func:`opts` for keys that repeat or contain characters Python names cannot (``value`` twice)."""
+    parts = [escape(head)] if head else []
+    parts.extend(f"{key}={render(value)}" for key, value in items if value is not None)
+    return ",".join(parts)

@@ -1,0 +1,194 @@
+"""Boot one compiled machine under QEMU and collect the guest's probe document.
+
+QEMU starts paused (``-S``) with a QMP monitor on a unix socket in a private
+temp dir and the guest console on its stdout. The runner connects QMP,
+resumes the guest, reads console lines into the frame reader until the probe
+document is complete, asks QMP for QEMU's own view (``query-pci``), and quits.
+
+Whatever happens (QEMU refuses the command line, crashes, the guest hangs or
+prints garbage, the user presses Ctrl-C) the QEMU process group is killed and
+the temp dir removed before the call returns or raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qemu.qmp import QMPClient
+from qemu.qmp.error import QMPError
+
+from guestcompat.detection.frame import FrameReader
+from guestcompat.emulation.compiler import CompiledMachine
+from guestcompat.errors import ProbeError, RunError
+
+CONSOLE_TAIL = 25
+QMP_APPEAR_TIMEOUT = 15.0
+QUIT_TIMEOUT = 5.0
+CONSOLE_LINE_LIMIT = 1 << 20
+
+
+@dataclass(frozen=True)
+class BootImage:
+    """What the runner boots: a kernel, an initramfs and their command line."""
+
+    kernel: Path
+    initrd: Path
+    cmdline: tuple[str, ...]
+
+
+@dataclass
+class BootResult:
+    document: dict[str, Any]
+    console: list[str]
+    query_pci: list[dict[str, Any]]
+    seconds_to_document: float
+    argv: list[str]
+    events: list[str] = field(default_factory=list)
+
+
+def launch_argv(compiled: CompiledMachine, image: BootImage, qmp_path: Path) -> list[str]:
+    """The full QEMU argv: the compiled machine plus how this run boots and talks to it."""
+    return [
+        *compiled.argv,
+        "-kernel", str(image.kernel), "-initrd", str(image.initrd), "-append", " ".join(image.cmdline),
+        "-chardev", "stdio,id=console,signal=off", *compiled.arch.console_args("console"),
+        "-chardev", f"socket,id=qmp,path={qmp_path},server=on,wait=off", "-mon", "chardev=qmp,mode=control",
+        "-S", "-no-shutdown", "-no-reboot",
+    ]
+
+
+def boot(compiled: CompiledMachine, image: BootImage, *, timeout: float = 120.0,
+         on_console: Callable[[str], None] | None = None) -> BootResult:
+    """Synchronous entry point (the CLI and tests call this)."""
+    return asyncio.run(boot_async(compiled, image, timeout=timeout, on_console=on_console))
+
+
+async def boot_async(compiled: CompiledMachine, image: BootImage, *, timeout: float = 120.0,
+                     on_console: Callable[[str], None] | None = None) -> BootResult:
+    workdir = Path(tempfile.mkdtemp(prefix="guestcompat-run-"))
+    qmp_path = workdir / "qmp.sock"
+    argv = launch_argv(compiled, image, qmp_path)
+    console: list[str] = []
+    tail: deque[str] = deque(maxlen=CONSOLE_TAIL)
+    proc: asyncio.subprocess.Process | None = None
+    qmp = QMPClient(f"guestcompat-{os.getpid()}")
+    events: list[str] = []
+    quit_sent = False
+    try:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, start_new_session=True, limit=CONSOLE_LINE_LIMIT)
+        except FileNotFoundError:
+            raise RunError(f"QEMU binary {argv[0]!r} not found (run `make setup`)", argv=argv) from None
+        stderr_task = asyncio.create_task(proc.stderr.read())
+        await _connect_qmp(qmp, qmp_path, proc, stderr_task, argv)
+        qmp_events = asyncio.create_task(_collect_events(qmp, events))
+        started = time.monotonic()
+        await qmp.execute("cont")
+        reader = FrameReader()
+        try:
+            await asyncio.wait_for(_read_console(proc, reader, console, tail, on_console), timeout)
+        except asyncio.TimeoutError:
+            raise RunError(f"the guest did not deliver its fingerprint within {timeout:.0f} s "
+                           f"(events: {', '.join(events) or 'none'})",
+                           argv=argv, console_tail=list(tail)) from None
+        except ProbeError as exc:
+            raise RunError(f"the guest's fingerprint is unreadable: {exc}", argv=argv,
+                           console_tail=list(tail)) from None
+        seconds = time.monotonic() - started
+        if reader.document is None:
+            stderr = (await _finish(proc, stderr_task)).strip()
+            what = f"QEMU exited with code {proc.returncode}" if proc.returncode is not None else "the console closed"
+            detail = f": {stderr.splitlines()[-1]}" if stderr else ""
+            raise RunError(f"{what} before the guest delivered its fingerprint{detail} "
+                           f"(events: {', '.join(events) or 'none'})", argv=argv, console_tail=list(tail))
+        query_pci = await qmp.execute("query-pci")
+        with contextlib.suppress(QMPError, OSError, EOFError):
+            quit_sent = True
+            await qmp.execute("quit")
+        qmp_events.cancel()
+        return BootResult(reader.document, console, list(query_pci), seconds, argv, events)
+    finally:
+        with contextlib.suppress(Exception):
+            await qmp.disconnect()
+        if proc is not None:
+            await _kill(proc, QUIT_TIMEOUT if quit_sent else 0.0)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _connect_qmp(qmp: QMPClient, path: Path, proc: asyncio.subprocess.Process,
+                       stderr_task: asyncio.Task, argv: list[str]) -> None:
+    deadline = time.monotonic() + QMP_APPEAR_TIMEOUT
+    while not path.exists():
+        if proc.returncode is not None or stderr_task.done():
+            await proc.wait()
+            stderr = (await stderr_task).decode(errors="replace").strip()
+            raise RunError(f"QEMU refused to start (exit code {proc.returncode}): {stderr or 'no message'}", argv=argv)
+        if time.monotonic() > deadline:
+            raise RunError(f"QEMU did not open its QMP socket within {QMP_APPEAR_TIMEOUT:.0f} s", argv=argv)
+        await asyncio.sleep(0.01)
+    try:
+        await qmp.connect(str(path))
+    except QMPError as exc:
+        raise RunError(f"could not connect to QEMU's QMP monitor: {exc}", argv=argv) from None
+
+
+async def _collect_events(qmp: QMPClient, events: list[str]) -> None:
+    with contextlib.suppress(Exception):
+        async for event in qmp.events:
+            events.append(event["event"])
+
+
+async def _read_console(proc: asyncio.subprocess.Process, reader: FrameReader, console: list[str],
+                        tail: deque[str], on_console: Callable[[str], None] | None) -> None:
+    assert proc.stdout is not None
+    while True:
+        try:
+            raw = await proc.stdout.readline()
+        except (ValueError, asyncio.LimitOverrunError):
+            # A "line" longer than the limit is garbage, not a frame line: drop what is buffered.
+            raw = await proc.stdout.read(CONSOLE_LINE_LIMIT)
+            tail.append(f"<{len(raw)} bytes without a line break dropped>")
+            continue
+        if not raw:
+            return
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        console.append(line)
+        if not line.startswith("@@"):
+            tail.append(line)
+        if on_console:
+            on_console(line)
+        reader.feed(line)
+        if reader.document is not None:
+            return
+
+
+async def _finish(proc: asyncio.subprocess.Process, stderr_task: asyncio.Task) -> str:
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(proc.wait(), QUIT_TIMEOUT)
+    if not stderr_task.done():
+        return ""
+    return (await stderr_task).decode(errors="replace")
+
+
+async def _kill(proc: asyncio.subprocess.Process, grace: float) -> None:
+    """Give QEMU ``grace`` seconds to exit (after ``quit``), then kill its whole process group."""
+    if proc.returncode is None and grace > 0:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(proc.wait(), grace)
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()

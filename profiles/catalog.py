@@ -1,0 +1,131 @@
+"""The device catalogue: ids per device kind, and how QEMU presents each kind.
+
+Device facts live in ``profiles/catalog/*.toml`` (data, reviewable in a diff),
+never in Python; this module only loads and validates them.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import lru_cache
+from importlib import resources
+from typing import Literal
+
+from pydantic import Field, ValidationError
+
+from guestcompat.errors import ProfileError
+from guestcompat.profiles.model import Address, Frozen
+
+Role = Literal["nic", "storage", "display", "bridge", "root-port", "chipset"]
+
+
+class PciIds(Frozen):
+    """The identity a PCI function shows in config space."""
+
+    vendor: int
+    device: int
+    subsystem_vendor: int | None = None
+    subsystem_device: int | None = None
+    revision: int | None = None
+    class_code: int | None = None
+
+    def overlaid(self, other: "PciIdsOverride") -> "PciIds":
+        """These ids with the fields ``other`` sets replaced."""
+        return self.model_copy(update=other.model_dump(exclude_none=True))
+
+    def modalias(self) -> str:
+        """The ``pci:`` modalias the guest kernel matches drivers against."""
+        cls = self.class_code or 0
+        return ("pci:v%08Xd%08Xsv%08Xsd%08Xbc%02Xsc%02Xi%02X" % (
+            self.vendor, self.device, self.subsystem_vendor or 0, self.subsystem_device or 0,
+            (cls >> 16) & 0xFF, (cls >> 8) & 0xFF, cls & 0xFF))
+
+
+class PciIdsOverride(Frozen):
+    vendor: int | None = None
+    device: int | None = None
+    subsystem_vendor: int | None = None
+    subsystem_device: int | None = None
+    revision: int | None = None
+    class_code: int | None = None
+
+
+class QemuModel(Frozen):
+    driver: str
+    ids: PciIdsOverride = PciIdsOverride()
+    reason: str | None = None
+
+
+class DeviceKind(Frozen):
+    name: str = ""
+    summary: str
+    role: Role
+    ids: PciIds
+    guest_driver: str | None = None
+    disk_bus: str | None = None
+    qemu: QemuModel | None = None
+
+    @property
+    def presentable(self) -> bool:
+        return self.qemu is not None
+
+    def presented_ids(self) -> PciIds:
+        """The ids the guest reads when QEMU shows this kind (a machine's own functions: their ids)."""
+        return self.ids if self.qemu is None else self.ids.overlaid(self.qemu.ids)
+
+
+class DiskBus(Frozen):
+    qemu_device: str
+    modaliases: tuple[str, ...] = ()
+    guest_driver: str | None = None
+
+
+class FixedFunction(Frozen):
+    address: Address
+    kind: str
+
+
+class Machine(Frozen):
+    root_bus: str
+    fixed: tuple[FixedFunction, ...] = ()
+
+
+class Catalog(Frozen):
+    kinds: dict[str, DeviceKind]
+    disk_buses: dict[str, DiskBus] = Field(default_factory=dict)
+    machines: dict[str, Machine] = Field(default_factory=dict)
+
+    def kind(self, name: str, where: str) -> DeviceKind:
+        """The kind called ``name``; ``where`` names the profile key for the error."""
+        try:
+            return self.kinds[name]
+        except KeyError:
+            raise ProfileError(f"{where}: unknown device kind {name!r}; known kinds: "
+                               f"{', '.join(sorted(self.kinds))}") from None
+
+    def machine(self, name: str) -> Machine:
+        try:
+            return self.machines[name]
+        except KeyError:
+            raise ProfileError(f"unknown machine type {name!r}; known: {', '.join(sorted(self.machines))}") from None
+
+
+def _read(name: str) -> dict:
+    data = resources.files("guestcompat.profiles").joinpath("catalog", name).read_text()
+    return tomllib.loads(data)
+
+
+@lru_cache(maxsize=1)
+def load_catalog() -> Catalog:
+    """Load and validate the bundled catalogue (cached: it is read-only data)."""
+    raw = _read("devices.toml") | _read("machines.toml")
+    for name, kind in raw.get("kinds", {}).items():
+        kind["name"] = name
+    try:
+        catalog = Catalog.model_validate(raw)
+    except ValidationError as exc:
+        raise ProfileError(f"the bundled device catalogue is invalid:\n{exc}") from None
+    for machine_name, machine in catalog.machines.items():
+        for fixed in machine.fixed:
+            catalog.kind(fixed.kind, f"machines.{machine_name}.fixed[{fixed.address}]")
+    return catalog
