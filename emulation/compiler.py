@@ -70,12 +70,16 @@ def _disks(profile: Profile, catalog: Catalog, pci: PciPlan) -> tuple[list[str],
         node = f"drive-{disk.name}"
         if disk.image:
             fmt = "qcow2" if disk.image.endswith(".qcow2") else "raw"
-            argv += ["-blockdev", opts(None, driver="file", node_name=f"{node}-file", filename=disk.image, read_only=True),
-                     "-blockdev", opts(None, driver=fmt, node_name=node, file=f"{node}-file", read_only=True)]
+            argv += ["-blockdev", opts(None, **{"driver": "file", "node-name": f"{node}-file", "filename": disk.image,
+                                                "read-only": True}),
+                     "-blockdev", opts(None, **{"driver": fmt, "node-name": node, "file": f"{node}-file",
+                                                "read-only": True})]
         else:
-            argv += ["-blockdev", opts(None, driver="null-co", node_name=node, size=disk.size_mb << 20, read_zeroes=True)]
-        argv += ["-device", opts(bus.qemu_device, id=disk.name, drive=node, bus=f"{controller.qemu_id}.0",
-                                 scsi_id=disk.unit, vendor=disk.vendor, product=disk.model, ver=disk.revision)]
+            argv += ["-blockdev", opts(None, **{"driver": "null-co", "node-name": node, "size": disk.size_mb << 20,
+                                                "read-zeroes": True})]
+        argv += ["-device", opts(bus.qemu_device, **{"id": disk.name, "drive": node, "bus": f"{controller.qemu_id}.0",
+                                                     "scsi-id": disk.unit, "vendor": disk.vendor,
+                                                     "product": disk.model, "ver": disk.revision})]
         aliases += bus.modaliases
         address = pci.presented_address(disk.controller)
         for field, value in (("vendor", disk.vendor), ("model", disk.model), ("revision", disk.revision)):

@@ -169,7 +169,7 @@ def _emit_devices(pci: PciPlan, presented: list[Presented], machine: Machine) ->
             props["chassis"] = chassis
             props["slot"] = fn.slot_number or 0
             if not any(c.function.parent == fn.name for c in presented):
-                props["io_reserve"] = 0  # SeaBIOS runs out of I/O space for 32 ports otherwise
+                props["io-reserve"] = 0  # SeaBIOS runs out of I/O space for 32 ports otherwise
         elif kind.role == "bridge":
             chassis += 1
             props["chassis_nr"] = chassis
@@ -200,8 +200,10 @@ def _expect(pci: PciPlan, entries: list[Entry], presented: list[Presented]) -> N
         reason = _deviation_reason(entry, shown)
         want_ids, shown_ids = _ids(entry.kind if entry else None, False), _ids(shown.kind if shown else None, True)
         sel = f"pci[{address}]"
-        pci.expectations.append(Expectation("placement", f"{sel}.present", entry is not None, shown is not None,
+        pci.expectations.append(Expectation("placement", f"{sel}.present", True if entry else None, True if shown else None,
                                             reason if (entry is not None) != (shown is not None) else None, subject))
+        if shown is None:
+            continue  # absent here: `.present` says it all, and the guest must show nothing at this address
         for id_field in ID_FIELDS:
             want = getattr(want_ids, id_field) if want_ids else None
             got = getattr(shown_ids, id_field) if shown_ids else None
@@ -217,10 +219,10 @@ def _expect(pci: PciPlan, entries: list[Entry], presented: list[Presented]) -> N
 
 
 def _deviation_reason(entry: Entry | None, shown: Presented | None) -> str | None:
-    if shown is not None and shown.reason:
-        return shown.reason
     if entry is not None and entry.source.substitute is not None:
         return entry.source.substitute.reason
+    if shown is not None and shown.reason:
+        return shown.reason
     if shown is not None and shown.kind.qemu and shown.kind.qemu.reason:
         return shown.kind.qemu.reason
     if entry is None and shown is not None:

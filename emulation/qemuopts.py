@@ -25,14 +25,14 @@ def render(value: object) -> str:
 def opts(head: str | None = None, /, **props: object) -> str:
     """``head,key=value,...`` with every value escaped; ``None`` values are left out.
 
-    Keys use ``_`` for QEMU's ``-`` (``io_reserve`` → ``io-reserve``) except
-    where a leading ``x_`` names an experimental property (``x-speed``).
+    Keys are QEMU's property names verbatim (``**{"io-reserve": 0}``): QEMU mixes
+    ``-`` and ``_`` (``chassis_nr``), so no spelling is guessed.
     """
     parts = [escape(head)] if head else []
     for key, value in props.items():
         if value is None:
             continue
-        parts.append(f"{key.replace('_', '-')}={render(value)}")
+        parts.append(f"{key}={render(value)}")
     return ",".join(parts)
 
 

@@ -112,6 +112,11 @@ async def boot_async(compiled: CompiledMachine, image: BootImage, *, timeout: fl
             stderr = (await _finish(proc, stderr_task)).strip()
             what = f"QEMU exited with code {proc.returncode}" if proc.returncode is not None else "the console closed"
             detail = f": {stderr.splitlines()[-1]}" if stderr else ""
+            if reader.started:
+                try:
+                    reader.finish()
+                except ProbeError as exc:
+                    detail += f"; {exc}"
             raise RunError(f"{what} before the guest delivered its fingerprint{detail} "
                            f"(events: {', '.join(events) or 'none'})", argv=argv, console_tail=list(tail))
         query_pci = await qmp.execute("query-pci")
@@ -142,6 +147,13 @@ async def _connect_qmp(qmp: QMPClient, path: Path, proc: asyncio.subprocess.Proc
     try:
         await qmp.connect(str(path))
     except QMPError as exc:
+        # Usually QEMU created its sockets and then rejected a later option: say what it said.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(proc.wait(), QUIT_TIMEOUT)
+        if proc.returncode is not None:
+            stderr = (await stderr_task).decode(errors="replace").strip()
+            raise RunError(f"QEMU refused to start (exit code {proc.returncode}): {stderr or 'no message'}",
+                           argv=argv) from None
         raise RunError(f"could not connect to QEMU's QMP monitor: {exc}", argv=argv) from None
 
 

@@ -1,0 +1,59 @@
+"""The fidelity report as people and programs read it.
+
+Deviations are grouped by their reason: one reason ("QEMU has no VMCI
+device") usually explains several properties, and a reviewer wants to read
+it once, with the properties it covers listed under it.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from guestcompat.emulation.compiler import CompiledMachine
+from guestcompat.emulation.fidelity import Fidelity, fmt
+
+
+def argv_lines(compiled: CompiledMachine) -> list[str]:
+    """The argv one option per line (option and value together): readable in a diff."""
+    argv = list(compiled.argv)
+    lines = [shlex.quote(argv[0])]
+    i = 1
+    while i < len(argv):
+        if argv[i].startswith("-") and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+            lines.append(f"{argv[i]} {shlex.quote(argv[i + 1])}")
+            i += 2
+        else:
+            lines.append(argv[i])
+            i += 1
+    return lines
+
+
+def fidelity_lines(compiled: CompiledMachine) -> list[str]:
+    report = compiled.report
+    counts = report.counts()
+    lines = [f"fidelity of {compiled.profile.name} on {compiled.target}: "
+             f"{counts['exact']} exact, {counts['approximate']} approximate, {counts['unsupported']} unsupported"]
+    groups: dict[tuple[str, str], list] = {}
+    for expectation in report.deviations():
+        groups.setdefault((expectation.fidelity.value, expectation.reason or ""), []).append(expectation)
+    for status in (Fidelity.APPROXIMATE.value, Fidelity.UNSUPPORTED.value):
+        for (group_status, reason), members in groups.items():
+            if group_status != status:
+                continue
+            lines.append("")
+            lines.append(f"{status}: {reason}")
+            for e in members:
+                lines.append(f"    {e.selector}: wanted {fmt(e.wanted)}, presented {fmt(e.presented)}")
+    return lines
+
+
+def to_json(compiled: CompiledMachine) -> dict[str, Any]:
+    return {
+        "profile": compiled.profile.name,
+        "lineage": list(compiled.profile.lineage),
+        "target": {"arch": compiled.target.arch, "machine": compiled.target.machine, "accel": compiled.target.accel},
+        "argv": list(compiled.argv),
+        "modaliases": list(compiled.modaliases),
+        "fidelity": {"counts": compiled.report.counts(), "expectations": compiled.report.to_json()},
+    }

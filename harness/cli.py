@@ -1,0 +1,160 @@
+"""The ``guestcompat`` command line.
+
+Every failure a user can cause or meet reaches them as one ``error:`` message
+and exit code 2 (a mismatch is exit 1, a pass exit 0); a traceback is only
+printed for internal bugs when ``GUESTCOMPAT_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape as markup_escape
+
+from guestcompat.emulation.target import Target
+from guestcompat.errors import GuestcompatError
+
+EXIT_PASS, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def target_options(func):
+    func = click.option("--arch", default="x86_64", show_default=True, help="guest architecture")(func)
+    func = click.option("--machine", default="pc", show_default=True, help="QEMU machine type")(func)
+    func = click.option("--accel", default="tcg", show_default=True, help="accelerator (kvm is opt-in)")(func)
+    func = click.option("--qemu", "qemu_binary", default=None, help="QEMU binary (default: the architecture's)")(func)
+    return func
+
+
+def make_target(arch: str, machine: str, accel: str, qemu_binary: str | None) -> Target:
+    return Target(arch=arch, machine=machine, accel=accel, qemu_binary=qemu_binary)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="guestcompat")
+def cli() -> None:
+    """Will this guest see the same machine after the move?
+
+    Compile hardware profiles into QEMU configurations and verify them by
+    booting real guests.
+    """
+
+
+@cli.command("profiles")
+def profiles_cmd() -> None:
+    """List the profiles with their lineage."""
+    from guestcompat.profiles.loader import list_profiles, load
+
+    for source in list_profiles():
+        profile = load(source.name)
+        lineage = " → ".join(profile.lineage)
+        tag = " (abstract)" if profile.abstract else ""
+        out.print(f"{source.name}{tag}\n    {profile.description}\n    lineage: {lineage}", markup=False)
+
+
+@cli.command("compile")
+@click.argument("profile")
+@target_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def compile_cmd(profile: str, arch: str, machine: str, accel: str, qemu_binary: str | None, fmt: str) -> None:
+    """Print the QEMU argv for PROFILE and its fidelity report."""
+    from guestcompat.emulation.compiler import compile_profile
+    from guestcompat.emulation.report import argv_lines, fidelity_lines, to_json
+    from guestcompat.profiles.loader import load
+
+    compiled = compile_profile(load(profile), make_target(arch, machine, accel, qemu_binary))
+    if fmt == "json":
+        click.echo(json.dumps(to_json(compiled), indent=2))
+        return
+    click.echo(" \\\n    ".join(argv_lines(compiled)))
+    click.echo()
+    click.echo("\n".join(fidelity_lines(compiled)))
+
+
+@cli.command("run")
+@click.argument("profile")
+@target_options
+@click.option("--timeout", default=120.0, show_default=True, help="seconds to wait for the guest's fingerprint")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write the verdict, checks and fingerprint as JSON")
+@click.option("--verbose", "-v", is_flag=True, help="list every check, not only deviations and failures")
+@click.option("--console", "console_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="save the guest console to this file")
+def run_cmd(profile: str, arch: str, machine: str, accel: str, qemu_binary: str | None, timeout: float,
+            json_path: Path | None, verbose: bool, console_path: Path | None) -> None:
+    """Boot PROFILE in a real guest and compare what it sees with the profile."""
+    from guestcompat.harness.run import run_profile
+    from guestcompat.harness.verdict import render_verdict
+
+    name = markup_escape(profile)
+    with err.status(f"[bold]{name}[/]: preparing…") as status:
+        outcome = run_profile(profile, make_target(arch, machine, accel, qemu_binary), timeout=timeout,
+                              progress=lambda msg: status.update(f"[bold]{name}[/]: {markup_escape(msg)}"))
+    if console_path:
+        console_path.write_text("\n".join(outcome.boot.console) + "\n")
+    render_verdict(out, outcome, verbose=verbose)
+    if json_path:
+        _write_atomic(json_path, json.dumps(outcome.to_json(), indent=2, sort_keys=True) + "\n")
+    sys.exit(EXIT_PASS if outcome.passed else EXIT_MISMATCH)
+
+
+@cli.group("images")
+def images_group() -> None:
+    """Build and list the guest images (cached outside git)."""
+
+
+@images_group.command("build")
+@click.option("--arch", "arch_names", multiple=True, help="architectures (default: all)")
+def images_build(arch_names: tuple[str, ...]) -> None:
+    """Build the probe images every bundled profile needs."""
+    from guestcompat.harness.run import build_images_for_bundled
+
+    with err.status("building images…") as status:
+        images = build_images_for_bundled(arch_names, progress=lambda msg: status.update(markup_escape(msg)))
+    for image in images:
+        out.print(f"{image.key[:12]}  {image.kernel_version}  {image.kernel.parent}")
+
+
+@images_group.command("list")
+def images_list() -> None:
+    """List cached images."""
+    from guestcompat.images.build import list_images
+
+    for image in list_images():
+        out.print(f"{image.key[:12]}  {image.kernel_version}  {image.kernel.parent}")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        err.print("interrupted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_ERROR)
+    except GuestcompatError as exc:
+        err.print(f"[red]error:[/] {markup_escape(str(exc))}")
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # an internal bug: say so, briefly
+        if os.environ.get("GUESTCOMPAT_DEBUG"):
+            traceback.print_exc()
+        err.print(f"internal error: {type(exc).__name__}: {exc} (GUESTCOMPAT_DEBUG=1 shows the traceback)")
+        sys.exit(EXIT_ERROR)

@@ -1,0 +1,112 @@
+"""Read the value an expectation's selector names out of a fingerprint.
+
+Selectors are the compiler's names for guest-visible properties
+(``pci[0b:00.0].vendor``, ``dmi.sys_vendor``, ``kernel.hypervisor``). Values
+come back in the form the compiler writes them (ids as ``0x15ad``, absent as
+``None``) so the comparison is plain equality.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+from guestcompat.detection.fingerprint import Fingerprint, PciFunction
+from guestcompat.emulation.fidelity import Value
+
+HYPERVISOR_BIT = 1 << 31
+_PCI = re.compile(r"^pci\[(?P<addr>[0-9a-f:.]+)\]\.(?P<field>\w+)$")
+_DISK = re.compile(r"^disk\[(?P<addr>[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]):(?P<unit>\d+)\]\.(?P<field>\w+)$")
+_DETECTED = re.compile(r"Hypervisor detected: (.+)$")
+HEX_DIGITS = {"revision": 2, "class_code": 6}
+
+
+class UnknownSelector(KeyError):
+    """The compiler produced a selector this module cannot read: a bug, not a guest mismatch."""
+
+
+def _hypervisor_bit(fp: Fingerprint) -> Value:
+    leaf = fp.cpuid.get(1)
+    return None if leaf is None else bool(leaf.ecx & HYPERVISOR_BIT)
+
+
+def _signature(fp: Fingerprint) -> Value:
+    """The signature a guest trusts: CPUID 0x40000000, read only when the hypervisor bit says so."""
+    return fp.hypervisor_signature if _hypervisor_bit(fp) else None
+
+
+def _kernel_hypervisor(fp: Fingerprint) -> Value:
+    for line in fp.hypervisor_lines:
+        match = _DETECTED.search(line)
+        if match:
+            return match.group(1).strip()
+    return None
+
+
+def _backdoor(register: str) -> Callable[[Fingerprint], Value]:
+    def read(fp: Fingerprint) -> Value:
+        if fp.backdoor is None or fp.backdoor.eax == 0xFFFFFFFF:
+            return None
+        return getattr(fp.backdoor, register)
+    return read
+
+
+def _smbios(section: str, field: str) -> Callable[[Fingerprint], Value]:
+    attribute = {"release": "bios_revision"}.get(field, field)
+
+    def read(fp: Fingerprint) -> Value:
+        table = getattr(fp.smbios, section, None) if fp.smbios else None
+        return getattr(table, attribute, None) if table else None
+    return read
+
+
+SIMPLE: dict[str, Callable[[Fingerprint], Value]] = {
+    "cpuid.hypervisor_bit": _hypervisor_bit,
+    "cpuid.hypervisor_signature": _signature,
+    "kernel.hypervisor": _kernel_hypervisor,
+    "backdoor.version": _backdoor("eax"),
+    "backdoor.magic": _backdoor("ebx"),
+    "backdoor.type": _backdoor("ecx"),
+    "smbios.bios.release": _smbios("bios", "release"),
+    "smbios.oem_strings": lambda fp: tuple(fp.smbios.oem_strings) if fp.smbios else None,
+}
+
+
+def observe(fp: Fingerprint, selector: str) -> Value:
+    if selector in SIMPLE:
+        return SIMPLE[selector](fp)
+    if selector.startswith("dmi."):
+        value = fp.dmi.get(selector[4:])
+        return value.strip() if isinstance(value, str) else value
+    match = _PCI.match(selector)
+    if match:
+        return _pci_field(fp.pci_function(match["addr"]), match["field"])
+    match = _DISK.match(selector)
+    if match:
+        disks = sorted((b for b in fp.block if b.pci == match["addr"]), key=lambda b: b.name)
+        if not disks:
+            return None
+        value = getattr(disks[0], {"revision": "rev"}.get(match["field"], match["field"]))
+        return value.strip() if isinstance(value, str) else value
+    raise UnknownSelector(selector)
+
+
+def _pci_field(fn: PciFunction | None, field: str) -> Value:
+    if field == "present":
+        return True if fn is not None else None
+    if fn is None:
+        return None
+    if field in ("vendor", "device", "subsystem_vendor", "subsystem_device", "revision", "class_code"):
+        value = getattr(fn, field)
+        return None if value is None else f"0x{value:0{HEX_DIGITS.get(field, 4)}x}"
+    if field == "physical_slot":
+        slot = fn.physical_slot
+        return int(slot) if slot is not None and slot.isdigit() else slot
+    if field in ("secondary_bus", "driver"):
+        return getattr(fn, field)
+    raise UnknownSelector(f"pci field {field}")
+
+
+def observed_pci_addresses(fp: Fingerprint) -> Iterator[tuple[str, str]]:
+    for fn in fp.pci:
+        yield fn.ref, f"{fn.vendor:04x}:{fn.device:04x} class {fn.class_code:06x}"

@@ -1,0 +1,105 @@
+"""One run: compile a profile, get its image, boot it, read the fingerprint, compare.
+
+This is the main job (``guestcompat run``) and what the tests and the
+benchmark call; the CLI only renders its :class:`RunOutcome`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from guestcompat.detection.fingerprint import Fingerprint
+from guestcompat.detection.payload import probe_payload
+from guestcompat.emulation import arches
+from guestcompat.emulation.compiler import CompiledMachine, compile_profile
+from guestcompat.emulation.report import to_json as compiled_json
+from guestcompat.emulation.target import Target
+from guestcompat.harness.compare import CheckResult, Status, compare
+from guestcompat.harness.qemu_runner import BootImage, BootResult, boot
+from guestcompat.images.build import GuestImage, ImageSpec, ensure_image
+from guestcompat.errors import GuestcompatError
+from guestcompat.profiles.loader import list_profiles, load
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    compiled: CompiledMachine
+    image: GuestImage
+    boot: BootResult
+    fingerprint: Fingerprint
+    checks: tuple[CheckResult, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not any(c.status is Status.FAIL for c in self.checks)
+
+    def counts(self) -> dict[str, int]:
+        counts = {s.value: 0 for s in Status}
+        for check in self.checks:
+            counts[check.status.value] += 1
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verdict": "pass" if self.passed else "mismatch",
+            "counts": self.counts(),
+            "seconds_to_fingerprint": round(self.boot.seconds_to_document, 3),
+            "compiled": compiled_json(self.compiled),
+            "image": {"key": self.image.key, "kernel_version": self.image.kernel_version,
+                      "packages": dict(self.image.packages)},
+            "checks": [c.to_json() for c in self.checks],
+            "fingerprint": self.fingerprint.to_json(),
+            "query_pci": self.boot.query_pci,
+        }
+
+
+def image_for(compiled: CompiledMachine, progress: Progress | None = None) -> GuestImage:
+    arch = compiled.arch
+    spec = ImageSpec(arch=arch, modaliases=compiled.modaliases, payload=probe_payload(arch))
+    return ensure_image(spec, progress=progress)
+
+
+def boot_image(compiled: CompiledMachine, image: GuestImage) -> BootImage:
+    return BootImage(image.kernel, image.initrd, tuple(compiled.arch.kernel_cmdline()))
+
+
+def run_compiled(compiled: CompiledMachine, *, timeout: float = 120.0, progress: Progress | None = None) -> RunOutcome:
+    say = progress or (lambda _msg: None)
+    image = image_for(compiled, progress)
+    say("booting the guest")
+    result = boot(compiled, boot_image(compiled, image), timeout=timeout)
+    say("comparing")
+    fingerprint = Fingerprint.from_document(result.document)
+    checks = compare(compiled.report, fingerprint)
+    return RunOutcome(compiled, image, result, fingerprint, tuple(checks))
+
+
+def run_profile(name: str, target: Target, *, timeout: float = 120.0, progress: Progress | None = None) -> RunOutcome:
+    (progress or (lambda _msg: None))("compiling")
+    compiled = compile_profile(load(name), target)
+    return run_compiled(compiled, timeout=timeout, progress=progress)
+
+
+def build_images_for_bundled(arch_names: Iterable[str] = (), progress: Progress | None = None) -> list[GuestImage]:
+    """Build (or find cached) the image of every runnable bundled profile on its default target."""
+    wanted = set(arch_names)
+    images: dict[str, GuestImage] = {}
+    for source in list_profiles():
+        profile = load(source.name)
+        if profile.abstract:
+            continue
+        for strategy in arches.all_strategies():
+            if wanted and strategy.name not in wanted:
+                continue
+            target = Target(arch=strategy.name, machine=strategy.machines[0], accel=strategy.accels[0])
+            try:
+                compiled = compile_profile(profile, target)
+            except GuestcompatError:
+                continue  # not compilable for this architecture
+            image = image_for(compiled, progress)
+            images[image.key] = image
+    return list(images.values())
