@@ -36,6 +36,7 @@ CONSOLE_TAIL = 25
 QMP_APPEAR_TIMEOUT = 15.0
 QUIT_TIMEOUT = 5.0
 CONSOLE_LINE_LIMIT = 1 << 20
+SHUTDOWN_DRAIN = 1.0
 
 
 @dataclass(frozen=True)
@@ -94,12 +95,14 @@ async def boot_async(compiled: CompiledMachine, image: BootImage, *, timeout: fl
             raise RunError(f"QEMU binary {argv[0]!r} not found (run `make setup`)", argv=argv) from None
         stderr_task = asyncio.create_task(proc.stderr.read())
         await _connect_qmp(qmp, qmp_path, proc, stderr_task, argv)
-        qmp_events = asyncio.create_task(_collect_events(qmp, events))
+        shutdown = asyncio.Event()
+        qmp_events = asyncio.create_task(_collect_events(qmp, events, shutdown))
         started = time.monotonic()
         await qmp.execute("cont")
         reader = FrameReader()
         try:
-            await asyncio.wait_for(_read_console(proc, reader, console, tail, on_console), timeout)
+            await asyncio.wait_for(_read_until_document_or_shutdown(proc, reader, console, tail, on_console, shutdown),
+                                   timeout)
         except asyncio.TimeoutError:
             raise RunError(f"the guest did not deliver its fingerprint within {timeout:.0f} s "
                            f"(events: {', '.join(events) or 'none'})",
@@ -108,6 +111,9 @@ async def boot_async(compiled: CompiledMachine, image: BootImage, *, timeout: fl
             raise RunError(f"the guest's fingerprint is unreadable: {exc}", argv=argv,
                            console_tail=list(tail)) from None
         seconds = time.monotonic() - started
+        if reader.document is None and shutdown.is_set():
+            raise RunError("the guest powered off before it delivered its fingerprint", argv=argv,
+                           console_tail=list(tail))
         if reader.document is None:
             stderr = (await _finish(proc, stderr_task)).strip()
             what = f"QEMU exited with code {proc.returncode}" if proc.returncode is not None else "the console closed"
@@ -157,10 +163,32 @@ async def _connect_qmp(qmp: QMPClient, path: Path, proc: asyncio.subprocess.Proc
         raise RunError(f"could not connect to QEMU's QMP monitor: {exc}", argv=argv) from None
 
 
-async def _collect_events(qmp: QMPClient, events: list[str]) -> None:
+async def _collect_events(qmp: QMPClient, events: list[str], shutdown: asyncio.Event) -> None:
     with contextlib.suppress(Exception):
         async for event in qmp.events:
             events.append(event["event"])
+            if event["event"] == "SHUTDOWN":
+                shutdown.set()
+
+
+async def _read_until_document_or_shutdown(proc, reader, console, tail, on_console, shutdown: asyncio.Event) -> None:
+    """Read the console until the document is complete, the console closes, or the guest powers off.
+
+    After a power-off the console may still hold the last lines (they raced the
+    SHUTDOWN event), so the reader gets a moment to drain them.
+    """
+    reading = asyncio.create_task(_read_console(proc, reader, console, tail, on_console))
+    powered_off = asyncio.create_task(shutdown.wait())
+    try:
+        done, _ = await asyncio.wait({reading, powered_off}, return_when=asyncio.FIRST_COMPLETED)
+        if reading not in done:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(reading), SHUTDOWN_DRAIN)
+        if reading.done():
+            reading.result()  # re-raise a ProbeError from the frame reader
+    finally:
+        for task in (reading, powered_off):
+            task.cancel()
 
 
 async def _read_console(proc: asyncio.subprocess.Process, reader: FrameReader, console: list[str],

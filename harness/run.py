@@ -64,7 +64,7 @@ def image_for(compiled: CompiledMachine, progress: Progress | None = None) -> Gu
 
 
 def boot_image(compiled: CompiledMachine, image: GuestImage) -> BootImage:
-    return BootImage(image.kernel, image.initrd, tuple(compiled.arch.kernel_cmdline()))
+    return BootImage(image.kernel, image.initrd, (*compiled.arch.kernel_cmdline(), *image.cmdline.split()))
 
 
 def run_compiled(compiled: CompiledMachine, *, timeout: float = 120.0, progress: Progress | None = None) -> RunOutcome:

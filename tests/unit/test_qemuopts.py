@@ -32,7 +32,7 @@ def test_vmware_manufacturer_comma_is_doubled():
 
 
 def test_opts_renders_bools_and_skips_none():
-    assert opts("pcie-root-port", id="rp", multifunction=True, slot=None, io_reserve=0) == \
+    assert opts("pcie-root-port", id="rp", multifunction=True, slot=None, **{"io-reserve": 0}) == \
         "pcie-root-port,id=rp,multifunction=on,io-reserve=0"
 
 

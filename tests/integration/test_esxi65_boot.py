@@ -1,0 +1,76 @@
+"""Boot the bundled vmware/esxi-6.5 profile for real and assert what the guest sees."""
+
+from __future__ import annotations
+
+import pytest
+
+from guestcompat.emulation.target import Target
+from guestcompat.harness.compare import Status
+from guestcompat.harness.run import RunOutcome, run_profile
+
+pytestmark = pytest.mark.boot
+
+
+@pytest.fixture(scope="module")
+def outcome() -> RunOutcome:
+    return run_profile("vmware/esxi-6.5", Target("x86_64", "pc", "tcg"), timeout=240)
+
+
+def test_verdict_passes_with_no_mismatch(outcome):
+    failures = [c.line() for c in outcome.checks if c.status is Status.FAIL]
+    assert outcome.passed, failures
+
+
+def test_kernel_detects_vmware(outcome):
+    assert "Hypervisor detected: VMware" in outcome.fingerprint.hypervisor_lines
+
+
+def test_backdoor_answers_as_esx(outcome):
+    reply = outcome.fingerprint.backdoor
+    assert reply is not None and (reply.eax, reply.ebx, reply.ecx) == (6, 0x564D5868, 2)
+
+
+def test_dmi_strings_are_vmware(outcome):
+    dmi = outcome.fingerprint.dmi
+    assert dmi["sys_vendor"] == "VMware, Inc."
+    assert dmi["product_name"] == "VMware Virtual Platform"
+    assert dmi["product_serial"] == "VMware-42 1e 5b 8f 9c 3a 1d 2e-7f 41 3b 2a 6c 5d 4e 3f"
+    assert dmi["product_uuid"].lower() == "421e5b8f-9c3a-1d2e-7f41-3b2a6c5d4e3f"
+    assert dmi["bios_vendor"] == "Phoenix Technologies LTD" and dmi["bios_date"] == "04/05/2016"
+    assert dmi["board_name"] == "440BX Desktop Reference Platform"
+    assert outcome.fingerprint.smbios.oem_strings[0].startswith("[MS_VM_CERT/SHA1/")
+
+
+def test_vmxnet3_at_0b_00_0_and_pvscsi_at_03_00_0(outcome):
+    fp = outcome.fingerprint
+    nic, scsi = fp.pci_function("0b:00.0"), fp.pci_function("03:00.0")
+    assert (nic.vendor, nic.device, nic.driver) == (0x15AD, 0x07B0, "vmxnet3")
+    assert (scsi.vendor, scsi.device, scsi.driver) == (0x15AD, 0x07C0, "vmw_pvscsi")
+    assert [n.mac for n in fp.net if n.pci == "0b:00.0"] == ["00:50:56:9a:60:e7"]
+    assert [(b.vendor, b.model) for b in fp.block if b.pci == "03:00.0"] == [("VMware", "Virtual disk")]
+
+
+def test_bus_numbers_are_vmwares(outcome):
+    fp = outcome.fingerprint
+    assert fp.pci_function("00:11.0").secondary_bus == 0x02
+    expected = {f"00:{0x15 + i // 8:02x}.{i % 8}": 3 + i for i in range(32)}
+    assert {a: fp.pci_function(a).secondary_bus for a in expected} == expected
+
+
+def test_slot_numbers_are_recorded_and_reported_as_known_deviation(outcome):
+    checks = {c.selector: c for c in outcome.checks}
+    nic_slot = checks["pci[0b:00.0].physical_slot"]
+    assert nic_slot.wanted == 192
+    assert nic_slot.observed == outcome.fingerprint.pci_function("0b:00.0").physical_slot
+    assert nic_slot.status is Status.DEVIATION if nic_slot.observed != 192 else Status.PASS
+
+
+def test_query_pci_agrees_with_the_guest(outcome):
+    """QEMU's own view places the NIC on the bus the guest numbers 0b."""
+    def walk(devices):
+        for dev in devices:
+            yield dev
+            yield from walk(dev.get("pci_bridge", {}).get("devices", []))
+    found = {(d["bus"], d["slot"], d["function"]): d["id"]["vendor"]
+             for bus in outcome.boot.query_pci for d in walk(bus["devices"])}
+    assert found[(0x0B, 0, 0)] == 0x15AD and found[(0x03, 0, 0)] == 0x15AD

@@ -1,0 +1,94 @@
+"""Compiler rules: escaping into argv, refusals with the profile key, the detection recipe."""
+
+from __future__ import annotations
+
+import pytest
+
+from guestcompat.emulation.compiler import compile_profile
+from guestcompat.emulation.fidelity import Fidelity
+from guestcompat.emulation.target import Target
+from guestcompat.errors import CompileError, GuestcompatError, TopologyError
+from guestcompat.profiles.loader import load
+
+MINIMAL = """
+[platform]
+kernel_hypervisor = "VMware"
+[backdoor]
+enabled = true
+[smbios.system]
+manufacturer = "VMware, Inc."
+serial = "VMware-56 4d"
+[[pci.devices]]
+name = "nic"
+kind = "vmxnet3"
+address = "00:10.0"
+mac = "00:50:56:00:00:01"
+"""
+
+
+def compiled(profile_dir, text, name="t/p"):
+    profile_dir(name, text)
+    return compile_profile(load(name), Target())
+
+
+def expectation(c, selector):
+    return next(e for e in c.expectations if e.selector == selector)
+
+
+def test_comma_in_smbios_value_is_doubled(profile_dir):
+    c = compiled(profile_dir, MINIMAL)
+    assert "type=1,manufacturer=VMware,, Inc.,serial=VMware-56 4d" in c.argv
+
+
+def test_tcg_recipe_clears_hypervisor_bit_and_reports_it(profile_dir):
+    c = compiled(profile_dir, MINIMAL)
+    assert "qemu64,-hypervisor" in c.argv and "pc,accel=tcg,vmport=on" in c.argv
+    bit = expectation(c, "cpuid.hypervisor_bit")
+    assert bit.fidelity is Fidelity.APPROXIMATE and "TCG cannot present" in bit.reason
+    assert expectation(c, "kernel.hypervisor").presented == "VMware"
+
+
+def test_without_vmware_serial_kernel_detection_is_predicted_lost(profile_dir):
+    c = compiled(profile_dir, MINIMAL.replace('serial = "VMware-56 4d"', 'serial = "1234"'))
+    assert "qemu64" in c.argv and "qemu64,-hypervisor" not in c.argv
+    assert expectation(c, "kernel.hypervisor").fidelity is Fidelity.UNSUPPORTED
+
+
+def test_unknown_kind_names_the_key(profile_dir):
+    with pytest.raises(GuestcompatError, match=r"pci.devices\[nic\].kind: unknown device kind 'vmxnet9'"):
+        compiled(profile_dir, MINIMAL.replace('kind = "vmxnet3"', 'kind = "vmxnet9"'))
+
+
+def test_unpresentable_kind_needs_a_substitute(profile_dir):
+    text = MINIMAL + '\n[[pci.devices]]\nname = "vmci"\nkind = "vmci"\naddress = "00:12.0"\n'
+    with pytest.raises(TopologyError, match=r"pci.devices\[vmci\]: QEMU has no model of .* give it a substitute"):
+        compiled(profile_dir, text)
+
+
+def test_device_on_a_machine_function_address(profile_dir):
+    with pytest.raises(TopologyError, match=r"00:01.0 is taken by the machine's .*PIIX3"):
+        compiled(profile_dir, MINIMAL.replace('address = "00:10.0"', 'address = "00:01.0"'))
+
+
+def test_abstract_profile_is_refused():
+    with pytest.raises(CompileError, match="is abstract"):
+        compile_profile(load("vmware/base"), Target())
+
+
+def test_unknown_machine_and_arch(profile_dir):
+    profile_dir("t/p", MINIMAL)
+    with pytest.raises(CompileError, match="machine type 'q99'"):
+        compile_profile(load("t/p"), Target(machine="q99"))
+    with pytest.raises(CompileError, match="unknown architecture 'mips'"):
+        compile_profile(load("t/p"), Target(arch="mips"))
+
+
+def test_esxi65_places_vmware_devices_behind_vmware_ports():
+    c = compile_profile(load("vmware/esxi-6.5"), Target())
+    argv = list(c.argv)
+    assert "pvscsi,id=scsi0,bus=pciBridge4-0,addr=0x0" in argv
+    assert "vmxnet3,id=ethernet0,bus=pciBridge5-0,addr=0x0,netdev=net-ethernet0,mac=00:50:56:9a:60:e7" in argv
+    assert expectation(c, "pci[00:16.0].secondary_bus").presented == 0x0b
+    assert expectation(c, "pci[0b:00.0].vendor").fidelity is Fidelity.EXACT
+    assert expectation(c, "pci[03:00.0].class_code").fidelity is Fidelity.APPROXIMATE
+    assert "pci:v000015ADd000007B0sv000015ADsd000007B0bc02sc00i00" in c.modaliases

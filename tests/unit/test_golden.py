@@ -1,0 +1,40 @@
+"""Compile output against golden files a reviewer reads in a diff (like libvirt's xml2argv, Proxmox's cfg2cmd).
+
+Regenerate after an intended change with ``GUESTCOMPAT_UPDATE_GOLDEN=1 pytest tests/unit/test_golden.py``
+and review the diff. A missing golden file fails: a test that writes its own
+expectation could never fail.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from guestcompat.emulation.compiler import compile_profile
+from guestcompat.emulation.report import argv_lines, fidelity_lines
+from guestcompat.emulation.target import Target
+from guestcompat.profiles.loader import list_profiles, load
+
+GOLDEN = Path(__file__).parent.parent / "golden"
+TARGETS = [Target("x86_64", "pc", "tcg")]
+RUNNABLE = [s.name for s in list_profiles() if not load(s.name).abstract]
+
+
+def _check(path: Path, text: str) -> None:
+    if os.environ.get("GUESTCOMPAT_UPDATE_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return
+    assert path.exists(), f"golden file {path} is missing; create it with GUESTCOMPAT_UPDATE_GOLDEN=1 and review it"
+    assert text == path.read_text(), f"{path} differs from the compiler's output (review, then regenerate)"
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=str)
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_compile_matches_golden(name, target):
+    compiled = compile_profile(load(name), target)
+    stem = GOLDEN / f"{target.arch}-{target.machine}-{target.accel}" / name.replace("/", "__")
+    _check(stem.with_name(stem.name + ".args"), "\n".join(argv_lines(compiled)) + "\n")
+    _check(stem.with_name(stem.name + ".fidelity"), "\n".join(fidelity_lines(compiled)) + "\n")
