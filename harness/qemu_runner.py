@@ -77,7 +77,8 @@ def boot(compiled: CompiledMachine, image: BootImage, *, timeout: float = 120.0,
 
 async def boot_async(compiled: CompiledMachine, image: BootImage, *, timeout: float = 120.0,
                      on_console: Callable[[str], None] | None = None) -> BootResult:
-    workdir = Path(tempfile.mkdtemp(prefix="guestcompat-run-"))
+    # The pid in the name tells whose run a stray directory was.
+    workdir = Path(tempfile.mkdtemp(prefix=f"guestcompat-run-{os.getpid()}-"))
     qmp_path = workdir / "qmp.sock"
     argv = launch_argv(compiled, image, qmp_path)
     console: list[str] = []

@@ -11,7 +11,7 @@ say() { printf '[setup] %s\n' "$*"; }
 APT_PACKAGES=(
   qemu-system-x86 qemu-system-ppc qemu-utils seabios ovmf
   libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu pkg-config
-  busybox-static kmod acpica-tools gcc libc6-dev cpio python3-venv python3-dev
+  busybox-static kmod acpica-tools pciutils dmidecode gcc libc6-dev cpio python3-venv python3-dev
 )
 
 missing=()

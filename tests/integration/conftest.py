@@ -27,7 +27,8 @@ def _our_qemus() -> set[int]:
 
 
 def _run_dirs() -> set[str]:
-    return set(glob.glob(os.path.join(tempfile.gettempdir(), "guestcompat-run-*")))
+    """Run directories made by this process (xdist workers run side by side)."""
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), f"guestcompat-run-{os.getpid()}-*")))
 
 
 @pytest.fixture

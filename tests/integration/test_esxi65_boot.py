@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from detection_support import compare_with_dmidecode, dmidecode_of
+
 from guestcompat.emulation.target import Target
 from guestcompat.harness.compare import Status
 from guestcompat.harness.run import RunOutcome, run_profile
@@ -39,6 +41,14 @@ def test_dmi_strings_are_vmware(outcome):
     assert dmi["bios_vendor"] == "Phoenix Technologies LTD" and dmi["bios_date"] == "04/05/2016"
     assert dmi["board_name"] == "440BX Desktop Reference Platform"
     assert outcome.fingerprint.smbios.oem_strings[0].startswith("[MS_VM_CERT/SHA1/")
+
+
+def test_guest_smbios_decodes_as_dmidecode_reads_it(outcome, tmp_path):
+    """Our construct decoder and dmidecode agree on the table the guest really read."""
+    raw = outcome.fingerprint.smbios_raw
+    assert raw is not None and raw.entry_point is not None
+    parsed = dmidecode_of(raw.table, raw.entry_point, tmp_path)
+    assert compare_with_dmidecode(outcome.fingerprint.smbios, parsed) > 20
 
 
 def test_vmxnet3_at_0b_00_0_and_pvscsi_at_03_00_0(outcome):

@@ -1,0 +1,296 @@
+# probe.awk - turn the guestcompat record stream into the probe JSON document.
+#
+# Runs as ONE busybox awk process inside the guest (every extra process costs
+# ~14 ms under TCG), so it does everything the shell cannot do cheaply:
+# JSON escaping, nesting, base64 of the binary files, filtering the kernel log.
+# Written in plain POSIX awk (busybox awk, mawk and gawk with LC_ALL=C).
+#
+# Input: record files given as operands.  One record per line:
+#     OP <TAB> PATH <TAB> VALUE
+# PATH is "/"-separated object keys ("pci/0000:00:0f.0/vendor"); VALUE is the
+# rest of the line (it may contain tabs).  OPs:
+#     s   string value at PATH
+#     +   continuation of the previous "s": append "\n" VALUE (multi-line values)
+#     b   VALUE is a file name; its bytes (from the od dump) as base64 at PATH,
+#         null (plus an "errors" entry) when the dump has no bytes for it
+#     k   VALUE is a file name (kernel log); array of its lines that match the
+#         hypervisor/DMI pattern, at PATH
+#     i   VALUE is a file name holding more records (the native helper's output)
+#     e   VALUE is an error message for the top-level "errors" array
+# Records must come grouped (all keys of one object consecutively); a key seen
+# twice or an object reopened later is reported in "errors", never emitted twice.
+#
+# Variables (-v): sizes = output of `wc -c FILES`, hexdump = output of
+# `od -An -v -tx1 FILES` (same FILES, same order), count = file that receives
+# the byte length of the JSON written to stdout.
+
+BEGIN {
+	for (i = 0; i < 256; i++) HX[sprintf("%02x", i)] = i
+	B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	NEEDESC = "[\"\\\\"
+	for (i = 1; i < 32; i++) {
+		c = sprintf("%c", i)
+		ESC[c] = sprintf("\\u%04x", i)
+		NEEDESC = NEEDESC c
+	}
+	c = sprintf("%c", 127)
+	ESC[c] = "\\u007f"
+	NEEDESC = NEEDESC c "]"
+	ESC["\""] = "\\\""
+	ESC["\\"] = "\\\\"
+	KLOG = "hypervisor|vmware|kvm|xen|hyper-v|tcg|dmi:|tsc"
+	nerr = 0
+	nbytes = 0
+	depth = 0
+	load_blobs()
+	emit("{\"format\":\"guestcompat-probe\",\"version\":1")
+	first[0] = 0
+	leafseen["format"] = 1
+	leafseen["version"] = 1
+	pending = 0
+}
+
+{ handle($0) }
+
+END {
+	flush()
+	openpath("")
+	if (nerr > 0) {
+		key("errors")
+		emit("[")
+		for (i = 1; i <= nerr; i++) emit((i > 1 ? "," : "") jstr(errs[i]))
+		emit("]")
+	}
+	emit("}")
+	if (count != "") {
+		print nbytes > count
+		close(count)
+	}
+}
+
+function emit(s) {
+	printf "%s", s
+	nbytes += length(s)
+}
+
+function err(msg) {
+	errs[++nerr] = msg
+}
+
+# JSON string literal; control characters as \u00XX, bytes >= 0x80 untouched.
+function jstr(s,    r, i, n, c) {
+	if (s !~ NEEDESC) return "\"" s "\""
+	r = ""
+	n = length(s)
+	for (i = 1; i <= n; i++) {
+		c = substr(s, i, 1)
+		if (c in ESC) r = r ESC[c]
+		else r = r c
+	}
+	return "\"" r "\""
+}
+
+# Make the open-object stack equal to the components of DIR ("" = top level).
+# Returns 0 when that would reopen an object closed earlier.
+function openpath(dir,    parts, n, i, p, k2) {
+	n = (dir == "") ? 0 : split(dir, parts, "/")
+	for (i = 1; i <= n && i <= depth && (stk[i] "") == (parts[i] ""); i++) ;
+	p = ""
+	for (k2 = 1; k2 < i; k2++) p = p "/" parts[k2]
+	for (k2 = i; k2 <= n; k2++) {
+		p = p "/" parts[k2]
+		if ((p in objseen) || (substr(p, 2) in leafseen)) return 0
+	}
+	while (depth >= i) {
+		emit("}")
+		depth--
+	}
+	p = ""
+	for (k2 = 1; k2 < i; k2++) p = p "/" parts[k2]
+	for (; i <= n; i++) {
+		key(parts[i])
+		emit("{")
+		depth++
+		stk[depth] = parts[i]
+		first[depth] = 1
+		p = p "/" parts[i]
+		objseen[p] = 1
+	}
+	return 1
+}
+
+function key(k) {
+	if (!first[depth]) emit(",")
+	first[depth] = 0
+	emit(jstr(k) ":")
+}
+
+# Emit "leaf": JSONVALUE at PATH; refuses duplicates and reopened objects.
+function put(path, jvalue,    dir, leaf, j) {
+	if ((path in leafseen) || (("/" path) in objseen)) {
+		err("duplicate key " path)
+		return
+	}
+	j = last_slash(path)
+	dir = (j > 0) ? substr(path, 1, j - 1) : ""
+	leaf = substr(path, j + 1)
+	if (leaf == "" || !openpath(dir)) {
+		err("records for " path " are not grouped with their object")
+		return
+	}
+	leafseen[path] = 1
+	key(leaf)
+	emit(jvalue)
+}
+
+function last_slash(s,    j, r) {
+	r = 0
+	while ((j = index(s, "/")) > 0) {
+		r += j
+		s = substr(s, j + 1)
+	}
+	return r
+}
+
+function flush() {
+	if (pending) put(ppath, jstr(pval))
+	pending = 0
+}
+
+function handle(line,    op, rest, j, path, val) {
+	j = index(line, "\t")
+	if (j == 0) {
+		if (line != "") err("malformed record: " line)
+		return
+	}
+	op = substr(line, 1, j - 1)
+	rest = substr(line, j + 1)
+	j = index(rest, "\t")
+	if (j == 0) {
+		path = rest
+		val = ""
+	} else {
+		path = substr(rest, 1, j - 1)
+		val = substr(rest, j + 1)
+	}
+	if (op == "+") {
+		if (pending) pval = pval "\n" val
+		else err("continuation without a value: " path)
+		return
+	}
+	flush()
+	if (op == "s") {
+		pending = 1
+		ppath = path
+		pval = val
+	} else if (op == "b") {
+		if (val in BLOB) put(path, "\"" BLOB[val] "\"")
+		else {
+			put(path, "null")
+			err("no bytes read from " val)
+		}
+	} else if (op == "k") {
+		put(path, klog(val))
+	} else if (op == "i") {
+		include(val)
+	} else if (op == "e") {
+		err(val)
+	} else {
+		err("unknown record type " op " for " path)
+	}
+}
+
+function include(file,    line, rc) {
+	while ((rc = (getline line < file)) > 0) handle(line)
+	if (rc < 0) err("cannot read records from " file)
+	close(file)
+	flush()
+}
+
+function klog(file,    line, r, n, rc) {
+	r = "["
+	n = 0
+	while ((rc = (getline line < file)) > 0) {
+		if (tolower(line) ~ KLOG) r = r (n++ ? "," : "") jstr(line)
+	}
+	if (rc < 0) err("cannot read kernel log " file)
+	close(file)
+	return r "]"
+}
+
+# Read the wc/od dumps and base64-encode every file's bytes into BLOB[name].
+# Sizes and bytes must add up exactly; otherwise no blob is trusted.
+function load_blobs(    line, nb, f, need, nt, tok, j, v, acc, na, s, total, want, bad, rc) {
+	if (sizes == "" || hexdump == "") return
+	nb = 0
+	want = 0
+	while ((rc = (getline line < sizes)) > 0) {
+		if (!match(line, /^ *[0-9]+ /)) continue
+		nb++
+		bsize[nb] = substr(line, 1, RLENGTH) + 0
+		bname[nb] = substr(line, RLENGTH + 1)
+		if (nb > 1 && bname[nb] == "total" && bsize[nb] == want) {
+			nb--
+			continue
+		}
+		want += bsize[nb]
+	}
+	close(sizes)
+	if (rc < 0) {
+		err("cannot read " sizes)
+		return
+	}
+	f = 1
+	need = bsize[1]
+	acc = 0
+	na = 0
+	s = ""
+	total = 0
+	bad = 0
+	while ((rc = (getline line < hexdump)) > 0) {
+		nt = split(line, tok, " ")
+		for (j = 1; j <= nt; j++) {
+			while (f <= nb && need == 0) {
+				BLOB[bname[f]] = b64tail(s, acc, na)
+				s = ""; acc = 0; na = 0
+				f++
+				need = bsize[f]
+			}
+			total++
+			if (f > nb || !(tok[j] in HX)) {
+				bad = 1
+				continue
+			}
+			acc = acc * 256 + HX[tok[j]]
+			need--
+			if (++na == 3) {
+				s = s substr(B64, int(acc / 262144) + 1, 1) substr(B64, int(acc / 4096) % 64 + 1, 1) substr(B64, int(acc / 64) % 64 + 1, 1) substr(B64, acc % 64 + 1, 1)
+				acc = 0
+				na = 0
+			}
+		}
+	}
+	close(hexdump)
+	while (f <= nb && need == 0) {
+		BLOB[bname[f]] = b64tail(s, acc, na)
+		s = ""; acc = 0; na = 0
+		f++
+		need = bsize[f]
+	}
+	if (rc < 0 || bad || f <= nb || total != want) {
+		err("binary dump inconsistent: wc counted " want " bytes, od gave " total)
+		for (j = 1; j <= nb; j++) delete BLOB[bname[j]]
+	}
+}
+
+function b64tail(s, acc, na) {
+	if (na == 1) {
+		acc = acc * 65536
+		return s substr(B64, int(acc / 262144) + 1, 1) substr(B64, int(acc / 4096) % 64 + 1, 1) "=="
+	}
+	if (na == 2) {
+		acc = acc * 256
+		return s substr(B64, int(acc / 262144) + 1, 1) substr(B64, int(acc / 4096) % 64 + 1, 1) substr(B64, int(acc / 64) % 64 + 1, 1) "="
+	}
+	return s
+}

@@ -1,0 +1,208 @@
+#!/bin/sh
+# guestcompat guest probe: print what this machine looks like, as ONE framed
+# JSON document on stdout (the serial console), then exit.
+#
+# Written for busybox sh in a TCG guest, where every fork+exec costs ~14 ms:
+# files are read with the `read` builtin, symlinks resolved with `cd -P`,
+# paths matched with globs and `case`; the shell only writes a record stream
+# (see probe.awk) and a fixed handful of processes does the rest:
+#   gcprobe (x86 payloads only), wc, od, dmesg, awk, sha256sum, base64, sed.
+# The document layout is described in detection/README.md; the frame in
+# docs/design.md.
+#
+# Every root path can be redirected so the host's tests can run this script
+# against the host's own /sys or against a fake tree:
+#   GC_SYSROOT        prefix for /sys and /proc (default "")
+#   GC_TMPDIR         scratch directory (default /tmp)
+#   GC_HELPER         native helper (default: gcprobe next to this script)
+#   GC_AWKPROG        awk program (default: probe.awk next to this script)
+#   GC_DMESG          command printing the kernel log (default "dmesg")
+#   GC_CONSOLE_LEVEL  console log level set first; "" leaves it alone (default 1)
+
+export LC_ALL=C
+START=$PWD
+R=${GC_SYSROOT-}
+T=${GC_TMPDIR:-/tmp}
+case $0 in */*) HERE=${0%/*} ;; *) HERE=. ;; esac
+AWKPROG=${GC_AWKPROG:-$HERE/probe.awk}
+HELPER=${GC_HELPER-$HERE/gcprobe}
+DMESG=${GC_DMESG:-dmesg}
+LEVEL=${GC_CONSOLE_LEVEL-1}
+
+# Kernel messages would interleave with the document on the console: keep
+# only emergencies from now on (a write to printk is `dmesg -n` without a fork).
+if [ -n "$LEVEL" ]; then
+	{ echo "$LEVEL" > "$R/proc/sys/kernel/printk"; } 2>/dev/null || dmesg -n "$LEVEL" 2>/dev/null
+fi
+
+[ -d "$T" ] || mkdir -p "$T"
+exec 3>"$T/gc-rec"
+
+# rec OP PATH VALUE: one record (format in probe.awk).
+rec() {
+	printf '%s\t%s\t%s\n' "$1" "$2" "$3" >&3
+}
+
+# rdf PATH FILE: the text of FILE as a string record; further lines become
+# continuation records, the final newline is dropped.
+rdf() {
+	_op=s
+	while IFS= read -r _l || [ -n "$_l" ]; do
+		printf '%s\t%s\t%s\n' "$_op" "$1" "$_l" >&3
+		_op=+
+		_l=
+	done < "$2"
+	[ "$_op" = s ] && printf 's\t%s\t\n' "$1" >&3
+}
+
+# pcifn DIR: set PCIFN to the innermost PCI function (DDDD:BB:DD.F) on the
+# physical path DIR, "" if there is none.
+pcifn() {
+	_p=$1
+	PCIFN=
+	while [ -n "$_p" ]; do
+		case ${_p##*/} in
+		*[0-9a-f]:[0-9a-f][0-9a-f]:[0-9a-f][0-9a-f].[0-7])
+			PCIFN=${_p##*/}
+			return 0 ;;
+		esac
+		_p=${_p%/*}
+	done
+	return 1
+}
+
+# physdir LINK: PHYS = physical path of LINK (a directory), "" if unresolvable.
+physdir() {
+	PHYS=
+	[ -e "$1" ] || return 1
+	cd -P "$1" 2>/dev/null || return 1
+	PHYS=$PWD
+	cd "$START" 2>/dev/null
+	return 0
+}
+
+# Binary files (PCI config spaces, SMBIOS) are collected in "$@" and
+# dumped by one od at the end.
+set --
+
+# --- kernel ----------------------------------------------------------------
+v=
+if [ -r "$R/proc/sys/kernel/arch" ]; then
+	read -r v < "$R/proc/sys/kernel/arch"
+else
+	uname -m > "$T/gc-uname" && read -r v < "$T/gc-uname"
+fi
+rec s arch "$v"
+v=
+if [ -r "$R/proc/sys/kernel/osrelease" ]; then
+	read -r v < "$R/proc/sys/kernel/osrelease"
+else
+	uname -r > "$T/gc-uname" && read -r v < "$T/gc-uname"
+fi
+rec s kernel "$v"
+
+# --- DMI as the kernel exports it --------------------------------------------
+for f in "$R"/sys/class/dmi/id/*; do
+	n=${f##*/}
+	case $n in uevent|modalias|power|subsystem) continue ;; esac
+	[ -f "$f" ] && [ -r "$f" ] || continue
+	rdf "dmi/$n" "$f"
+done
+
+# --- raw SMBIOS -----------------------------------------------------------
+f=$R/sys/firmware/dmi/tables/smbios_entry_point
+if [ -f "$f" ] && [ -r "$f" ]; then set -- "$@" "$f"; rec b smbios/entry_point "$f"; fi
+f=$R/sys/firmware/dmi/tables/DMI
+if [ -f "$f" ] && [ -r "$f" ]; then set -- "$@" "$f"; rec b smbios/table "$f"; fi
+
+# --- PCI functions --------------------------------------------------------
+for d in "$R"/sys/bus/pci/devices/*; do
+	[ -d "$d" ] || continue
+	a=${d##*/}
+	for n in vendor device subsystem_vendor subsystem_device class revision; do
+		[ -r "$d/$n" ] && rdf "pci/$a/$n" "$d/$n"
+	done
+	drv=
+	physdir "$d/driver" && drv=${PHYS##*/}
+	rec s "pci/$a/driver" "$drv"
+	if [ -r "$d/config" ]; then
+		set -- "$@" "$d/config"
+		rec b "pci/$a/config" "$d/config"
+	fi
+done
+
+# --- PCI slots (name -> DDDD:BB:DD) -----------------------------------------
+for f in "$R"/sys/bus/pci/slots/*/address; do
+	[ -r "$f" ] || continue
+	n=${f%/address}
+	rdf "pci_slots/${n##*/}" "$f"
+done
+
+# --- network interfaces -----------------------------------------------------
+for d in "$R"/sys/class/net/*; do
+	[ -d "$d" ] || continue
+	n=${d##*/}
+	[ -r "$d/address" ] && rdf "net/$n/mac" "$d/address"
+	[ -r "$d/ifindex" ] && rdf "net/$n/ifindex" "$d/ifindex"
+	PCIFN=
+	physdir "$d/device" && pcifn "$PHYS"
+	rec s "net/$n/pci" "$PCIFN"
+done
+
+# --- block devices --------------------------------------------------------
+for d in "$R"/sys/block/*; do
+	[ -d "$d" ] || continue
+	n=${d##*/}
+	for f in vendor model rev; do
+		[ -f "$d/device/$f" ] && [ -r "$d/device/$f" ] && rdf "block/$n/$f" "$d/device/$f"
+	done
+	PCIFN=
+	physdir "$d" && pcifn "$PHYS"
+	rec s "block/$n/pci" "$PCIFN"
+done
+
+# --- device tree (ppc64 pseries and other OF machines; absent on x86) ------
+dt=$R/proc/device-tree
+if [ -d "$dt" ]; then
+	for n in model compatible host-model host-serial system-id vm,uuid; do
+		f=$dt/$n
+		if [ -f "$f" ] && [ -r "$f" ]; then set -- "$@" "$f"; rec b "devicetree/root/$n" "$f"; fi
+	done
+	for d in "$dt"/vdevice/*; do
+		[ -d "$d" ] || continue
+		for n in name compatible device_type reg; do
+			f=$d/$n
+			if [ -f "$f" ] && [ -r "$f" ]; then set -- "$@" "$f"; rec b "devicetree/vdevice/${d##*/}/$n" "$f"; fi
+		done
+	done
+fi
+
+# --- native helper: CPUID leaves, VMware backdoor ---------------------------
+if [ -n "$HELPER" ] && [ -x "$HELPER" ]; then
+	"$HELPER" > "$T/gc-helper" 2>/dev/null
+	st=$?
+	rec i "" "$T/gc-helper"
+	[ "$st" = 0 ] || rec e "" "helper $HELPER exited with status $st"
+fi
+
+# --- kernel log (filtered by probe.awk) ---------------------------------------
+$DMESG > "$T/gc-klog" 2>/dev/null || rec e "" "$DMESG failed"
+rec k kernel_log "$T/gc-klog"
+exec 3>&-
+
+# --- one awk builds the JSON; frame it ----------------------------------------
+if [ $# -gt 0 ]; then
+	wc -c "$@" > "$T/gc-sizes" 2>/dev/null
+	od -An -v -tx1 "$@" > "$T/gc-hex" 2>/dev/null
+else
+	: > "$T/gc-sizes"
+	: > "$T/gc-hex"
+fi
+awk -v sizes="$T/gc-sizes" -v hexdump="$T/gc-hex" -v count="$T/gc-count" \
+	-f "$AWKPROG" "$T/gc-rec" > "$T/gc-json"
+read -r nbytes < "$T/gc-count"
+sha256sum "$T/gc-json" > "$T/gc-sha"
+read -r sha _ < "$T/gc-sha"
+printf '\n@@GUESTCOMPAT-BEGIN v1 sha256=%s bytes=%s\n' "$sha" "$nbytes"
+base64 "$T/gc-json" | sed 's/^/@@/'
+echo '@@GUESTCOMPAT-END'
