@@ -1,13 +1,13 @@
 """The typed Fingerprint: what one guest saw, ready to compare and to store.
 
-The probe document is raw (sysfs strings, base64 blobs) so the guest side stays
+The probe document is raw (sysfs strings, hex blobs) so the guest side stays
 tiny; this module turns it into a frozen dataclass tree once, on the host:
 hex strings become integers, config spaces and SMBIOS become decoded views,
 kernel log lines lose their timestamps.  ``to_json``/``from_json`` give a
 stable, sorted, indented JSON that reads well in a diff — the baseline format.
 
 Policy on bad input: a document whose *shape* is wrong (a number where a string
-belongs, a blob that is not base64) raises ProbeError naming the path, since
+belongs, a blob that is not hex) raises ProbeError naming the path, since
 the probe or the transport is broken.  A guest whose *firmware data* is
 broken (SMBIOS table that does not decode, config space shorter than its
 header) is an observation: the decoded part is None and the reason is listed
@@ -17,8 +17,6 @@ SMBIOS on pseries) are None or empty.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from dataclasses import dataclass, field
@@ -280,12 +278,12 @@ class _Builder:
         value = parent.get(key)
         if value is None:
             return None
-        if not isinstance(value, str):
-            raise self._fail(path, "a base64 string", value)
+        if not isinstance(value, str) or len(value) % 2:
+            raise self._fail(path, "a hex string", value)
         try:
-            return base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise self._fail(path, "a base64 string", value) from None
+            return bytes.fromhex(value)
+        except ValueError:
+            raise self._fail(path, "a hex string", value) from None
 
     def strings(self, parent: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
         value = parent.get(key)

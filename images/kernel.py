@@ -122,6 +122,16 @@ def form_pvh_vmlinux(root: Path, release: str, dest: Path) -> None:
     check_pvh(dest)
 
 
+def form_bzimage(root: Path, release: str, dest: Path) -> None:
+    """The package's compressed bzImage as is, for firmware (SeaBIOS) to load:
+    the conventional, slower path bench/boot.py measures against."""
+    src = _boot_file(root, "vmlinuz", release)
+    head = src.read_bytes()[:0x210]
+    if head[0x202:0x206] != b"HdrS":
+        raise ImageError(f"{src}: not an x86 bzImage (no 'HdrS' boot protocol header)")
+    shutil.copyfile(src, dest)
+
+
 def form_vmlinux(root: Path, release: str, dest: Path) -> None:
     """The package already ships an ELF vmlinux (ppc64): verify and copy it."""
     src = _boot_file(root, "vmlinux", release)
@@ -131,6 +141,7 @@ def form_vmlinux(root: Path, release: str, dest: Path) -> None:
 
 KERNEL_FORMS: dict[str, KernelForm] = {
     "pvh-vmlinux": form_pvh_vmlinux,
+    "bzimage": form_bzimage,
     "vmlinux": form_vmlinux,
 }
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -80,7 +79,7 @@ def _dump(files: list[Path], tmp: Path) -> tuple[Path, Path]:
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.binary(max_size=300), min_size=1, max_size=6))
-def test_blobs_are_base64_of_the_files(blobs):
+def test_blobs_are_hex_of_the_files(blobs):
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         files = []
@@ -92,7 +91,7 @@ def test_blobs_are_base64_of_the_files(blobs):
         out, _ = run_awk(recs, tmp, sizes=sizes, hexdump=hexdump)
     doc = json.loads(out)
     assert "errors" not in doc
-    assert [base64.b64decode(doc["blobs"][str(i)]) for i in range(len(blobs))] == blobs
+    assert [bytes.fromhex(doc["blobs"][str(i)]) for i in range(len(blobs))] == blobs
 
 
 def test_inconsistent_dump_invalidates_every_blob(tmp_path):
