@@ -6,6 +6,8 @@ benchmark call; the CLI only renders its :class:`RunOutcome`.
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -48,11 +50,12 @@ class RunOutcome:
             "verdict": "pass" if self.passed else "mismatch",
             "counts": self.counts(),
             "seconds_to_fingerprint": round(self.boot.seconds_to_document, 3),
+            "seconds_from_launch": round(self.boot.seconds_from_launch, 3),
             "compiled": compiled_json(self.compiled),
             "image": {"key": self.image.key, "kernel_version": self.image.kernel_version,
                       "packages": dict(self.image.packages)},
             "checks": [c.to_json() for c in self.checks],
-            "fingerprint": self.fingerprint.to_json(),
+            "fingerprint": json.loads(self.fingerprint.to_json()),
             "query_pci": self.boot.query_pci,
         }
 
