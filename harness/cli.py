@@ -7,10 +7,12 @@ printed for internal bugs when ``GUESTCOMPAT_DEBUG=1``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import traceback
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -24,6 +26,17 @@ EXIT_PASS, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def progress_reporter(label: str) -> Iterator[Callable[[str], None]]:
+    """A callable for progress messages: a live status line on a terminal,
+    one plain line per message otherwise (CI logs keep the history)."""
+    if err.is_terminal:
+        with err.status(f"[bold]{markup_escape(label)}[/]: preparing…") as status:
+            yield lambda msg: status.update(f"[bold]{markup_escape(label)}[/]: {markup_escape(msg)}")
+    else:
+        yield lambda msg: print(f"{label}: {msg}", file=sys.stderr, flush=True)
 
 
 def target_options(func):
@@ -94,10 +107,9 @@ def run_cmd(profile: str, arch: str, machine: str, accel: str, qemu_binary: str 
     from guestcompat.harness.run import run_profile
     from guestcompat.harness.verdict import render_verdict
 
-    name = markup_escape(profile)
-    with err.status(f"[bold]{name}[/]: preparing…") as status:
+    with progress_reporter(profile) as progress:
         outcome = run_profile(profile, make_target(arch, machine, accel, qemu_binary), timeout=timeout,
-                              progress=lambda msg: status.update(f"[bold]{name}[/]: {markup_escape(msg)}"))
+                              progress=progress)
     if console_path:
         console_path.write_text("\n".join(outcome.boot.console) + "\n")
     render_verdict(out, outcome, verbose=verbose)
@@ -117,8 +129,8 @@ def images_build(arch_names: tuple[str, ...]) -> None:
     """Build the probe images every bundled profile needs."""
     from guestcompat.harness.run import build_images_for_bundled
 
-    with err.status("building images…") as status:
-        images = build_images_for_bundled(arch_names, progress=lambda msg: status.update(markup_escape(msg)))
+    with progress_reporter("images") as progress:
+        images = build_images_for_bundled(arch_names, progress=progress)
     for image in images:
         out.print(f"{image.key[:12]}  {image.kernel_version}  {image.kernel.parent}")
 
