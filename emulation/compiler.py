@@ -32,6 +32,10 @@ class CompiledMachine:
     report: FidelityReport
     modaliases: tuple[str, ...]
     """Modaliases of every device the guest must drive (for the image builder)."""
+    guest_cmdline: tuple[str, ...] = ()
+    """Kernel arguments telling the probe what to wait for before it looks
+    (``guestcompat.disks=N``, ``guestcompat.nics=N``): some drivers (mptsas)
+    find their disks asynchronously, after insmod has returned."""
 
     @property
     def expectations(self) -> tuple[Expectation, ...]:
@@ -51,7 +55,12 @@ def compile_profile(profile: Profile, target: Target | None = None) -> CompiledM
     argv = [arch.binary(target), *BASE_ARGS, *platform.argv, *pci.argv, *disk_argv]
     expectations = tuple(platform.expectations + pci.expectations + disk_expect)
     modaliases = tuple(dict.fromkeys(pci.modaliases + disk_aliases))
-    return CompiledMachine(profile, target, arch, tuple(argv), FidelityReport(expectations), modaliases)
+    nics = sum(1 for p in pci.by_name.values() if p.qemu_id is not None and p.kind.role == "nic")
+    visible_disks = sum(1 for d in profile.disks
+                        if not (pci.by_name[d.controller].kind.qemu and pci.by_name[d.controller].kind.qemu.disks_absent))
+    guest_cmdline = (f"guestcompat.disks={visible_disks}", f"guestcompat.nics={nics}")
+    return CompiledMachine(profile, target, arch, tuple(argv), FidelityReport(expectations), modaliases,
+                           guest_cmdline)
 
 
 def _disks(profile: Profile, catalog: Catalog, pci: PciPlan) -> tuple[list[str], list[Expectation], list[str]]:
@@ -82,7 +91,9 @@ def _disks(profile: Profile, catalog: Catalog, pci: PciPlan) -> tuple[list[str],
                                                      "product": disk.model, "ver": disk.revision})]
         aliases += bus.modaliases
         address = pci.presented_address(disk.controller)
+        absent = controller.kind.qemu.disks_absent if controller.kind.qemu else None
         for field, value in (("vendor", disk.vendor), ("model", disk.model), ("revision", disk.revision)):
             if value is not None:
-                expectations.append(Expectation("disks", f"disk[{address}:{disk.unit}].{field}", value, value, None, disk.name))
+                expectations.append(Expectation("disks", f"disk[{address}:{disk.unit}].{field}", value,
+                                                 None if absent else value, absent, disk.name))
     return argv, expectations, aliases

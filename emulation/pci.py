@@ -161,7 +161,8 @@ def _emit_devices(pci: PciPlan, presented: list[Presented], machine: Machine) ->
         assert kind.qemu is not None
         bus = pci.by_name[fn.parent].qemu_id if fn.parent else machine.root_bus
         multifunction = fn.address.function == 0 and occupied[(fn.parent, fn.address.device)] > 1
-        props: dict[str, object] = {"id": p.qemu_id, "bus": bus, "addr": fn.address.qemu_addr()}
+        props: dict[str, object] = {"id": p.qemu_id, "bus": bus, "addr": fn.address.qemu_addr(),
+                                    **kind.qemu.properties}
         if multifunction:
             props["multifunction"] = True
         if kind.role == "root-port":

@@ -68,6 +68,7 @@ SIMPLE: dict[str, Callable[[Fingerprint], Value]] = {
     "backdoor.magic": _backdoor("ebx"),
     "backdoor.type": _backdoor("ecx"),
     "smbios.bios.release": _smbios("bios", "release"),
+    "smbios.version": lambda fp: fp.smbios.version if fp.smbios else None,
     "smbios.oem_strings": lambda fp: tuple(fp.smbios.oem_strings) if fp.smbios else None,
 }
 

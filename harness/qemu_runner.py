@@ -155,7 +155,17 @@ async def _connect_qmp(qmp: QMPClient, path: Path, proc: asyncio.subprocess.Proc
             raise RunError(f"QEMU did not open its QMP socket within {QMP_APPEAR_TIMEOUT:.0f} s", argv=argv)
         await asyncio.sleep(0.01)
     try:
-        await qmp.connect(str(path))
+        while True:
+            try:
+                await qmp.connect(str(path))
+                break
+            except QMPError as exc:
+                # QEMU bind()s the socket (the path appears) a moment before it listen()s:
+                # a refusal in that window is not an error while QEMU still runs.
+                refused = isinstance(getattr(exc, "exc", None), ConnectionRefusedError)
+                if not refused or proc.returncode is not None or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.02)
     except QMPError as exc:
         # Usually QEMU created its sockets and then rejected a later option: say what it said.
         with contextlib.suppress(asyncio.TimeoutError):

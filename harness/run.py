@@ -67,7 +67,8 @@ def image_for(compiled: CompiledMachine, progress: Progress | None = None) -> Gu
 
 
 def boot_image(compiled: CompiledMachine, image: GuestImage) -> BootImage:
-    return BootImage(image.kernel, image.initrd, (*compiled.arch.kernel_cmdline(), *image.cmdline.split()))
+    return BootImage(image.kernel, image.initrd,
+                     (*compiled.arch.kernel_cmdline(), *image.cmdline.split(), *compiled.guest_cmdline))
 
 
 def run_compiled(compiled: CompiledMachine, *, timeout: float = 120.0, progress: Progress | None = None) -> RunOutcome:

@@ -54,6 +54,11 @@ class QemuModel(Frozen):
     driver: str
     ids: PciIdsOverride = PciIdsOverride()
     reason: str | None = None
+    properties: dict[str, str | int | bool] = Field(
+        default_factory=dict, description="QEMU device properties that make the model present these ids")
+    disks_absent: str | None = Field(
+        default=None, description="why the guest sees no disk on this controller under QEMU (measured); "
+                                  "the compiler reports its disks as unsupported")
 
 
 class DeviceKind(Frozen):
@@ -88,6 +93,7 @@ class FixedFunction(Frozen):
 class Machine(Frozen):
     root_bus: str
     fixed: tuple[FixedFunction, ...] = ()
+    smbios_version: str | None = None
 
 
 class Catalog(Frozen):

@@ -66,6 +66,13 @@ def _uuid(value: str) -> str:
 Uuid = Annotated[str, AfterValidator(_uuid)]
 
 
+def _uuid_bios(value: str) -> str:
+    from guestcompat.profiles.identity import parse_uuid_bios  # identity imports this module
+
+    parse_uuid_bios(value)
+    return value.strip().lower()
+
+
 class SmbiosBios(Frozen):
     """SMBIOS type 0."""
 
@@ -83,6 +90,9 @@ class SmbiosSystem(Frozen):
     version: Text | None = None
     serial: Text | None = None
     uuid: Uuid | None = None
+    uuid_bios: Annotated[str, AfterValidator(_uuid_bios)] | None = Field(
+        default=None, description="VMware's uuid.bios ('42 1e … 2e-7f … 3f'); serial and uuid derive from it "
+                                  "(profiles/identity.py) unless stated")
     sku: Text | None = None
     family: Text | None = None
 
@@ -107,6 +117,8 @@ class SmbiosChassis(Frozen):
 
 
 class Smbios(Frozen):
+    version: Annotated[str, Field(pattern=r"^\d+\.\d+$")] | None = Field(
+        default=None, description="SMBIOS version the source firmware presents (e.g. '2.4')")
     bios: SmbiosBios = SmbiosBios()
     system: SmbiosSystem = SmbiosSystem()
     baseboard: SmbiosBaseboard = SmbiosBaseboard()

@@ -38,10 +38,50 @@ fi
 [ -d "$T" ] || mkdir -p "$T"
 exec 3>"$T/gc-rec"
 
+
 # rec OP PATH VALUE: one record (format in probe.awk).
 rec() {
 	printf '%s\t%s\t%s\n' "$1" "$2" "$3" >&3
 }
+
+# --- settle: wait (up to GC_SETTLE_TIMEOUT s) for the disks and NICs the -----
+# harness announced on the kernel command line (guestcompat.disks=N,
+# guestcompat.nics=N): some drivers (mptsas) discover disks asynchronously,
+# after insmod returned. Costs nothing when everything is already there.
+want_disks=0
+want_nics=0
+if [ -r "$R/proc/cmdline" ]; then
+	read -r cmdline < "$R/proc/cmdline"
+	for w in $cmdline; do
+		case $w in
+		guestcompat.disks=*) want_disks=${w#*=} ;;
+		guestcompat.nics=*) want_nics=${w#*=} ;;
+		esac
+	done
+fi
+count_present() {
+	have_disks=0
+	for d in "$R"/sys/block/sd* "$R"/sys/block/vd* "$R"/sys/block/nvme*; do
+		[ -e "$d" ] && have_disks=$((have_disks + 1))
+	done
+	have_nics=0
+	for d in "$R"/sys/class/net/*; do
+		[ -e "$d/device" ] && have_nics=$((have_nics + 1))
+	done
+}
+count_present
+tries=$(( ${GC_SETTLE_TIMEOUT:-20} * 10 ))
+waited=0
+while [ "$have_disks" -lt "$want_disks" ] || [ "$have_nics" -lt "$want_nics" ]; do
+	if [ "$waited" -ge "$tries" ]; then
+		rec e "" "settle: waited ${GC_SETTLE_TIMEOUT:-20} s for $want_disks disk(s) and $want_nics NIC(s), found $have_disks and $have_nics"
+		break
+	fi
+	sleep 0.1
+	waited=$((waited + 1))
+	count_present
+done
+rec s settle/waited_ds "$waited"
 
 # rdf PATH FILE: the text of FILE as a string record; further lines become
 # continuation records, the final newline is dropped.

@@ -16,6 +16,8 @@ from guestcompat.emulation.arches.base import ArchStrategy, PlatformPart
 from guestcompat.emulation.fidelity import Expectation
 from guestcompat.emulation.qemuopts import opts, pairs
 from guestcompat.emulation.target import Target
+from guestcompat.profiles.catalog import load_catalog
+from guestcompat.profiles.identity import effective_smbios
 from guestcompat.profiles.model import Profile
 
 BACKDOOR_MAGIC = 0x564D5868
@@ -75,7 +77,7 @@ class X86_64(ArchStrategy):
                           "-global", opts(None, **{"vmport.vmware-vmx-type": VMX_TYPES[backdoor.type]})]
         part.argv += ["-cpu", self.cpu_model + ("" if hypervisor_bit else ",-hypervisor"),
                       "-smp", str(profile.cpu.count), "-m", str(profile.platform.memory_mb)]
-        self._identity(profile, part)
+        self._identity(profile, target, part)
         return part
 
     def _detection(self, profile: Profile, target: Target, part: PlatformPart) -> bool:
@@ -83,7 +85,7 @@ class X86_64(ArchStrategy):
         cpu, backdoor = profile.cpu, profile.backdoor
         accel_signature = ACCEL_SIGNATURE[target.accel]
         wanted_signature = cpu.hypervisor_signature if cpu.hypervisor_bit else None
-        serial = profile.smbios.system.serial or ""
+        serial = effective_smbios(profile).system.serial or ""
         dmi_path = backdoor.enabled and "VMware" in serial
         signature_settable = ACCEL_CAN_SET_SIGNATURE[target.accel]
         # Keep the bit when the accelerator can show the wanted signature; clear it when the
@@ -123,8 +125,17 @@ class X86_64(ArchStrategy):
         ]
         return keep_bit
 
-    def _identity(self, profile: Profile, part: PlatformPart) -> None:
-        smbios = profile.smbios
+    def _identity(self, profile: Profile, target: Target, part: PlatformPart) -> None:
+        smbios = effective_smbios(profile)
+        if smbios.version is not None:
+            machine = load_catalog().machine(target.machine)
+            presented = machine.smbios_version
+            part.expectations.append(Expectation(
+                "identity", "smbios.version", smbios.version, presented,
+                None if presented == smbios.version else
+                f"QEMU's {target.machine} machine writes an SMBIOS {presented} entry point; strings read the "
+                f"same, but 2.6+ encodes the UUID's first three fields little-endian, so the raw bytes "
+                f"differ from a {smbios.version} table even where the displayed UUID matches", "smbios"))
         for section, (smbios_type, fields) in SMBIOS_FIELDS.items():
             values = getattr(smbios, section)
             items: list[tuple[str, object]] = []

@@ -12,7 +12,7 @@ from guestcompat.profiles.loader import list_profiles, load
 
 def test_bundled_esxi65_resolves_through_base():
     profile = load("vmware/esxi-6.5")
-    assert profile.lineage == ("vmware/base", "vmware/esxi-6.5")
+    assert profile.lineage == ("vmware/chipset", "vmware/base", "vmware/esxi-6.5")
     assert profile.smbios.system.manufacturer == "VMware, Inc."
     assert profile.platform.hardware_version == 13
     devices = {d.name: d for d in profile.pci.devices}

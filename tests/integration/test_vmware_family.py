@@ -1,0 +1,73 @@
+"""Boot every bundled VMware profile for real; what the guest sees must be what the profile states.
+
+vmware/esxi-6.5 has its own, more detailed module (test_esxi65_boot.py).
+Each profile boots once (module-scoped cache); xdist spreads them over workers.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from guestcompat.emulation.target import Target
+from guestcompat.harness.compare import Status
+from guestcompat.harness.run import RunOutcome, run_profile
+from guestcompat.profiles.catalog import load_catalog
+from guestcompat.profiles.identity import effective_smbios
+from guestcompat.profiles.loader import list_profiles, load
+
+pytestmark = pytest.mark.boot
+
+FAMILY = sorted(s.name for s in list_profiles()
+                if s.name.startswith("vmware/") and s.name != "vmware/esxi-6.5" and not load(s.name).abstract)
+_BOOTED: dict[str, RunOutcome] = {}
+
+
+def booted(name: str) -> RunOutcome:
+    if name not in _BOOTED:
+        _BOOTED[name] = run_profile(name, Target("x86_64", "pc", "tcg"), timeout=240)
+    return _BOOTED[name]
+
+
+def test_the_family_covers_old_and_new_layouts():
+    assert {"vmware/ws-hw4", "vmware/esxi-4.0", "vmware/esxi-6.0", "vmware/workstation-17"} <= set(FAMILY)
+
+
+@pytest.mark.parametrize("name", FAMILY)
+def test_profile_passes_and_guest_sees_its_devices_and_identity(name):
+    outcome, profile = booted(name), load(name)
+    failures = [c.line() for c in outcome.checks if c.status is Status.FAIL]
+    assert outcome.passed, failures
+    fp = outcome.fingerprint
+    assert "Hypervisor detected: VMware" in fp.hypervisor_lines
+    smbios = effective_smbios(profile)
+    assert fp.dmi["product_serial"] == smbios.system.serial
+    assert fp.dmi["product_uuid"].lower() == smbios.system.uuid
+    catalog = load_catalog()
+    for device in profile.pci.devices:
+        kind = catalog.kinds[device.kind]
+        if kind.role != "nic":
+            continue
+        ids = kind.presented_ids()
+        fn = fp.pci_function(device.address)
+        assert fn is not None, f"{device.name} missing at {device.address}"
+        assert (fn.vendor, fn.device, fn.driver) == (ids.vendor, ids.device, kind.guest_driver)
+        assert [n.mac for n in fp.net if n.pci == device.address] == [device.mac]
+
+
+def test_hw4_has_no_bridges_and_its_nic_on_bus_0():
+    fp = booted("vmware/ws-hw4").fingerprint
+    assert not [f for f in fp.pci if f.secondary_bus is not None and f.address != "00:0e.0"]
+    assert fp.pci_function("00:11.0").driver == "pcnet32"
+
+
+def test_workstation_17_shows_the_2018_bios_uuid_swap():
+    fp = booted("vmware/workstation-17").fingerprint
+    assert fp.dmi["product_serial"] == "VMware-56 4d fd 28 89 33 f8 e2-64 74 01 59 92 3b 58 0e"
+    assert fp.dmi["product_uuid"].lower() == "28fd4d56-3389-e2f8-6474-0159923b580e"
+
+
+def test_lsi_sas_disks_are_a_reported_gap_not_a_silent_one():
+    outcome = booted("vmware/esxi-4.0")
+    disk_checks = [c for c in outcome.checks if c.selector.startswith("disk[")]
+    assert disk_checks and all(c.status is Status.DEVIATION for c in disk_checks)
+    assert outcome.fingerprint.block == ()
