@@ -118,6 +118,20 @@ def run_cmd(profile: str, arch: str, machine: str, accel: str, qemu_binary: str 
     sys.exit(EXIT_PASS if outcome.passed else EXIT_MISMATCH)
 
 
+@cli.command("show")
+@click.argument("profile")
+@target_options
+def show_cmd(profile: str, arch: str, machine: str, accel: str, qemu_binary: str | None) -> None:
+    """Print the resolved PROFILE and the guest's predicted PCI tree (ids, slots, NIC names), marking
+    where QEMU presents something else."""
+    from guestcompat.emulation.compiler import compile_profile
+    from guestcompat.harness.show import render
+    from guestcompat.profiles.loader import load
+
+    compiled = compile_profile(load(profile), make_target(arch, machine, accel, qemu_binary))
+    out.print("\n".join(render(compiled)), markup=False)
+
+
 @cli.group("images")
 def images_group() -> None:
     """Build and list the guest images (cached outside git)."""
@@ -170,3 +184,7 @@ def main() -> None:
             traceback.print_exc()
         err.print(f"internal error: {type(exc).__name__}: {exc} (GUESTCOMPAT_DEBUG=1 shows the traceback)")
         sys.exit(EXIT_ERROR)
+
+
+if __name__ == "__main__":
+    main()
