@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from guestcompat.emulation import arches
 from guestcompat.emulation.arches.base import ArchStrategy
+from guestcompat.emulation.artefact import Artefact
 from guestcompat.emulation.fidelity import Expectation, FidelityReport
 from guestcompat.emulation.pci import PciPlan, plan_pci
 from guestcompat.emulation.qemuopts import opts
@@ -32,6 +33,8 @@ class CompiledMachine:
     report: FidelityReport
     modaliases: tuple[str, ...]
     """Modaliases of every device the guest must drive (for the image builder)."""
+    artefacts: tuple[Artefact, ...] = ()
+    """Files the argv refers to by placeholder (e.g. an ACPI table's ASL); the runner builds them."""
 
     @property
     def expectations(self) -> tuple[Expectation, ...]:
@@ -46,12 +49,14 @@ def compile_profile(profile: Profile, target: Target | None = None) -> CompiledM
     arch.check_target(target)
     catalog = load_catalog()
     platform = arch.platform(profile, target)
-    pci = plan_pci(profile, catalog, catalog.machine(target.machine))
+    pci = plan_pci(profile, catalog, catalog.machine(target.machine),
+                   lambda topology: arch.slots(profile, target, topology))
     disk_argv, disk_expect, disk_aliases = _disks(profile, catalog, pci)
     argv = [arch.binary(target), *BASE_ARGS, *platform.argv, *pci.argv, *disk_argv]
     expectations = tuple(platform.expectations + pci.expectations + disk_expect)
     modaliases = tuple(dict.fromkeys(pci.modaliases + disk_aliases))
-    return CompiledMachine(profile, target, arch, tuple(argv), FidelityReport(expectations), modaliases)
+    return CompiledMachine(profile, target, arch, tuple(argv), FidelityReport(expectations), modaliases,
+                           tuple(pci.artefacts))
 
 
 def _disks(profile: Profile, catalog: Catalog, pci: PciPlan) -> tuple[list[str], list[Expectation], list[str]]:
