@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from guestcompat.emulation import arches
 from guestcompat.emulation.arches.base import ArchStrategy
+from guestcompat.emulation.artefact import Artefact
 from guestcompat.emulation.fidelity import Expectation, FidelityReport
 from guestcompat.emulation.pci import PciPlan, plan_pci
 from guestcompat.emulation.qemuopts import opts
@@ -32,9 +33,11 @@ class CompiledMachine:
     report: FidelityReport
     modaliases: tuple[str, ...]
     """Modaliases of every device the guest must drive (for the image builder)."""
+    artefacts: tuple[Artefact, ...] = ()
+    """Files the argv refers to by placeholder (e.g. an ACPI table's ASL); the runner builds them."""
     guest_cmdline: tuple[str, ...] = ()
     """Kernel arguments telling the probe what to wait for before it looks
-    (``guestcompat.disks=N``, ``guestcompat.nics=N``): some drivers (mptsas)
+    (``guestcompat.disks=N``, ``guestcompat.nics=N``): some drivers
     find their disks asynchronously, after insmod has returned."""
 
     @property
@@ -50,7 +53,8 @@ def compile_profile(profile: Profile, target: Target | None = None) -> CompiledM
     arch.check_target(target)
     catalog = load_catalog()
     platform = arch.platform(profile, target)
-    pci = plan_pci(profile, catalog, catalog.machine(target.machine))
+    pci = plan_pci(profile, catalog, catalog.machine(target.machine),
+                   lambda topology: arch.slots(profile, target, topology))
     disk_argv, disk_expect, disk_aliases = _disks(profile, catalog, pci)
     argv = [arch.binary(target), *BASE_ARGS, *platform.argv, *pci.argv, *disk_argv]
     expectations = tuple(platform.expectations + pci.expectations + disk_expect)
@@ -60,7 +64,7 @@ def compile_profile(profile: Profile, target: Target | None = None) -> CompiledM
                         if not (pci.by_name[d.controller].kind.qemu and pci.by_name[d.controller].kind.qemu.disks_absent))
     guest_cmdline = (f"guestcompat.disks={visible_disks}", f"guestcompat.nics={nics}")
     return CompiledMachine(profile, target, arch, tuple(argv), FidelityReport(expectations), modaliases,
-                           guest_cmdline)
+                           tuple(pci.artefacts), guest_cmdline)
 
 
 def _disks(profile: Profile, catalog: Catalog, pci: PciPlan) -> tuple[list[str], list[Expectation], list[str]]:

@@ -10,10 +10,13 @@ catalogue's or the profile's reason.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from guestcompat.bridges.address import PciAddress
 from guestcompat.bridges.topology import Function, Topology, place, plan
+from guestcompat.emulation.arches.base import SlotPart
+from guestcompat.emulation.artefact import Artefact
 from guestcompat.emulation.fidelity import UNKNOWN, Expectation
 from guestcompat.emulation.qemuopts import opts
 from guestcompat.errors import TopologyError
@@ -55,6 +58,8 @@ class PciPlan:
     argv: list[str] = field(default_factory=list)
     expectations: list[Expectation] = field(default_factory=list)
     modaliases: list[str] = field(default_factory=list)
+    artefacts: list[Artefact] = field(default_factory=list)
+    slots: SlotPart = field(default_factory=SlotPart)
 
     def presented_address(self, name: str) -> PciAddress:
         return self.presented.by_name(name).address
@@ -88,13 +93,18 @@ def wanted_entries(profile: Profile, catalog: Catalog) -> list[Entry]:
     return entries
 
 
-def plan_pci(profile: Profile, catalog: Catalog, machine: Machine) -> PciPlan:
+def plan_pci(profile: Profile, catalog: Catalog, machine: Machine,
+             slots: Callable[[Topology], SlotPart] = lambda topology: SlotPart()) -> PciPlan:
+    """``slots`` (the architecture's) turns the presented topology into what gives it slot numbers."""
     entries = wanted_entries(profile, catalog)
     wanted = plan([e.function for e in entries])
     presented_list = _presented(entries, wanted, catalog, machine)
     presented = place([p.function for p in presented_list])
     pci = PciPlan(wanted, presented, {p.function.name: p for p in presented_list})
     _emit_devices(pci, presented_list, machine)
+    pci.slots = slots(presented)
+    pci.argv += pci.slots.argv
+    pci.artefacts += pci.slots.artefacts
     _expect(pci, entries, presented_list)
     return pci
 
@@ -253,14 +263,21 @@ def _expect_driver(pci: PciPlan, sel: str, subject: str, entry: Entry | None, sh
 
 def _expect_slot(pci: PciPlan, sel: str, subject: str, entry: Entry | None, shown: Presented | None,
                  address: PciAddress) -> None:
-    if entry is None:
+    """The slot number the guest reads for this function's device (``/sys/bus/pci/slots``)."""
+    want = pci.wanted.by_name(entry.function.name).physical_slot if entry else None
+    assert shown is not None
+    placed = pci.presented.by_name(shown.function.name).address
+    if pci.slots.shown is None:
+        if entry is not None:
+            pci.expectations.append(Expectation("names", f"{sel}.physical_slot", want, UNKNOWN,
+                                                pci.slots.reason or "slot numbers are not predicted", subject))
         return
-    want = pci.wanted.by_name(entry.function.name).physical_slot
-    pci.expectations.append(Expectation(
-        "names", f"{sel}.physical_slot", want, UNKNOWN,
-        "QEMU's pc machine does not give guests VMware's slot numbers: ACPI _SUN follows the device "
-        "number and PCIe slot capabilities are not used without native hotplug (known deviation; "
-        "VMware slot numbers are the VMware-fidelity work)", subject))
+    got = pci.slots.shown.get((placed.bus, placed.device))
+    if entry is None and got is None:
+        return
+    reason = None if want == got else (_deviation_reason(entry, shown) or pci.slots.reason or
+                                       "this target numbers the slot differently")
+    pci.expectations.append(Expectation("names", f"{sel}.physical_slot", want, got, reason, subject))
 
 
 HEX_DIGITS = {"revision": 2, "class_code": 6}

@@ -29,6 +29,12 @@ def argv_lines(compiled: CompiledMachine) -> list[str]:
     return lines
 
 
+def artefact_lines(compiled: CompiledMachine) -> list[str]:
+    """One line per auxiliary file the argv refers to (its source is in ``--format json``)."""
+    return [f"{a.placeholder}: {a.description or a.kind}, built at run time from "
+            f"{len(a.source.splitlines())} lines of {a.kind} source" for a in compiled.artefacts]
+
+
 def fidelity_lines(compiled: CompiledMachine) -> list[str]:
     report = compiled.report
     counts = report.counts()
@@ -55,5 +61,7 @@ def to_json(compiled: CompiledMachine) -> dict[str, Any]:
         "target": {"arch": compiled.target.arch, "machine": compiled.target.machine, "accel": compiled.target.accel},
         "argv": list(compiled.argv),
         "modaliases": list(compiled.modaliases),
+        "artefacts": [{"name": a.name, "kind": a.kind, "description": a.description, "placeholder": a.placeholder,
+                       "source": a.source} for a in compiled.artefacts],
         "fidelity": {"counts": compiled.report.counts(), "expectations": compiled.report.to_json()},
     }

@@ -80,7 +80,7 @@ def profiles_cmd() -> None:
 def compile_cmd(profile: str, arch: str, machine: str, accel: str, qemu_binary: str | None, fmt: str) -> None:
     """Print the QEMU argv for PROFILE and its fidelity report."""
     from guestcompat.emulation.compiler import compile_profile
-    from guestcompat.emulation.report import argv_lines, fidelity_lines, to_json
+    from guestcompat.emulation.report import argv_lines, artefact_lines, fidelity_lines, to_json
     from guestcompat.profiles.loader import load
 
     compiled = compile_profile(load(profile), make_target(arch, machine, accel, qemu_binary))
@@ -88,6 +88,9 @@ def compile_cmd(profile: str, arch: str, machine: str, accel: str, qemu_binary: 
         click.echo(json.dumps(to_json(compiled), indent=2))
         return
     click.echo(" \\\n    ".join(argv_lines(compiled)))
+    if compiled.artefacts:
+        click.echo()
+        click.echo("\n".join(artefact_lines(compiled)))
     click.echo()
     click.echo("\n".join(fidelity_lines(compiled)))
 

@@ -30,6 +30,7 @@ from qemu.qmp.error import QMPError
 
 from guestcompat.detection.frame import FrameReader
 from guestcompat.emulation.compiler import CompiledMachine
+from guestcompat.harness.artefacts import build_all, substitute
 from guestcompat.errors import ProbeError, RunError
 
 CONSOLE_TAIL = 25
@@ -59,10 +60,12 @@ class BootResult:
     seconds_from_launch: float = 0.0    # from spawning QEMU to the END line (what a user waits)
 
 
-def launch_argv(compiled: CompiledMachine, image: BootImage, qmp_path: Path) -> list[str]:
-    """The full QEMU argv: the compiled machine plus how this run boots and talks to it."""
+def launch_argv(compiled: CompiledMachine, image: BootImage, qmp_path: Path,
+                artefacts: dict[str, Path] | None = None) -> list[str]:
+    """The full QEMU argv: the compiled machine (its artefact placeholders replaced by the built
+    files' paths) plus how this run boots and talks to it."""
     return [
-        *compiled.argv,
+        *substitute(compiled.argv, artefacts or {}),
         "-kernel", str(image.kernel), "-initrd", str(image.initrd), "-append", " ".join(image.cmdline),
         "-chardev", "stdio,id=console,signal=off", *compiled.arch.console_args("console"),
         "-chardev", f"socket,id=qmp,path={qmp_path},server=on,wait=off", "-mon", "chardev=qmp,mode=control",
@@ -81,7 +84,6 @@ async def boot_async(compiled: CompiledMachine, image: BootImage, *, timeout: fl
     # The pid in the name tells whose run a stray directory was.
     workdir = Path(tempfile.mkdtemp(prefix=f"guestcompat-run-{os.getpid()}-"))
     qmp_path = workdir / "qmp.sock"
-    argv = launch_argv(compiled, image, qmp_path)
     console: list[str] = []
     tail: deque[str] = deque(maxlen=CONSOLE_TAIL)
     proc: asyncio.subprocess.Process | None = None
@@ -89,7 +91,9 @@ async def boot_async(compiled: CompiledMachine, image: BootImage, *, timeout: fl
     events: list[str] = []
     quit_sent = False
     launched = time.monotonic()
+    argv = list(compiled.argv)
     try:
+        argv = launch_argv(compiled, image, qmp_path, await asyncio.to_thread(build_all, compiled.artefacts))
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,

@@ -10,6 +10,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+from guestcompat.bridges.topology import Topology
+from guestcompat.emulation.artefact import Artefact
 from guestcompat.emulation.fidelity import Expectation
 from guestcompat.emulation.target import Target
 from guestcompat.profiles.model import Profile
@@ -21,6 +23,18 @@ class PlatformPart:
 
     argv: list[str] = field(default_factory=list)
     expectations: list[Expectation] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SlotPart:
+    """How an architecture presents physical slot numbers for a placed topology."""
+
+    argv: tuple[str, ...] = ()
+    artefacts: tuple[Artefact, ...] = ()
+    shown: dict[tuple[int, int], int] | None = None
+    """(bus, device) → slot number the guest will read; devices not listed show none.
+    None: this target cannot predict slot numbers at all (``reason`` says why)."""
+    reason: str | None = None
 
 
 class ArchStrategy(ABC):
@@ -63,3 +77,7 @@ class ArchStrategy(ABC):
     @abstractmethod
     def console_args(self, chardev: str) -> list[str]:
         """QEMU options that connect the guest console to character device ``chardev``."""
+
+    def slots(self, profile: Profile, target: Target, topology: Topology) -> SlotPart:
+        """Options and artefacts that give the presented ``topology`` its physical slot numbers."""
+        return SlotPart(reason=f"guestcompat does not present physical slot numbers on {self.name}")

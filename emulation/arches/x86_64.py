@@ -12,7 +12,10 @@ the cleared bit is reported as an approximation.
 
 from __future__ import annotations
 
-from guestcompat.emulation.arches.base import ArchStrategy, PlatformPart
+from guestcompat.bridges.topology import Topology
+from guestcompat.emulation.acpi_slots import slot_table
+from guestcompat.emulation.arches.base import ArchStrategy, PlatformPart, SlotPart
+from guestcompat.emulation.artefact import Artefact
 from guestcompat.emulation.fidelity import Expectation
 from guestcompat.emulation.qemuopts import opts, pairs
 from guestcompat.emulation.target import Target
@@ -43,6 +46,17 @@ SMBIOS_FIELDS = {
 }
 
 
+# How QEMU 7.2's pc machine describes PCI in ACPI (measured: shared/reference/measured-here.md).
+# With ACPI PCI hotplug on (the default) its DSDT gives every hotpluggable slot _SUN = device
+# number, root ports' and bridges' children _SUN = 0, and native PCIe hotplug (which would report a
+# root port's slot number) is not granted on i440FX. Both hotplug properties off leave a DSDT that
+# declares \_SB.PCI0.S<devfn> only for function 0 of each occupied bus-0 slot, without _SUN, so an
+# extra SSDT can own every _SUN. VMware's guests show no slot for bus-0 devices either.
+PC_PCI_ROOT = "\\_SB.PCI0"
+PC_NO_ACPI_HOTPLUG = {"PIIX4_PM.acpi-pci-hotplug-with-bridge-support": False, "PIIX4_PM.acpi-root-pci-hotplug": False}
+SLOT_TABLE = "ssdt-slots.aml"
+
+
 class X86_64(ArchStrategy):
     name = "x86_64"
     debian_arch = "amd64"
@@ -66,6 +80,21 @@ class X86_64(ArchStrategy):
 
     def console_args(self, chardev: str) -> list[str]:
         return ["-serial", f"chardev:{chardev}"]
+
+    def slots(self, profile: Profile, target: Target, topology: Topology) -> SlotPart:
+        """Slot numbers through an SSDT declaring ``_SUN`` (``-acpitable``), with QEMU's own ACPI PCI
+        hotplug objects switched off so they neither clash with it nor add slots VMware does not show."""
+        argv: list[str] = []
+        for key, value in PC_NO_ACPI_HOTPLUG.items():
+            argv += ["-global", opts(None, **{key: value})]
+        described = {(None, p.address.device << 3) for p in topology.functions
+                     if p.parent is None and p.address.function == 0}
+        table = slot_table(topology, root=PC_PCI_ROOT, described=described, title=profile.name)
+        if not table.asl:
+            return SlotPart(tuple(argv), (), {})
+        artefact = Artefact(SLOT_TABLE, "acpi-asl", table.asl, "ACPI SSDT with the profile's slot numbers (_SUN)")
+        argv += ["-acpitable", opts(None, file=artefact.placeholder)]
+        return SlotPart(tuple(argv), (artefact,), table.slots)
 
     def platform(self, profile: Profile, target: Target) -> PlatformPart:
         part = PlatformPart()

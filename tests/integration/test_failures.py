@@ -13,6 +13,7 @@ import signal
 import pytest
 
 from guestcompat.detection.payload import ProbePayload
+from guestcompat.emulation.artefact import Artefact
 from guestcompat.emulation.compiler import compile_profile
 from guestcompat.emulation.target import Target
 from guestcompat.errors import RunError
@@ -104,3 +105,14 @@ def test_missing_qemu_binary(profile_dir):
     ok = compile_profile(load("t/small"), Target())
     with pytest.raises(RunError, match="QEMU binary '/nonexistent/qemu-system-x86_64' not found"):
         boot(compiled, image_with_probe(ok, "true"), timeout=30)
+
+
+def test_acpi_table_that_does_not_compile(small, tmp_path, monkeypatch):
+    """A broken artefact stops the run before QEMU starts, naming the table and iasl's complaint."""
+    image = image_with_probe(small, "true")
+    monkeypatch.setenv("GUESTCOMPAT_CACHE", str(tmp_path))  # nothing cached: iasl really runs
+    bad = Artefact("ssdt-broken.aml", "acpi-asl", 'DefinitionBlock ("", "SSDT", 2, "X", "Y", 1) { Name (ABCDE, 1) }\n')
+    broken = dataclasses.replace(small, argv=(*small.argv, "-acpitable", f"file={bad.placeholder}"),
+                                 artefacts=(bad,))
+    with pytest.raises(RunError, match=r"(?s)cannot build ACPI table ssdt-broken.aml: iasl exited with code \d+:.*ABCDE"):
+        boot(broken, image, timeout=30)

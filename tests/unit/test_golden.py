@@ -19,6 +19,7 @@ from guestcompat.profiles.loader import list_profiles, load
 
 GOLDEN = Path(__file__).parent.parent / "golden"
 TARGETS = [Target("x86_64", "pc", "tcg")]
+SOURCE_SUFFIX = {"acpi-asl": "asl"}
 RUNNABLE = [s.name for s in list_profiles() if not load(s.name).abstract]
 
 
@@ -38,3 +39,6 @@ def test_compile_matches_golden(name, target):
     stem = GOLDEN / f"{target.arch}-{target.machine}-{target.accel}" / name.replace("/", "__")
     _check(stem.with_name(stem.name + ".args"), "\n".join(argv_lines(compiled)) + "\n")
     _check(stem.with_name(stem.name + ".fidelity"), "\n".join(fidelity_lines(compiled)) + "\n")
+    for artefact in compiled.artefacts:  # sources (ASL), not built files: readable in a diff
+        _check(stem.with_name(f"{stem.name}.{artefact.name.rsplit('.', 1)[0]}.{SOURCE_SUFFIX[artefact.kind]}"),
+               artefact.source)
