@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -167,7 +168,14 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (CI timeouts, `kill`) unwinds like Ctrl-C, so the runner's cleanup
+    kills QEMU's process group and removes its temp dir instead of orphaning them."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
