@@ -103,6 +103,28 @@ class BlockDevice:
 
 
 @dataclass(frozen=True)
+class DiskRate:
+    """Timed direct I/O the probe ran on a throttled disk (``guestcompat.rate=``)."""
+
+    pci: str | None                  # pci_ref of the controller
+    target: int
+    metric: str                      # bps_read, iops_write, bps_total, ...
+    block_size: int
+    count: int
+    device: str | None               # sdX the probe found, None if none
+    status: int | None               # dd's exit status
+    centiseconds: int | None         # elapsed, from /proc/uptime
+
+    @property
+    def value(self) -> int | None:
+        """Bytes/s for bps_* metrics, operations/s for iops_*; None without a clean run."""
+        if self.status != 0 or not self.centiseconds:
+            return None
+        per_second = self.count * 100 / self.centiseconds
+        return round(per_second * (self.block_size if self.metric.startswith("bps") else 1))
+
+
+@dataclass(frozen=True)
 class SmbiosRaw:
     """The SMBIOS bytes exactly as the guest read them, so any decoder
     (ours, dmidecode --from-dump) can be re-run on a stored fingerprint."""
@@ -151,6 +173,7 @@ class Fingerprint:
     pci: tuple[PciFunction, ...]
     net: tuple[NetInterface, ...]
     block: tuple[BlockDevice, ...]
+    disk_rates: tuple[DiskRate, ...]
     kernel_log: tuple[str, ...]
     hypervisor_lines: tuple[str, ...]
     cpuid: Mapping[int, CpuidLeaf] = field(metadata={"key_hex": 8})
@@ -313,6 +336,7 @@ class _Builder:
             pci=self.pci(),
             net=self.net(),
             block=self.block(),
+            disk_rates=self.disk_rates(),
             kernel_log=klog,
             hypervisor_lines=tuple(line for line in klog if "Hypervisor detected" in line),
             cpuid=self.cpuid(),
@@ -433,6 +457,32 @@ class _Builder:
                 rev=stripped("rev"),
                 pci=self._pci_link(d, f"{path}.pci"),
             ))
+        return tuple(out)
+
+    def disk_rates(self) -> tuple[DiskRate, ...]:
+        sec = self.obj(self.doc, "rate", "rate")
+        out = []
+        for key in sorted(sec, key=_natural):
+            path = f"rate[{key!r}]"
+            d = self.obj(sec, key, path)
+            spec = self.text(d, "spec", f"{path}.spec") or ""
+            parts = spec.split("/")
+            if len(parts) != 5 or not all(p.isdigit() for p in (parts[1], parts[3], parts[4])):
+                raise ProbeError(f"probe document: {path}.spec: not PCI/target/metric/block/count: {spec!r}")
+            m = _PCI_ADDR.match(parts[0])
+            pci = pci_ref(int(m[1] or "0", 16), f"{m[2]}:{m[3]}.{m[4]}") if m else None
+            start, end = self.text(d, "start", f"{path}.start"), self.text(d, "end", f"{path}.end")
+            status = self.text(d, "status", f"{path}.status")
+            elapsed = None
+            if start and end:
+                try:
+                    elapsed = round((float(end) - float(start)) * 100)
+                except ValueError:
+                    raise ProbeError(f"probe document: {path}: uptime is not a number ({start!r}, {end!r})") from None
+            out.append(DiskRate(pci=pci, target=int(parts[1]), metric=parts[2], block_size=int(parts[3]),
+                                count=int(parts[4]), device=self.text(d, "device", f"{path}.device") or None,
+                                status=int(status) if status and status.isdigit() else None,
+                                centiseconds=elapsed))
         return tuple(out)
 
     def _regs(self, d: Mapping[str, Any], path: str) -> tuple[int, int, int, int] | None:

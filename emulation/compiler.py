@@ -55,19 +55,38 @@ def compile_profile(profile: Profile, target: Target | None = None) -> CompiledM
     platform = arch.platform(profile, target)
     pci = plan_pci(profile, catalog, catalog.machine(target.machine),
                    lambda topology: arch.slots(profile, target, topology))
-    disk_argv, disk_expect, disk_aliases = _disks(profile, catalog, pci)
+    rates: list[str] = []
+    disk_argv, disk_expect, disk_aliases = _disks(profile, catalog, pci, rates)
     argv = [arch.binary(target), *BASE_ARGS, *platform.argv, *pci.argv, *disk_argv]
     expectations = tuple(platform.expectations + pci.expectations + disk_expect)
     modaliases = tuple(dict.fromkeys(pci.modaliases + disk_aliases))
     nics = sum(1 for p in pci.by_name.values() if p.qemu_id is not None and p.kind.role == "nic")
     visible_disks = sum(1 for d in profile.disks
                         if not (pci.by_name[d.controller].kind.qemu and pci.by_name[d.controller].kind.qemu.disks_absent))
-    guest_cmdline = (f"guestcompat.disks={visible_disks}", f"guestcompat.nics={nics}")
+    guest_cmdline = (f"guestcompat.disks={visible_disks}", f"guestcompat.nics={nics}",
+                     *((f"guestcompat.rate={','.join(rates)}",) if rates else ()))
     return CompiledMachine(profile, target, arch, tuple(argv), FidelityReport(expectations), modaliases,
                            tuple(pci.artefacts), guest_cmdline)
 
 
-def _disks(profile: Profile, catalog: Catalog, pci: PciPlan) -> tuple[list[str], list[Expectation], list[str]]:
+#: How far a guest's measured rate may be from a throttle limit: QEMU's leaky
+#: bucket lets a burst of a tenth of a second through before it throttles.
+RATE_TOLERANCE = 0.15
+#: Seconds of I/O the probe runs per limit: long enough that the burst and
+#: /proc/uptime's 10 ms resolution stay a few percent of the measurement.
+RATE_SECONDS = 2
+
+
+def rate_probe(address: object, unit: int, metric: str, limit: int) -> str:
+    """The probe's instruction to measure *metric* on a disk: ``PCI/target/metric/block_size/count``."""
+    block = 65536 if metric.startswith("bps") else 4096
+    per_second = limit / block if metric.startswith("bps") else limit
+    count = max(1, round(per_second * RATE_SECONDS))
+    return f"0000:{address}/{unit}/{metric}/{block}/{count}"
+
+
+def _disks(profile: Profile, catalog: Catalog, pci: PciPlan, rates: list[str]
+           ) -> tuple[list[str], list[Expectation], list[str]]:
     argv: list[str] = []
     expectations: list[Expectation] = []
     aliases: list[str] = []
@@ -81,15 +100,22 @@ def _disks(profile: Profile, catalog: Catalog, pci: PciPlan) -> tuple[list[str],
             raise CompileError(f"{key}.controller: {disk.controller} ({controller.kind.name}) takes no disks")
         bus = catalog.disk_buses[bus_name]
         node = f"drive-{disk.name}"
+        base_node = f"{node}-base" if disk.limits is not None else node
         if disk.image:
             fmt = "qcow2" if disk.image.endswith(".qcow2") else "raw"
             argv += ["-blockdev", opts(None, **{"driver": "file", "node-name": f"{node}-file", "filename": disk.image,
                                                 "read-only": True}),
-                     "-blockdev", opts(None, **{"driver": fmt, "node-name": node, "file": f"{node}-file",
+                     "-blockdev", opts(None, **{"driver": fmt, "node-name": base_node, "file": f"{node}-file",
                                                 "read-only": True})]
         else:
-            argv += ["-blockdev", opts(None, **{"driver": "null-co", "node-name": node, "size": disk.size_mb << 20,
+            argv += ["-blockdev", opts(None, **{"driver": "null-co", "node-name": base_node, "size": disk.size_mb << 20,
                                                 "read-zeroes": True})]
+        if disk.limits is not None:
+            group = f"throttle-{disk.name}"
+            argv += ["-object", opts("throttle-group", id=group,
+                                     **{f"x-{m.replace('_', '-')}": v for m, v in disk.limits.items()}),
+                     "-blockdev", opts(None, **{"driver": "throttle", "node-name": node, "throttle-group": group,
+                                                "file": base_node})]
         argv += ["-device", opts(bus.qemu_device, **{"id": disk.name, "drive": node, "bus": f"{controller.qemu_id}.0",
                                                      "scsi-id": disk.unit, "vendor": disk.vendor,
                                                      "product": disk.model, "ver": disk.revision})]
@@ -100,4 +126,9 @@ def _disks(profile: Profile, catalog: Catalog, pci: PciPlan) -> tuple[list[str],
             if value is not None:
                 expectations.append(Expectation("disks", f"disk[{address}:{disk.unit}].{field}", value,
                                                  None if absent else value, absent, disk.name))
+        for metric, limit in (disk.limits.items() if disk.limits else ()):
+            expectations.append(Expectation("disks", f"disk[{address}:{disk.unit}].rate.{metric}", limit,
+                                            None if absent else limit, absent, disk.name, tolerance=RATE_TOLERANCE))
+            if not absent:
+                rates.append(rate_probe(address, disk.unit, metric, limit))
     return argv, expectations, aliases

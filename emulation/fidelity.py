@@ -41,6 +41,9 @@ class Expectation:
     reason: str | None = None
     subject: str = ""
     """The profile entry this is about (``ethernet0``), for reports."""
+    tolerance: float | None = None
+    """For measured quantities (a throttled disk's rate): the relative error a
+    guest observation may have and still equal ``wanted``."""
 
     @property
     def fidelity(self) -> Fidelity:

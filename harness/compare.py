@@ -55,8 +55,16 @@ def _jsonable(value: Value) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+def _matches(expectation: Expectation, observed: Value) -> bool:
+    wanted, tolerance = expectation.wanted, expectation.tolerance
+    if tolerance is not None and isinstance(wanted, (int, float)) and isinstance(observed, (int, float)) \
+            and not isinstance(observed, bool):
+        return abs(observed - wanted) <= tolerance * abs(wanted)
+    return observed == wanted
+
+
 def judge(expectation: Expectation, observed: Value) -> CheckResult:
-    if observed == expectation.wanted:
+    if _matches(expectation, observed):
         status, note = Status.PASS, ""
     elif expectation.reason and (observed == expectation.presented or expectation.presented == UNKNOWN):
         status, note = Status.DEVIATION, expectation.reason

@@ -17,6 +17,7 @@ from guestcompat.emulation.fidelity import Value
 HYPERVISOR_BIT = 1 << 31
 _PCI = re.compile(r"^pci\[(?P<addr>[0-9a-f:.]+)\]\.(?P<field>\w+)$")
 _DISK = re.compile(r"^disk\[(?P<addr>[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]):(?P<unit>\d+)\]\.(?P<field>\w+)$")
+_RATE = re.compile(r"^disk\[(?P<addr>[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]):(?P<unit>\d+)\]\.rate\.(?P<metric>\w+)$")
 _DETECTED = re.compile(r"Hypervisor detected: (.+)$")
 HEX_DIGITS = {"revision": 2, "class_code": 6}
 
@@ -82,6 +83,12 @@ def observe(fp: Fingerprint, selector: str) -> Value:
     match = _PCI.match(selector)
     if match:
         return _pci_field(fp.pci_function(match["addr"]), match["field"])
+    rate = _RATE.match(selector)
+    if rate:
+        for measured in fp.disk_rates:
+            if (measured.pci, measured.target, measured.metric) == (rate["addr"], int(rate["unit"]), rate["metric"]):
+                return measured.value
+        return None
     match = _DISK.match(selector)
     if match:
         disks = sorted((b for b in fp.block if b.pci == match["addr"]), key=lambda b: b.name)

@@ -190,6 +190,30 @@ class Device(Frozen):
     substitute: Substitute | None = None
 
 
+class DiskLimits(Frozen):
+    """Disk QoS as vSphere sets it (bytes/s and I/O operations/s); QEMU throttle groups enforce it."""
+
+    bps_read: Annotated[int, Field(ge=4096)] | None = None
+    bps_write: Annotated[int, Field(ge=4096)] | None = None
+    bps_total: Annotated[int, Field(ge=4096)] | None = None
+    iops_read: Annotated[int, Field(ge=1)] | None = None
+    iops_write: Annotated[int, Field(ge=1)] | None = None
+    iops_total: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _total_excludes_read_write(self) -> "DiskLimits":
+        for unit in ("bps", "iops"):
+            total = getattr(self, f"{unit}_total")
+            split = [f"{unit}_{op}" for op in ("read", "write") if getattr(self, f"{unit}_{op}") is not None]
+            if total is not None and split:
+                raise ValueError(f"{unit}_total cannot be combined with {', '.join(split)} (QEMU rejects it)")
+        return self
+
+    def items(self) -> list[tuple[str, int]]:
+        """(metric, limit) for every limit that is set, e.g. ("bps_read", 10485760)."""
+        return [(name, value) for name, value in self if value is not None]
+
+
 class Disk(Frozen):
     """A disk on a storage controller. ``image`` empty = a blank disk of ``size_mb``."""
 
@@ -201,6 +225,7 @@ class Disk(Frozen):
     vendor: Annotated[Text, Field(max_length=8)] | None = None
     model: Annotated[Text, Field(max_length=16)] | None = None
     revision: Annotated[Text, Field(max_length=4)] | None = None
+    limits: DiskLimits | None = None
 
 
 class Pci(Frozen):

@@ -50,12 +50,14 @@ rec() {
 # after insmod returned. Costs nothing when everything is already there.
 want_disks=0
 want_nics=0
+want_rates=
 if [ -r "$R/proc/cmdline" ]; then
 	read -r cmdline < "$R/proc/cmdline"
 	for w in $cmdline; do
 		case $w in
 		guestcompat.disks=*) want_disks=${w#*=} ;;
 		guestcompat.nics=*) want_nics=${w#*=} ;;
+		guestcompat.rate=*) want_rates=${w#*=} ;;
 		esac
 	done
 fi
@@ -199,6 +201,43 @@ for d in "$R"/sys/block/*; do
 	PCIFN=
 	physdir "$d" && pcifn "$PHYS"
 	rec s "block/$n/pci" "$PCIFN"
+done
+
+# --- disk rates: time direct I/O on throttled disks (guestcompat.rate=SPEC,...) --
+# SPEC = DDDD:BB:DD.F/target/metric/block_size/count; metric bps_*/iops_* with
+# read, write or total (total is measured with reads). Only where a profile
+# sets QoS limits, so other boots pay nothing.
+i=0
+rates=$want_rates
+while [ -n "$rates" ]; do
+	spec=${rates%%,*}
+	case $rates in *,*) rates=${rates#*,} ;; *) rates= ;; esac
+	r_pci=${spec%%/*}; r=${spec#*/}
+	r_target=${r%%/*}; r=${r#*/}
+	r_metric=${r%%/*}; r=${r#*/}
+	r_bs=${r%%/*}; r_count=${r#*/}
+	r_dev=
+	for d in "$R"/sys/block/sd*; do
+		[ -e "$d/device" ] || continue
+		physdir "$d/device" || continue
+		case ${PHYS##*/} in *:*:"$r_target":*) ;; *) continue ;; esac
+		case $PHYS in */"$r_pci"/*) r_dev=${d##*/} ;; esac
+	done
+	rec s "rate/$i/spec" "$spec"
+	rec s "rate/$i/device" "$r_dev"
+	if [ -n "$r_dev" ]; then
+		read -r t0 _ < "$R/proc/uptime"
+		case $r_metric in
+		*_write) dd if=/dev/zero of="/dev/$r_dev" bs="$r_bs" count="$r_count" oflag=direct 2>/dev/null ;;
+		*) dd if="/dev/$r_dev" of=/dev/null bs="$r_bs" count="$r_count" iflag=direct 2>/dev/null ;;
+		esac
+		st=$?
+		read -r t1 _ < "$R/proc/uptime"
+		rec s "rate/$i/status" "$st"
+		rec s "rate/$i/start" "$t0"
+		rec s "rate/$i/end" "$t1"
+	fi
+	i=$((i + 1))
 done
 
 # --- device tree (ppc64 pseries and other OF machines; absent on x86) ------

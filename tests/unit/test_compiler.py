@@ -92,3 +92,41 @@ def test_esxi65_places_vmware_devices_behind_vmware_ports():
     assert expectation(c, "pci[0b:00.0].vendor").fidelity is Fidelity.EXACT
     assert expectation(c, "pci[03:00.0].class_code").fidelity is Fidelity.APPROXIMATE
     assert "pci:v000015ADd000007B0sv000015ADsd000007B0bc02sc00i00" in c.modaliases
+
+
+def test_disk_limits_become_a_throttle_group_and_rate_probes(profile_dir):
+    from guestcompat.emulation.compiler import compile_profile
+    from guestcompat.profiles.loader import load
+
+    profile_dir("t/qos", """
+        extends = "vmware/esxi-6.5"
+        [[disks]]
+        name = "disk0"
+        controller = "scsi0"
+        limits = { bps_total = 1048576, iops_read = 50 }
+    """)
+    compiled = compile_profile(load("t/qos"))
+    assert "throttle-group,id=throttle-disk0,x-bps-total=1048576,x-iops-read=50" in compiled.argv
+    assert "driver=throttle,node-name=drive-disk0,throttle-group=throttle-disk0,file=drive-disk0-base" in compiled.argv
+    assert ("guestcompat.rate=0000:03:00.0/0/bps_total/65536/32,0000:03:00.0/0/iops_read/4096/100"
+            in compiled.guest_cmdline)
+    rates = [e for e in compiled.expectations if ".rate." in e.selector]
+    assert [(e.selector, e.wanted, e.tolerance) for e in rates] == [
+        ("disk[03:00.0:0].rate.bps_total", 1048576, 0.15), ("disk[03:00.0:0].rate.iops_read", 50, 0.15)]
+
+
+def test_total_and_split_limits_are_refused(profile_dir):
+    import pytest
+
+    from guestcompat.errors import ProfileError
+    from guestcompat.profiles.loader import load
+
+    profile_dir("t/bad", """
+        extends = "vmware/esxi-6.5"
+        [[disks]]
+        name = "disk0"
+        controller = "scsi0"
+        limits = { bps_total = 1048576, bps_read = 65536 }
+    """)
+    with pytest.raises(ProfileError, match=r"disks\[disk0\]\.limits.*bps_total cannot be combined with bps_read"):
+        load("t/bad")
