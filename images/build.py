@@ -17,8 +17,11 @@ The kernels/ level (images.kernels) exists so that a cache hit never has to
 unpack the 400 MB kernel package or run depmod: the image key needs the
 module load order, which needs depmod's index.
 
+The guest's own tools (``arch.guest_tools``, images.guesttools) are unpacked
+from their Debian packages with the shared libraries their ELF files need.
+
 The image key hashes exactly what determines the bytes of the image: the
-package versions, the kernel form, the module set, the payload's content
+package versions (kernel, busybox, and every package the tool data names), the kernel form, the module set, the payload's content
 hash, the /init text, the command line and a format version.  Profiles that
 need the same modules share an image.
 """
