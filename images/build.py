@@ -10,6 +10,7 @@ debootstrap, no loop mounts), and everything is cached under
         modules/                         depmod's index (no .ko files)
         ko/<path>.ko                     modules some image needed, kept for the next
         kernel.json
+    tools/<key>/{root/,tools.json}       the guest tools' files (images.guesttools)
     images/<key>/{vmlinux,initrd.cpio,image.json}
     locks/, tmp/                         flock files; scratch (always removed)
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -42,7 +44,7 @@ from guestcompat.paths import cache_root
 from . import busybox as busybox_mod
 from . import cache
 from .debian import PackageRef, PackageSource, unpack
-from .guesttools import ToolTree, collect, load_toolset
+from .guesttools import ToolFile, ToolTree, collect, load_toolset
 from .init import render_init
 from .initramfs import write_archive
 from .kernels import ensure_kernel, ensure_modules, load_kernel, scratch
@@ -51,6 +53,8 @@ from .rootfs import check_payload, rootfs_entries
 
 #: Bump whenever the image layout or the way it is built changes.
 FORMAT_VERSION = 2
+#: Bump when the layout of tools/<key>/ changes.
+TOOLS_FORMAT = 1
 BUSYBOX_PACKAGE = "busybox-static"
 #: Arguments every image wants on the kernel command line: a crashed /init
 #: (kernel panic) reboots at once, which QEMU's -no-reboot turns into an exit
@@ -204,13 +208,13 @@ def ensure_image(spec: ImageSpec, progress: Progress | None = None) -> GuestImag
             return img
         cache.remove_stale_temps(final.parent, key)
         ko_files = ensure_modules(root, source, kb, resolution.load_order, say)
+        tree = _tool_tree(toolset, tool_names, tool_refs, source, say)
         busybox_deb = source.fetch(busybox_ref)
         with scratch(root, "busybox") as work, \
                 cache.building_dir(final) as out:
             say(f"unpacking {busybox_ref.name} {busybox_ref.version}")
             unpack(busybox_deb, work / "busybox")
             bb = _find_busybox(work / "busybox")
-            tree = _tool_tree(toolset, tool_names, tool_refs, source, work, say)
             applets, from_table = busybox_mod.applets(bb.read_bytes())
             if not from_table:
                 say("busybox applet table not found; linking the fixed applet set")
@@ -242,27 +246,65 @@ def ensure_image(spec: ImageSpec, progress: Progress | None = None) -> GuestImag
 
 
 def _tool_tree(toolset: Any, names: tuple[str, ...], refs: Mapping[str, PackageRef],
-               source: PackageSource, work: Path, say: Progress) -> ToolTree:
-    """Unpack (on demand) the packages the guest tools need and collect their files."""
+               source: PackageSource, say: Progress) -> ToolTree:
+    """The guest tools' files, from ``tools/<key>/`` in the cache, built once.
+
+    Cached on their own (keyed by the tool data, the tool names and the exact
+    version of every package the data names) so that images differing only
+    in modules or payload do not unpack some forty packages again.
+    """
     if toolset is None:
         return ToolTree((), ())
-    trees: dict[str, Path] = {}
+    root = cache_root()
+    material = {"format": TOOLS_FORMAT, "data": toolset.digest, "tools": sorted(names),
+                "packages": sorted([r.name, r.version, r.arch] for r in refs.values())}
+    key = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:32]
+    final = root / "tools" / key
+    if (tree := _load_tool_tree(final)) is not None:
+        return tree
+    with cache.locked(root / "locks" / f"tools-{key}.lock"):
+        if (tree := _load_tool_tree(final)) is not None:
+            return tree
+        cache.remove_stale_temps(final.parent, key)
+        with scratch(root, "tools") as work, cache.building_dir(final) as out:
+            trees: dict[str, Path] = {}
 
-    def unpacked(pkg: str) -> Path:
-        if pkg not in trees:
-            if pkg not in refs:
-                raise ImageError(f"guest tools need package {pkg}, which is not in the tool data's "
-                                 "package list")
-            dest = work / "pkgs" / pkg
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            unpack(source.fetch(refs[pkg]), dest)
-            trees[pkg] = dest
-        return trees[pkg]
+            def unpacked(pkg: str) -> Path:
+                if pkg not in trees:
+                    if pkg not in refs:
+                        raise ImageError(f"guest tools need package {pkg}, which is not in the "
+                                         "tool data's package list")
+                    dest = work / pkg
+                    unpack(source.fetch(refs[pkg]), dest)
+                    trees[pkg] = dest
+                return trees[pkg]
 
-    say(f"collecting guest tools: {', '.join(names)}")
-    tree = collect(toolset, names, unpacked)
-    say(f"guest tools: {len(tree.files)} files, {tree.size / 1e6:.1f} MB from {len(tree.packages)} packages")
-    return tree
+            say(f"collecting guest tools: {', '.join(names)}")
+            tree = collect(toolset, names, unpacked)
+            for f in tree.files:
+                dest = out / "root" / f.guest.lstrip("/")
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(f.source, dest)
+            cache.write_json_atomic(out / "tools.json", {
+                "format": TOOLS_FORMAT, "key": key, "material": material,
+                "files": [[f.guest, f.mode] for f in tree.files], "packages": list(tree.packages)})
+        tree = _load_tool_tree(final)
+        if tree is None:
+            raise ImageError(f"guest tool tree {key} was built but its tools.json cannot be read")
+        say(f"guest tools: {len(tree.files)} files, {tree.size / 1e6:.1f} MB "
+            f"from {len(tree.packages)} packages")
+        return tree
+
+
+def _load_tool_tree(directory: Path) -> ToolTree | None:
+    meta = cache.read_json(directory / "tools.json")
+    if not isinstance(meta, dict) or meta.get("format") != TOOLS_FORMAT:
+        return None
+    try:
+        files = tuple(ToolFile(g, directory / "root" / g.lstrip("/"), int(m)) for g, m in meta["files"])
+        return ToolTree(files, tuple(meta["packages"]))
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _find_busybox(root: Path) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -9,9 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detection_support import BUSYBOX, PROBE_SH
-
-import os
-import subprocess
 
 from guestcompat.detection import frame
 from guestcompat.detection.fingerprint import Fingerprint
