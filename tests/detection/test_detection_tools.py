@@ -135,3 +135,19 @@ def test_probe_runs_the_tools_and_the_fingerprint_parses_them(tmp_path):
     assert t.net_names["eth0"].predictable == "enp11s0"
     assert t.runs["net_id/eth0"].stderr.endswith("sys/class/net/eth0")
     assert Fingerprint.from_json(fp.to_json()) == fp
+
+
+@pytest.mark.parametrize("tools", [
+    {"lspci": "not an object"},
+    {"lspci": {"status": "zero", "stdout": ""}},
+    {"lspci": {"status": "0", "stdout": 17}},
+    {"net_id": {"eth0": ["x"]}},
+])
+def test_a_malformed_tools_section_is_a_probe_error(tools):
+    from guestcompat.errors import ProbeError
+    with pytest.raises(ProbeError, match=r"probe document: tools"):
+        Fingerprint.from_document({"format": "guestcompat-probe", "version": 1, "tools": tools})
+
+
+def test_document_without_tools_has_none():
+    assert Fingerprint.from_document({"format": "guestcompat-probe", "version": 1}).tools is None
