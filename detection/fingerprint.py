@@ -25,6 +25,7 @@ from typing import Any, Iterable, Mapping
 from guestcompat.errors import ProbeError
 
 from . import frame, jsonmodel, pciconfig, smbios
+from . import tools as guest_tools
 from .jsonmodel import hexfield
 
 FORMAT = "guestcompat-fingerprint"
@@ -181,6 +182,7 @@ class Fingerprint:
     backdoor_error: str | None
     devicetree: Mapping[str, tuple[str, ...]]
     probe_errors: tuple[str, ...]
+    tools: guest_tools.GuestTools | None = None   # the guest's own tools (x86 images), parsed
 
     # -- lookups ---------------------------------------------------------
     def pci_function(self, ref: str) -> PciFunction | None:
@@ -327,6 +329,7 @@ class _Builder:
         dmi = {k: self.text(dmi_raw, k, f"dmi.{k}") or "" for k in sorted(dmi_raw)}
         klog = tuple(_TIMESTAMP.sub("", line) for line in self.strings(doc, "kernel_log", "kernel_log"))
         backdoor, backdoor_error = self.backdoor()
+        tools = self.tools()
         return Fingerprint(
             arch=self.text(doc, "arch", "arch"),
             kernel=self.text(doc, "kernel", "kernel"),
@@ -344,7 +347,32 @@ class _Builder:
             backdoor_error=backdoor_error,
             devicetree=self.devicetree(),
             probe_errors=tuple(self.errors),
+            tools=tools,
         )
+
+    def _run(self, d: Mapping[str, Any], path: str) -> guest_tools.ToolRun:
+        return guest_tools.ToolRun(
+            status=self.decint(d, "status", f"{path}.status"),
+            stdout=self.text(d, "stdout", f"{path}.stdout") or "",
+            stderr=self.text(d, "stderr", f"{path}.stderr") or "",
+            centiseconds=self.decint(d, "centiseconds", f"{path}.centiseconds"))
+
+    def tools(self) -> guest_tools.GuestTools | None:
+        sec = self.obj(self.doc, "tools", "tools")
+        if not sec:
+            return None
+        runs: dict[str, guest_tools.ToolRun] = {}
+        for key in sec:
+            if key == "net_id":
+                per_if = self.obj(sec, key, "tools.net_id")
+                for name in per_if:
+                    runs[f"net_id/{_clean(name)}"] = self._run(
+                        self.obj(per_if, name, f"tools.net_id[{name!r}]"), f"tools.net_id[{name!r}]")
+            else:
+                runs[_clean(key)] = self._run(self.obj(sec, key, f"tools[{key!r}]"), f"tools[{key!r}]")
+        parsed, errors = guest_tools.parse_runs(runs)
+        self.errors.extend(errors)
+        return parsed
 
     def smbios_raw(self) -> SmbiosRaw | None:
         sec = self.obj(self.doc, "smbios", "smbios")

@@ -59,12 +59,14 @@ def check_payload(files: Mapping[str, tuple[bytes, int]], entry: str) -> None:
 def rootfs_entries(*, busybox: Path, applets: Iterable[str], release: str,
                    modules: Iterable[tuple[str, Path]],
                    payload_files: Mapping[str, tuple[bytes, int]],
-                   init_text: str) -> list[Entry]:
+                   init_text: str,
+                   tool_files: Iterable[tuple[str, Path, int]] = ()) -> list[Entry]:
     """All archive entries of the guest root.
 
     *modules* are (path relative to lib/modules/<release>, host file) in
     load order; their guest paths are written, in that order, to the list
-    /init reads.
+    /init reads.  *tool_files* are (guest path, host file, mode) of the
+    guest's own tools (images.guesttools); a path given twice is an error.
     """
     entries = [Entry.directory(d) for d in DIRECTORIES]
     # The kernel opens /dev/console for init before anything is mounted.
@@ -81,4 +83,5 @@ def rootfs_entries(*, busybox: Path, applets: Iterable[str], release: str,
         listed.append(guest)
     entries.append(Entry.file(MODULES_LIST, "".join(f"{p}\n" for p in listed).encode()))
     entries += [Entry.file(path, content, mode) for path, (content, mode) in payload_files.items()]
+    entries += [Entry.host_file(path, host, mode) for path, host, mode in tool_files]
     return entries

@@ -15,6 +15,8 @@
 #         null (plus an "errors" entry) when the dump has no bytes for it
 #     k   VALUE is a file name (kernel log); array of its lines that match the
 #         hypervisor/DMI pattern, at PATH
+#     t   VALUE is a file name (a tool's output); its text as a string at PATH,
+#         lines joined by "\n", the final newline dropped ("" if unreadable)
 #     i   VALUE is a file name holding more records (the native helper's output)
 #     e   VALUE is an error message for the top-level "errors" array
 # Records must come grouped (all keys of one object consecutively); a key seen
@@ -183,6 +185,8 @@ function handle(line,    op, rest, j, path, val) {
 		}
 	} else if (op == "k") {
 		put(path, klog(val))
+	} else if (op == "t") {
+		put(path, textfile(val))
 	} else if (op == "i") {
 		include(val)
 	} else if (op == "e") {
@@ -197,6 +201,36 @@ function include(file,    line, rc) {
 	if (rc < 0) err("cannot read records from " file)
 	close(file)
 	flush()
+}
+
+# A whole text file as one JSON string.  Lines are escaped one by one (tabs,
+# which dmidecode and lspci -vmm print on every line, by split(), not by the
+# per-character loop) and joined pairwise, so a 50 kB output stays cheap in
+# busybox awk under TCG.
+function textfile(file,    line, n, m, i, rc, part) {
+	n = 0
+	while ((rc = (getline line < file)) > 0) part[++n] = jline(line)
+	if (rc < 0) err("cannot read " file)
+	close(file)
+	while (n > 1) {
+		m = 0
+		for (i = 1; i <= n; i += 2) part[++m] = part[i] ((i < n) ? "\\n" part[i + 1] : "")
+		for (i = m + 1; i <= n; i++) delete part[i]
+		n = m
+	}
+	return "\"" ((n == 1) ? part[1] : "") "\""
+}
+
+# The inside of a JSON string literal for one line (no quotes).
+function jline(s,    parts, n, i, r, q) {
+	if (s !~ NEEDESC) return s
+	n = split(s, parts, "\t")
+	r = ""
+	for (i = 1; i <= n; i++) {
+		q = jstr(parts[i])
+		r = r ((i > 1) ? "\\t" : "") substr(q, 2, length(q) - 2)
+	}
+	return r
 }
 
 function klog(file,    line, r, n, rc) {

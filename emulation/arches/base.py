@@ -51,6 +51,9 @@ class ArchStrategy(ABC):
     qemu_binary: str
     probe_helpers: tuple[str, ...] = ()
     """Native helpers detection/ compiles into the probe payload."""
+    guest_tools: tuple[str, ...] = ()
+    """The guest's own tools (lspci, dmidecode, …) images/ puts into the probe
+    image from Debian packages; names defined in images/data/guest-tools-<debian_arch>.toml."""
     machines: tuple[str, ...] = ()
     accels: tuple[str, ...] = ("tcg",)
 

@@ -65,6 +65,8 @@ class X86_64(ArchStrategy):
     console = "ttyS0"
     qemu_binary = "qemu-system-x86_64"
     probe_helpers = ("x86",)
+    guest_tools = ("lspci", "dmidecode", "systemd-detect-virt", "virt-what", "udevadm",
+                   "vmware-checkvm")
     machines = ("pc",)
     accels = ("tcg",)
     cpu_model = "qemu64"

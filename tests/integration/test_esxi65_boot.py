@@ -96,3 +96,64 @@ def test_query_pci_agrees_with_the_guest(outcome):
     found = {(d["bus"], d["slot"], d["function"]): d["id"]["vendor"]
              for bus in outcome.boot.query_pci for d in walk(bus["devices"])}
     assert found[(0x0B, 0, 0)] == 0x15AD and found[(0x03, 0, 0)] == 0x15AD
+
+
+# --- the guest's own tools (lspci, dmidecode, systemd-detect-virt, virt-what, net_id, vmware-checkvm)
+
+def test_systemd_detect_virt_and_virt_what_say_vmware(outcome):
+    tools = outcome.fingerprint.tools
+    assert tools.detect_virt == "vmware"
+    # virt-what's first fact is the hypervisor; it ALSO prints "qemu" (the CPU
+    # model string "QEMU Virtual CPU" in /proc/cpuinfo): a fidelity finding,
+    # recorded here so a fix shows up as a change.
+    assert tools.virt_what[0] == "vmware"
+    assert tools.virt_what == ("vmware", "qemu")
+
+
+def test_vmware_checkvm_needs_io_permission_under_tcg(outcome):
+    """VMware lets any user-mode process use the backdoor; QEMU TCG raises #GP
+    unless the process holds ioperm on 0x5658-0x565b.  Finding, not hidden."""
+    tools = outcome.fingerprint.tools
+    assert tools.vmware_checkvm_ioperm.ok and tools.vmware_checkvm_ioperm.version == 6
+    assert not tools.vmware_checkvm.ok
+    assert tools.runs["vmware-checkvm"].status != 0
+
+
+def test_lspci_in_the_guest_lists_vmxnet3_and_pvscsi(outcome):
+    tools = outcome.fingerprint.tools
+    nic, scsi = tools.lspci_device("0b:00.0"), tools.lspci_device("03:00.0")
+    assert (nic.vendor, nic.device, nic.device_name) == (0x15AD, 0x07B0, "VMXNET3 Ethernet Controller")
+    assert (scsi.vendor, scsi.device, scsi.device_name) == (0x15AD, 0x07C0, "PVSCSI SCSI Controller")
+    assert {d.address for d in tools.lspci} == {f.ref for f in outcome.fingerprint.pci}
+
+
+def test_dmidecode_system_information_matches_the_profile(outcome):
+    wanted = outcome.compiled.profile.smbios.system
+    system = outcome.fingerprint.tools.dmidecode.first(1)
+    assert system.title == "System Information"
+    assert (system.fields["Manufacturer"], system.fields["Product Name"], system.fields["Serial Number"],
+            system.fields["UUID"]) == (wanted.manufacturer, wanted.product, wanted.serial, wanted.uuid.lower())
+    assert system.fields["Manufacturer"] == "VMware, Inc."
+    bios = outcome.fingerprint.tools.dmidecode.first(0)
+    assert bios.fields["Release Date"] == outcome.compiled.profile.smbios.bios.date
+
+
+def test_net_id_names_the_vmxnet3_nic_as_its_slot_implies(outcome):
+    """VMware gives ens192 (slot 192).  The name must follow from the slot the
+    guest really sees: a numeric slot N gives ensN, none gives the path name."""
+    fp = outcome.fingerprint
+    nic = fp.pci_function("0b:00.0")
+    [iface] = [n.name for n in fp.net if n.pci == "0b:00.0"]
+    names = fp.tools.net_names[iface]
+    assert names.path == f"enp{nic.bus}s{nic.slot}"
+    if nic.physical_slot is not None and nic.physical_slot.isdigit():
+        assert names.slot == f"ens{nic.physical_slot}" and names.predictable == names.slot
+    else:
+        assert names.slot is None and names.predictable == names.path == "enp11s0"
+
+
+def test_guest_tools_ran_without_errors(outcome):
+    fp = outcome.fingerprint
+    assert not [e for e in fp.probe_errors if e.startswith(("tool ", "lspci", "dmidecode", "net_id"))]
+    assert {"lspci", "dmidecode", "systemd-detect-virt", "virt-what", "vmware-checkvm",
+            "vmware-checkvm-ioperm"} <= set(fp.tools.runs)

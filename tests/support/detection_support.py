@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from guestcompat.detection import smbios as S
+from guestcompat.detection.tools import parse_dmidecode as tools_parse_dmidecode
 
 PROBE_DIR = Path(__file__).resolve().parents[2] / "detection" / "probe"
 PROBE_SH = PROBE_DIR / "probe.sh"
@@ -165,19 +166,11 @@ def dmidecode_dump(table: bytes, entry_point: bytes, path: Path) -> Path:
 
 
 def parse_dmidecode(text: str) -> list[dict[str, str]]:
-    """dmidecode's text output as a list of {"_type": n, "_title":..., field: value}."""
-    out: list[dict[str, str]] = []
-    cur: dict[str, str] | None = None
-    for line in text.splitlines():
-        if line.startswith("Handle "):
-            cur = {"_type": line.split("DMI type ")[1].split(",")[0]}
-            out.append(cur)
-        elif cur is not None and "_title" not in cur and line.strip():
-            cur["_title"] = line.strip()
-        elif cur is not None and line.startswith("\t") and not line.startswith("\t\t") and ":" in line:
-            k, _, v = line.strip().partition(":")
-            cur[k] = v.strip()
-    return out
+    """dmidecode's text output as a list of {"_type": n, "_title":..., field: value}
+    (a view of guestcompat.detection.tools.parse_dmidecode for the SMBIOS tests)."""
+    parsed, errors = tools_parse_dmidecode(text)
+    assert not errors, errors
+    return [{"_type": str(s.type), "_title": s.title, **s.fields} for s in parsed.structures]
 
 
 # --------------------------------------------------------------------------
