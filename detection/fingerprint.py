@@ -100,6 +100,7 @@ class BlockDevice:
     model: str | None
     rev: str | None
     pci: str | None
+    vio: str | None = None                        # PAPR VIO unit address (hex, pseries), None if not on VIO
 
 
 @dataclass(frozen=True)
@@ -432,6 +433,7 @@ class _Builder:
                 model=stripped("model"),
                 rev=stripped("rev"),
                 pci=self._pci_link(d, f"{path}.pci"),
+                vio=(self.text(d, "vio", f"{path}.vio") or "").lower() or None,
             ))
         return tuple(out)
 

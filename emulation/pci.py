@@ -81,6 +81,8 @@ def wanted_entries(profile: Profile, catalog: Catalog) -> list[Entry]:
     for device in profile.pci.devices:
         key = f"pci.devices[{device.name}]"
         kind = catalog.kind(device.kind, f"{key}.kind")
+        if kind.ids is None:
+            raise TopologyError(f"{key}: kind {device.kind!r} is a VIO device; declare it under vio.devices")
         if kind.role in ("bridge", "root-port"):
             raise TopologyError(f"{key}: kind {device.kind!r} is a bridge; declare it under pci.bridges")
         entries.append(Entry(Function(name=device.name, address=PciAddress.parse(device.address),
@@ -95,7 +97,7 @@ def plan_pci(profile: Profile, catalog: Catalog, machine: Machine) -> PciPlan:
     presented = place([p.function for p in presented_list])
     pci = PciPlan(wanted, presented, {p.function.name: p for p in presented_list})
     _emit_devices(pci, presented_list, machine)
-    _expect(pci, entries, presented_list)
+    _expect(pci, entries, presented_list, machine.physical_slot_reason)
     return pci
 
 
@@ -190,7 +192,7 @@ def _ids(kind: DeviceKind | None, presented: bool) -> PciIds | None:
     return kind.presented_ids() if presented else kind.ids
 
 
-def _expect(pci: PciPlan, entries: list[Entry], presented: list[Presented]) -> None:
+def _expect(pci: PciPlan, entries: list[Entry], presented: list[Presented], slot_reason: str) -> None:
     """One expectation per guest-visible address and property."""
     wanted_at = {pci.wanted.by_name(e.function.name).address: e for e in entries}
     presented_at = {pci.presented.by_name(p.function.name).address: p for p in presented}
@@ -215,7 +217,7 @@ def _expect(pci: PciPlan, entries: list[Entry], presented: list[Presented]) -> N
                                                 None if want == got else reason, subject))
         _expect_bridge(pci, sel, subject, entry, shown, reason)
         _expect_driver(pci, sel, subject, entry, shown, reason)
-        _expect_slot(pci, sel, subject, entry, shown, address)
+        _expect_slot(pci, sel, subject, entry, shown, address, slot_reason)
 
 
 def _deviation_reason(entry: Entry | None, shown: Presented | None) -> str | None:
@@ -251,15 +253,11 @@ def _expect_driver(pci: PciPlan, sel: str, subject: str, entry: Entry | None, sh
 
 
 def _expect_slot(pci: PciPlan, sel: str, subject: str, entry: Entry | None, shown: Presented | None,
-                 address: PciAddress) -> None:
+                 address: PciAddress, slot_reason: str) -> None:
     if entry is None:
         return
     want = pci.wanted.by_name(entry.function.name).physical_slot
-    pci.expectations.append(Expectation(
-        "names", f"{sel}.physical_slot", want, UNKNOWN,
-        "QEMU's pc machine does not give guests VMware's slot numbers: ACPI _SUN follows the device "
-        "number and PCIe slot capabilities are not used without native hotplug (known deviation; "
-        "VMware slot numbers are the VMware-fidelity work)", subject))
+    pci.expectations.append(Expectation("names", f"{sel}.physical_slot", want, UNKNOWN, slot_reason, subject))
 
 
 HEX_DIGITS = {"revision": 2, "class_code": 6}

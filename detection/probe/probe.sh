@@ -159,6 +159,12 @@ for d in "$R"/sys/block/*; do
 	PCIFN=
 	physdir "$d" && pcifn "$PHYS"
 	rec s "block/$n/pci" "$PCIFN"
+	# PAPR VIO (pseries): .../devices/vio/<unit address>/host0/...
+	case $PHYS in
+	*/devices/vio/*)
+		v=${PHYS#*/devices/vio/}
+		rec s "block/$n/vio" "${v%%/*}" ;;
+	esac
 done
 
 # --- device tree (ppc64 pseries and other OF machines; absent on x86) ------
