@@ -63,13 +63,13 @@ def check(slots: Iterable[VioSlot]) -> tuple[VioSlot, ...]:
                                 f"(QEMU treats {AUTO_REG:#x} as 'choose for me'; state an address like 0x71000010)")
         if slot.reg in by_reg:
             other = by_reg[slot.reg]
-            raise TopologyError(f"{slot.name}: reg {slot.reg:#x} is already {_who(other)}")
+            raise TopologyError(f"{slot.name}: reg {slot.reg:#x} is already taken by {_who(other)}")
         irq = irq_index(slot.reg)
         if irq in by_irq:
             other = by_irq[irq]
             raise TopologyError(
                 f"{slot.name}: reg {slot.reg:#x} gets VIO interrupt {irq:#x}, which {_who(other)} "
-                f"(reg {other.reg:#x}) already has; QEMU derives the interrupt from reg "
+                f"already has; QEMU derives the interrupt from reg "
                 f"(reg >= {QEMU_REG_BASE:#x}: its low 8 bits), so choose a reg whose interrupt is free")
         by_reg[slot.reg] = slot
         by_irq[irq] = slot
@@ -77,4 +77,4 @@ def check(slots: Iterable[VioSlot]) -> tuple[VioSlot, ...]:
 
 
 def _who(slot: VioSlot) -> str:
-    return f"the machine's own {slot.path}" if slot.fixed else f"used by {slot.name} ({slot.path})"
+    return f"the machine's own {slot.path}" if slot.fixed else f"{slot.name} ({slot.path})"

@@ -155,7 +155,17 @@ async def _connect_qmp(qmp: QMPClient, path: Path, proc: asyncio.subprocess.Proc
             raise RunError(f"QEMU did not open its QMP socket within {QMP_APPEAR_TIMEOUT:.0f} s", argv=argv)
         await asyncio.sleep(0.01)
     try:
-        await qmp.connect(str(path))
+        # The socket file appears at bind(); until QEMU calls listen() a connect is refused.
+        # Retry that window (seen with qemu-system-ppc64), as long as QEMU lives.
+        while True:
+            try:
+                await qmp.connect(str(path))
+                break
+            except QMPError as exc:
+                refused = isinstance(exc.__cause__, ConnectionRefusedError) or "Connection refused" in str(exc)
+                if not refused or proc.returncode is not None or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.01)
     except QMPError as exc:
         # Usually QEMU created its sockets and then rejected a later option: say what it said.
         with contextlib.suppress(asyncio.TimeoutError):
