@@ -33,8 +33,6 @@ TCG_CAPS = {"cap-cfpc": "broken", "cap-sbbc": "broken", "cap-ibs": "broken", "ca
 # profile firmware -> x-vof value
 FIRMWARES = {"vof": True, "slof": False}
 
-
-
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
 # The platform description Linux picks on pseries (arch/powerpc/platforms/pseries: define_machine(pseries)).
