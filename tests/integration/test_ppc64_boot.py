@@ -83,3 +83,40 @@ def test_pci_profile_reports_the_nil_uuid_as_a_deviation(pci):
     [check] = [c for c in pci.checks if c.selector == "devicetree.root.vm,uuid"]
     assert check.status is Status.DEVIATION
     assert check.observed == ("00000000-0000-0000-0000-000000000000",)
+
+
+@pytest.mark.parametrize(("regs", "qemu_says"), [
+    ((0x71000002, 0x2000), "is not free"),                 # same VIO interrupt (0x02)
+    ((0x71000101,), "is not free"),                         # the machine's nvram@71000001 has interrupt 0x01
+    ((0x71000001,), "conflict at address 0x71000001"),      # the machine's nvram itself
+])
+def test_qemu_refuses_what_the_vio_check_refuses(regs, qemu_says, tmp_path):
+    """The compile-time VIO checks predict QEMU's own refusals (with the harness's serial backend)."""
+    import subprocess
+
+    from guestcompat.bridges.spapr_vio import VioSlot, check
+    from guestcompat.errors import TopologyError
+
+    machine = [VioSlot("vty", 0x71000000, "vty", fixed=True), VioSlot("nvram", 0x71000001, "nvram", fixed=True)]
+    with pytest.raises(TopologyError):
+        check([*machine, *(VioSlot(f"d{i}", reg, "v-scsi") for i, reg in enumerate(regs))])
+    argv = ["qemu-system-ppc64", "-M", f"pseries,x-vof=on,dumpdtb={tmp_path / 'x.dtb'}", "-nodefaults",
+            "-display", "none", "-serial", "null"]
+    for reg in regs:
+        argv += ["-device", f"spapr-vscsi,reg={reg:#x}"]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and qemu_says in result.stderr
+
+
+def test_qemu_accepts_the_bundled_vio_layout(tmp_path):
+    import subprocess
+
+    from guestcompat.emulation.compiler import compile_profile
+    from guestcompat.profiles.loader import load
+
+    argv = list(compile_profile(load("power/pseries-vscsi"), PSERIES).argv)
+    i = argv.index("-machine")
+    argv[i + 1] += f",dumpdtb={tmp_path / 'x.dtb'}"
+    result = subprocess.run([*argv, "-serial", "null"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert b"IBM,9009-22A" in (tmp_path / "x.dtb").read_bytes()
