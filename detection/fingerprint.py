@@ -101,6 +101,7 @@ class BlockDevice:
     model: str | None
     rev: str | None
     pci: str | None
+    vio: str | None = None                        # PAPR VIO unit address (hex, pseries), None if not on VIO
 
 
 @dataclass(frozen=True)
@@ -484,6 +485,7 @@ class _Builder:
                 model=stripped("model"),
                 rev=stripped("rev"),
                 pci=self._pci_link(d, f"{path}.pci"),
+                vio=(self.text(d, "vio", f"{path}.vio") or "").lower() or None,
             ))
         return tuple(out)
 

@@ -15,9 +15,10 @@ from guestcompat.emulation.artefact import Artefact
 from guestcompat.emulation.fidelity import Expectation, FidelityReport
 from guestcompat.emulation.pci import PciPlan, plan_pci
 from guestcompat.emulation.qemuopts import opts
+from guestcompat.emulation.vio import VioPlan, plan_vio
 from guestcompat.emulation.target import Target
 from guestcompat.errors import CompileError
-from guestcompat.profiles.catalog import Catalog, load_catalog
+from guestcompat.profiles.catalog import Catalog, DeviceKind, load_catalog
 from guestcompat.profiles.model import Profile
 
 BASE_ARGS = ["-nodefaults", "-no-user-config", "-display", "none"]
@@ -51,18 +52,22 @@ def compile_profile(profile: Profile, target: Target | None = None) -> CompiledM
         raise CompileError(f"profile {profile.name} is abstract (a base for other profiles); compile one that extends it")
     arch = arches.get(target.arch)
     arch.check_target(target)
+    if profile.platform.arch is not None and profile.platform.arch != target.arch:
+        raise CompileError(f"platform.arch: profile {profile.name} describes {profile.platform.arch} hardware; "
+                           f"it cannot be compiled for {target.arch}")
     catalog = load_catalog()
     platform = arch.platform(profile, target)
-    pci = plan_pci(profile, catalog, catalog.machine(target.machine),
-                   lambda topology: arch.slots(profile, target, topology))
+    machine = catalog.machine(target.machine)
+    pci = plan_pci(profile, catalog, machine, lambda topology: arch.slots(profile, target, topology))
+    vio = plan_vio(profile, catalog, machine, target.machine)
     rates: list[str] = []
-    disk_argv, disk_expect, disk_aliases = _disks(profile, catalog, pci, rates)
-    argv = [arch.binary(target), *BASE_ARGS, *platform.argv, *pci.argv, *disk_argv]
-    expectations = tuple(platform.expectations + pci.expectations + disk_expect)
-    modaliases = tuple(dict.fromkeys(pci.modaliases + disk_aliases))
-    nics = sum(1 for p in pci.by_name.values() if p.qemu_id is not None and p.kind.role == "nic")
-    visible_disks = sum(1 for d in profile.disks
-                        if not (pci.by_name[d.controller].kind.qemu and pci.by_name[d.controller].kind.qemu.disks_absent))
+    disk_argv, disk_expect, disk_aliases = _disks(profile, catalog, pci, vio, rates)
+    argv = [arch.binary(target), *BASE_ARGS, *platform.argv, *pci.argv, *vio.argv, *disk_argv]
+    expectations = tuple(platform.expectations + pci.expectations + vio.expectations + disk_expect)
+    modaliases = tuple(dict.fromkeys(pci.modaliases + vio.modaliases + disk_aliases))
+    nics = (sum(1 for p in pci.by_name.values() if p.qemu_id is not None and p.kind.role == "nic")
+            + sum(1 for d in vio.by_name.values() if d.qemu_id is not None and d.kind.role == "nic"))
+    visible_disks = sum(1 for d in profile.disks if _disks_visible(_controller(d.controller, pci, vio)))
     guest_cmdline = (f"guestcompat.disks={visible_disks}", f"guestcompat.nics={nics}",
                      *((f"guestcompat.rate={','.join(rates)}",) if rates else ()))
     return CompiledMachine(profile, target, arch, tuple(argv), FidelityReport(expectations), modaliases,
@@ -85,19 +90,39 @@ def rate_probe(address: object, unit: int, metric: str, limit: int) -> str:
     return f"0000:{address}/{unit}/{metric}/{block}/{count}"
 
 
-def _disks(profile: Profile, catalog: Catalog, pci: PciPlan, rates: list[str]
+def _controller(name: str, pci: PciPlan, vio: VioPlan) -> tuple[str | None, DeviceKind, str] | None:
+    """(QEMU id, catalogue kind, how disk selectors name the controller) of disk controller ``name``.
+
+    A PCI controller is named by its guest address (``03:00.0``), a VIO one by
+    its unit address (``vio:71000010``), as the fingerprint links block devices.
+    """
+    if name in pci.by_name:
+        presented = pci.by_name[name]
+        return presented.qemu_id, presented.kind, str(pci.presented_address(name))
+    if name in vio.by_name:
+        device = vio.by_name[name]
+        return device.qemu_id, device.kind, f"vio:{device.slot.reg:x}"
+    return None
+
+
+def _disks_visible(controller: tuple[str | None, DeviceKind, str] | None) -> bool:
+    return controller is not None and not (controller[1].qemu and controller[1].qemu.disks_absent)
+
+
+def _disks(profile: Profile, catalog: Catalog, pci: PciPlan, vio: VioPlan, rates: list[str]
            ) -> tuple[list[str], list[Expectation], list[str]]:
     argv: list[str] = []
     expectations: list[Expectation] = []
     aliases: list[str] = []
     for disk in profile.disks:
         key = f"disks[{disk.name}]"
-        controller = pci.by_name.get(disk.controller)
-        if controller is None or controller.qemu_id is None:
+        controller = _controller(disk.controller, pci, vio)
+        if controller is None or controller[0] is None:
             raise CompileError(f"{key}.controller: {disk.controller} is not presented on this target")
-        bus_name = controller.kind.disk_bus
+        qemu_id, kind, address = controller
+        bus_name = kind.disk_bus
         if bus_name is None or bus_name not in catalog.disk_buses:
-            raise CompileError(f"{key}.controller: {disk.controller} ({controller.kind.name}) takes no disks")
+            raise CompileError(f"{key}.controller: {disk.controller} ({kind.name}) takes no disks")
         bus = catalog.disk_buses[bus_name]
         node = f"drive-{disk.name}"
         base_node = f"{node}-base" if disk.limits is not None else node
@@ -116,12 +141,11 @@ def _disks(profile: Profile, catalog: Catalog, pci: PciPlan, rates: list[str]
                                      **{f"x-{m.replace('_', '-')}": v for m, v in disk.limits.items()}),
                      "-blockdev", opts(None, **{"driver": "throttle", "node-name": node, "throttle-group": group,
                                                 "file": base_node})]
-        argv += ["-device", opts(bus.qemu_device, **{"id": disk.name, "drive": node, "bus": f"{controller.qemu_id}.0",
+        argv += ["-device", opts(bus.qemu_device, **{"id": disk.name, "drive": node, "bus": f"{qemu_id}.0",
                                                      "scsi-id": disk.unit, "vendor": disk.vendor,
                                                      "product": disk.model, "ver": disk.revision})]
         aliases += bus.modaliases
-        address = pci.presented_address(disk.controller)
-        absent = controller.kind.qemu.disks_absent if controller.kind.qemu else None
+        absent = kind.qemu.disks_absent if kind.qemu else None
         for field, value in (("vendor", disk.vendor), ("model", disk.model), ("revision", disk.revision)):
             if value is not None:
                 expectations.append(Expectation("disks", f"disk[{address}:{disk.unit}].{field}", value,

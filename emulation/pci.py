@@ -86,6 +86,8 @@ def wanted_entries(profile: Profile, catalog: Catalog) -> list[Entry]:
     for device in profile.pci.devices:
         key = f"pci.devices[{device.name}]"
         kind = catalog.kind(device.kind, f"{key}.kind")
+        if kind.ids is None:
+            raise TopologyError(f"{key}: kind {device.kind!r} is a VIO device; declare it under vio.devices")
         if kind.role in ("bridge", "root-port"):
             raise TopologyError(f"{key}: kind {device.kind!r} is a bridge; declare it under pci.bridges")
         entries.append(Entry(Function(name=device.name, address=PciAddress.parse(device.address),

@@ -41,15 +41,27 @@ def progress_reporter(label: str) -> Iterator[Callable[[str], None]]:
 
 
 def target_options(func):
-    func = click.option("--arch", default="x86_64", show_default=True, help="guest architecture")(func)
-    func = click.option("--machine", default="pc", show_default=True, help="QEMU machine type")(func)
+    func = click.option("--arch", default=None,
+                        help="guest architecture  [default: the profile's platform.arch, else x86_64]")(func)
+    func = click.option("--machine", default=None,
+                        help="QEMU machine type  [default: the architecture's first, x86_64: pc, ppc64: pseries]")(func)
     func = click.option("--accel", default="tcg", show_default=True, help="accelerator (kvm is opt-in)")(func)
     func = click.option("--qemu", "qemu_binary", default=None, help="QEMU binary (default: the architecture's)")(func)
     return func
 
 
-def make_target(arch: str, machine: str, accel: str, qemu_binary: str | None) -> Target:
-    return Target(arch=arch, machine=machine, accel=accel, qemu_binary=qemu_binary)
+DEFAULT_ARCH = "x86_64"
+
+
+def make_target(arch: str | None, machine: str | None, accel: str, qemu_binary: str | None,
+                profile_arch: str | None = None) -> Target:
+    """The target. Without --arch: the profile's ``platform.arch``, else x86_64; without
+    --machine: the architecture strategy's default machine."""
+    from guestcompat.emulation import arches
+
+    arch = arch or profile_arch or DEFAULT_ARCH
+    strategy = arches.get(arch)  # unknown architecture: a clear error naming the known ones
+    return Target(arch=arch, machine=machine or strategy.machines[0], accel=accel, qemu_binary=qemu_binary)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -78,13 +90,14 @@ def profiles_cmd() -> None:
 @click.argument("profile")
 @target_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def compile_cmd(profile: str, arch: str, machine: str, accel: str, qemu_binary: str | None, fmt: str) -> None:
+def compile_cmd(profile: str, arch: str | None, machine: str | None, accel: str, qemu_binary: str | None, fmt: str) -> None:
     """Print the QEMU argv for PROFILE and its fidelity report."""
     from guestcompat.emulation.compiler import compile_profile
     from guestcompat.emulation.report import argv_lines, artefact_lines, fidelity_lines, to_json
     from guestcompat.profiles.loader import load
 
-    compiled = compile_profile(load(profile), make_target(arch, machine, accel, qemu_binary))
+    loaded = load(profile)
+    compiled = compile_profile(loaded, make_target(arch, machine, accel, qemu_binary, loaded.platform.arch))
     if fmt == "json":
         click.echo(json.dumps(to_json(compiled), indent=2))
         return
@@ -105,15 +118,16 @@ def compile_cmd(profile: str, arch: str, machine: str, accel: str, qemu_binary: 
 @click.option("--verbose", "-v", is_flag=True, help="list every check, not only deviations and failures")
 @click.option("--console", "console_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="save the guest console to this file")
-def run_cmd(profile: str, arch: str, machine: str, accel: str, qemu_binary: str | None, timeout: float,
+def run_cmd(profile: str, arch: str | None, machine: str | None, accel: str, qemu_binary: str | None, timeout: float,
             json_path: Path | None, verbose: bool, console_path: Path | None) -> None:
     """Boot PROFILE in a real guest and compare what it sees with the profile."""
     from guestcompat.harness.run import run_profile
     from guestcompat.harness.verdict import render_verdict
+    from guestcompat.profiles.loader import load
 
+    target = make_target(arch, machine, accel, qemu_binary, load(profile).platform.arch)
     with progress_reporter(profile) as progress:
-        outcome = run_profile(profile, make_target(arch, machine, accel, qemu_binary), timeout=timeout,
-                              progress=progress)
+        outcome = run_profile(profile, target, timeout=timeout, progress=progress)
     if console_path:
         console_path.write_text("\n".join(outcome.boot.console) + "\n")
     render_verdict(out, outcome, verbose=verbose)
@@ -132,7 +146,8 @@ def show_cmd(profile: str, arch: str, machine: str, accel: str, qemu_binary: str
     from guestcompat.harness.show import render
     from guestcompat.profiles.loader import load
 
-    compiled = compile_profile(load(profile), make_target(arch, machine, accel, qemu_binary))
+    loaded = load(profile)
+    compiled = compile_profile(loaded, make_target(arch, machine, accel, qemu_binary, loaded.platform.arch))
     out.print("\n".join(render(compiled)), markup=False)
 
 

@@ -7,8 +7,9 @@ Rule per expectation:
 * the compiler could not predict the value (``<unknown>``) and the deviation
   is known → deviation, with the observed value recorded;
 * anything else → fail.
-Functions the guest shows at addresses no expectation covers fail too, so an
-extra device can never slip through.
+Functions the guest shows at addresses no expectation covers fail too, and so
+do /vdevice nodes (pseries) no expectation covers, so an extra device can
+never slip through.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from guestcompat.detection.fingerprint import Fingerprint
 from guestcompat.emulation.fidelity import UNKNOWN, Expectation, FidelityReport, Value, fmt
-from guestcompat.harness.observe import observe, observed_pci_addresses
+from guestcompat.harness.observe import observe, observed_pci_addresses, observed_vdevices
 
 
 class Status(enum.Enum):
@@ -82,4 +83,10 @@ def compare(report: FidelityReport, fingerprint: Fingerprint) -> list[CheckResul
         if address not in covered:
             results.append(CheckResult(f"pci[{address}].present", "placement", address, None, None, True,
                                        Status.FAIL, f"unexpected PCI function {ids}"))
+    nodes = {e.selector[8:-9] for e in report.expectations
+             if e.selector.startswith("vdevice[") and e.selector.endswith("].present")}
+    for node in observed_vdevices(fingerprint):
+        if node not in nodes:
+            results.append(CheckResult(f"vdevice[{node}].present", "placement", node, None, None, True,
+                                       Status.FAIL, "unexpected VIO device in the device tree"))
     return results

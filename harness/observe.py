@@ -16,8 +16,11 @@ from guestcompat.emulation.fidelity import Value
 
 HYPERVISOR_BIT = 1 << 31
 _PCI = re.compile(r"^pci\[(?P<addr>[0-9a-f:.]+)\]\.(?P<field>\w+)$")
-_DISK = re.compile(r"^disk\[(?P<addr>[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]):(?P<unit>\d+)\]\.(?P<field>\w+)$")
+_DISK = re.compile(r"^disk\[(?:(?P<addr>[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])|vio:(?P<vio>[0-9a-f]+)):(?P<unit>\d+)\]\.(?P<field>\w+)$")
 _RATE = re.compile(r"^disk\[(?P<addr>[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]):(?P<unit>\d+)\]\.rate\.(?P<metric>\w+)$")
+_VDEVICE = re.compile(r"^vdevice\[(?P<node>[^\]/]+)\]\.(?P<field>\w+)$")
+_DT_ROOT = re.compile(r"^devicetree\.root\.(?P<prop>[\w,-]+)$")
+_PLATFORM = re.compile(r"Hardware name: .* (\S+)$")
 _DETECTED = re.compile(r"Hypervisor detected: (.+)$")
 HEX_DIGITS = {"revision": 2, "class_code": 6}
 
@@ -44,6 +47,15 @@ def _kernel_hypervisor(fp: Fingerprint) -> Value:
     return None
 
 
+def _kernel_platform(fp: Fingerprint) -> Value:
+    """The platform Linux chose at boot: powerpc ends its "Hardware name:" line with it (``… pSeries``)."""
+    for line in fp.kernel_log:
+        match = _PLATFORM.search(line)
+        if match:
+            return match.group(1)
+    return None
+
+
 def _backdoor(register: str) -> Callable[[Fingerprint], Value]:
     def read(fp: Fingerprint) -> Value:
         if fp.backdoor is None or fp.backdoor.eax == 0xFFFFFFFF:
@@ -65,6 +77,7 @@ SIMPLE: dict[str, Callable[[Fingerprint], Value]] = {
     "cpuid.hypervisor_bit": _hypervisor_bit,
     "cpuid.hypervisor_signature": _signature,
     "kernel.hypervisor": _kernel_hypervisor,
+    "kernel.platform": _kernel_platform,
     "backdoor.version": _backdoor("eax"),
     "backdoor.magic": _backdoor("ebx"),
     "backdoor.type": _backdoor("ecx"),
@@ -89,9 +102,18 @@ def observe(fp: Fingerprint, selector: str) -> Value:
             if (measured.pci, measured.target, measured.metric) == (rate["addr"], int(rate["unit"]), rate["metric"]):
                 return measured.value
         return None
+    match = _VDEVICE.match(selector)
+    if match:
+        return _vdevice_field(fp, match["node"], match["field"])
+    match = _DT_ROOT.match(selector)
+    if match:
+        return fp.devicetree.get(match["prop"])
     match = _DISK.match(selector)
     if match:
-        disks = sorted((b for b in fp.block if b.pci == match["addr"]), key=lambda b: b.name)
+        if match["vio"]:
+            disks = sorted((b for b in fp.block if b.vio == match["vio"]), key=lambda b: b.name)
+        else:
+            disks = sorted((b for b in fp.block if b.pci == match["addr"]), key=lambda b: b.name)
         if not disks:
             return None
         value = getattr(disks[0], {"revision": "rev"}.get(match["field"], match["field"]))
@@ -113,6 +135,23 @@ def _pci_field(fn: PciFunction | None, field: str) -> Value:
     if field in ("secondary_bus", "driver"):
         return getattr(fn, field)
     raise UnknownSelector(f"pci field {field}")
+
+
+def _vdevice_field(fp: Fingerprint, node: str, field: str) -> Value:
+    """A /vdevice node's property: strings as the device tree holds them (one string, or a tuple),
+    ``reg`` as ``0x71000010``; ``present`` when the node has any property."""
+    prefix = f"vdevice/{node}/"
+    if field == "present":
+        return True if any(k.startswith(prefix) for k in fp.devicetree) else None
+    value = fp.devicetree.get(prefix + field)
+    if value is None:
+        return None
+    return value[0] if len(value) == 1 else value
+
+
+def observed_vdevices(fp: Fingerprint) -> list[str]:
+    """The /vdevice node names the guest shows (``v-scsi@71000010``)."""
+    return sorted({k.split("/")[1] for k in fp.devicetree if k.startswith("vdevice/")})
 
 
 def observed_pci_addresses(fp: Fingerprint) -> Iterator[tuple[str, str]]:

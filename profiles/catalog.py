@@ -11,7 +11,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from guestcompat.errors import ProfileError
 from guestcompat.profiles.model import Address, Frozen
@@ -61,14 +61,39 @@ class QemuModel(Frozen):
                                   "the compiler reports its disks as unsupported")
 
 
+class VioNode(Frozen):
+    """How a PAPR virtual I/O device shows in the device tree (/vdevice/<name>@<reg>)."""
+
+    name: str
+    device_type: str
+    compatible: str
+
+    def modalias(self) -> str:
+        """The ``vio:`` modalias Linux matches drivers against (``vio:T<type>S<compatible>``)."""
+        return f"vio:T{self.device_type}S{self.compatible}"
+
+
 class DeviceKind(Frozen):
+    """A device kind: a PCI function (``ids``) or a PAPR VIO device (``vio``), exactly one of them."""
+
     name: str = ""
     summary: str
     role: Role
-    ids: PciIds
+    ids: PciIds | None = None
+    vio: VioNode | None = None
     guest_driver: str | None = None
     disk_bus: str | None = None
     qemu: QemuModel | None = None
+
+    @model_validator(mode="after")
+    def _one_bus(self) -> "DeviceKind":
+        if (self.ids is None) == (self.vio is None):
+            raise ValueError("a device kind states either PCI `ids` or a `vio` node, exactly one")
+        return self
+
+    @property
+    def bus(self) -> str:
+        return "vio" if self.vio is not None else "pci"
 
     @property
     def presentable(self) -> bool:
@@ -76,6 +101,8 @@ class DeviceKind(Frozen):
 
     def presented_ids(self) -> PciIds:
         """The ids the guest reads when QEMU shows this kind (a machine's own functions: their ids)."""
+        if self.ids is None:
+            raise ProfileError(f"device kind {self.name!r} is a VIO device; it has no PCI ids")
         return self.ids if self.qemu is None else self.ids.overlaid(self.qemu.ids)
 
 
@@ -90,10 +117,21 @@ class FixedFunction(Frozen):
     kind: str
 
 
+class FixedVio(Frozen):
+    reg: int
+    kind: str
+
+
 class Machine(Frozen):
     root_bus: str
     fixed: tuple[FixedFunction, ...] = ()
     smbios_version: str | None = None
+    vio: bool = False
+    """The machine has a PAPR VIO bus (profiles may state ``[[vio.devices]]``)."""
+    vio_fixed: tuple[FixedVio, ...] = ()
+    """VIO devices the machine creates by itself (pseries: vty, nvram)."""
+    physical_slot_reason: str = "this machine type's slot numbers are not predicted"
+    """Why the guest's PCI physical slot numbers cannot be predicted on this machine."""
 
 
 class Catalog(Frozen):
@@ -134,4 +172,6 @@ def load_catalog() -> Catalog:
     for machine_name, machine in catalog.machines.items():
         for fixed in machine.fixed:
             catalog.kind(fixed.kind, f"machines.{machine_name}.fixed[{fixed.address}]")
+        for vio in machine.vio_fixed:
+            catalog.kind(vio.kind, f"machines.{machine_name}.vio_fixed[{vio.reg:#x}]")
     return catalog

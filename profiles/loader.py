@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from guestcompat.errors import ProfileError
 from guestcompat.profiles.model import Profile
 
-NAMED_LISTS = {("pci", "bridges"), ("pci", "devices"), ("disks",)}
+NAMED_LISTS = {("pci", "bridges"), ("pci", "devices"), ("vio", "devices"), ("disks",)}
 LOADER_KEYS = {"extends"}
 
 KeyPath = tuple[str, ...]

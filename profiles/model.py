@@ -143,12 +143,18 @@ class Backdoor(Frozen):
 
 
 class Platform(Frozen):
+    arch: str | None = Field(
+        default=None, description="Architecture the hardware belongs to (ppc64); None = any. "
+                                  "The CLI uses it when --arch is not given.")
     vendor: Text | None = None
     hardware_version: int | None = None
-    firmware: Literal["bios", "efi"] = "bios"
+    firmware: Literal["bios", "efi", "vof", "slof"] | None = Field(
+        default=None, description="Boot firmware; None = the architecture's default (x86: SeaBIOS, ppc64: VOF).")
     memory_mb: Annotated[int, Field(ge=128, le=1 << 20)] = 512
     kernel_hypervisor: Text | None = Field(
         default=None, description='What a Linux guest logs as "Hypervisor detected: X".')
+    kernel_platform: Text | None = Field(
+        default=None, description='powerpc: the platform a Linux guest names at the end of its "Hardware name:" line.')
 
 
 class Bridge(Frozen):
@@ -212,6 +218,30 @@ class DiskLimits(Frozen):
     def items(self) -> list[tuple[str, int]]:
         """(metric, limit) for every limit that is set, e.g. ("bps_read", 10485760)."""
         return [(name, value) for name, value in self if value is not None]
+class VioDevice(Frozen):
+    """A PAPR virtual I/O device (pseries): a device-tree node under /vdevice at unit address ``reg``."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")]
+    kind: str
+    reg: Annotated[int, Field(ge=0, le=0xFFFFFFFF)] = Field(
+        description="Unit address (the `reg` property; the node is name@reg), e.g. 0x71000010.")
+    mac: Mac | None = None
+
+
+class Vio(Frozen):
+    devices: tuple[VioDevice, ...] = ()
+
+
+class DeviceTree(Frozen):
+    """Platform identity on device-tree machines (pseries): root properties the guest reads."""
+
+    host_model: Text | None = Field(default=None, description="/proc/device-tree/host-model")
+    host_serial: Text | None = Field(default=None, description="/proc/device-tree/host-serial")
+    uuid: Uuid | None = Field(default=None, description="/proc/device-tree/system-id and vm,uuid")
+
+    @property
+    def stated(self) -> bool:
+        return any(v is not None for v in (self.host_model, self.host_serial, self.uuid))
 
 
 class Disk(Frozen):
@@ -245,18 +275,20 @@ class Profile(Frozen):
     backdoor: Backdoor = Backdoor()
     smbios: Smbios = Smbios()
     pci: Pci = Pci()
+    vio: Vio = Vio()
+    devicetree: DeviceTree = DeviceTree()
     disks: tuple[Disk, ...] = ()
 
     @model_validator(mode="after")
     def _names_unique_and_disks_attached(self) -> "Profile":
         seen: dict[str, str] = {}
         for section, items in (("pci.bridges", self.pci.bridges), ("pci.devices", self.pci.devices),
-                               ("disks", self.disks)):
+                               ("vio.devices", self.vio.devices), ("disks", self.disks)):
             for item in items:
                 if item.name in seen:
                     raise ValueError(f"name {item.name!r} is used twice ({seen[item.name]} and {section})")
                 seen[item.name] = section
-        device_names = {d.name for d in self.pci.devices}
+        device_names = {d.name for d in self.pci.devices} | {d.name for d in self.vio.devices}
         for disk in self.disks:
             if disk.controller not in device_names:
                 raise ValueError(f"disk {disk.name!r} names controller {disk.controller!r}, "

@@ -38,7 +38,7 @@ BEGIN {
 	NEEDESC = NEEDESC c "]"
 	ESC["\""] = "\\\""
 	ESC["\\"] = "\\\\"
-	KLOG = "hypervisor|vmware|kvm|xen|hyper-v|tcg|dmi:|tsc"
+	KLOG = "hypervisor|vmware|kvm|xen|hyper-v|tcg|dmi:|tsc|hardware name:"
 	nerr = 0
 	nbytes = 0
 	depth = 0

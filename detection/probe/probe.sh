@@ -204,6 +204,12 @@ for d in "$R"/sys/block/*; do
 	PCIFN=
 	physdir "$d" && pcifn "$PHYS"
 	rec s "block/$n/pci" "$PCIFN"
+	# PAPR VIO (pseries): .../devices/vio/<unit address>/host0/...
+	case $PHYS in
+	*/devices/vio/*)
+		v=${PHYS#*/devices/vio/}
+		rec s "block/$n/vio" "${v%%/*}" ;;
+	esac
 done
 
 # --- disk rates: time direct I/O on throttled disks (guestcompat.rate=SPEC,...) --

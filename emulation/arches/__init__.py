@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from guestcompat.emulation.arches.base import ArchStrategy
+from guestcompat.emulation.arches.ppc64 import Ppc64
 from guestcompat.emulation.arches.x86_64 import X86_64
 from guestcompat.errors import CompileError
 
-_STRATEGIES: dict[str, ArchStrategy] = {s.name: s for s in (X86_64(),)}
+_STRATEGIES: dict[str, ArchStrategy] = {s.name: s for s in (X86_64(), Ppc64())}
 
 
 def get(name: str) -> ArchStrategy:

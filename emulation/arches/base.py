@@ -83,4 +83,6 @@ class ArchStrategy(ABC):
 
     def slots(self, profile: Profile, target: Target, topology: Topology) -> SlotPart:
         """Options and artefacts that give the presented ``topology`` its physical slot numbers."""
-        return SlotPart(reason=f"guestcompat does not present physical slot numbers on {self.name}")
+        from guestcompat.profiles.catalog import load_catalog  # catalog imports nothing from here; avoid a cycle at import
+
+        return SlotPart(reason=load_catalog().machine(target.machine).physical_slot_reason)

@@ -19,6 +19,7 @@ from guestcompat.emulation.artefact import Artefact
 from guestcompat.emulation.fidelity import Expectation
 from guestcompat.emulation.qemuopts import opts, pairs
 from guestcompat.emulation.target import Target
+from guestcompat.errors import CompileError
 from guestcompat.profiles.catalog import load_catalog
 from guestcompat.profiles.identity import effective_smbios
 from guestcompat.profiles.model import Profile
@@ -99,6 +100,7 @@ class X86_64(ArchStrategy):
         return SlotPart(tuple(argv), (artefact,), table.slots)
 
     def platform(self, profile: Profile, target: Target) -> PlatformPart:
+        self._check_interfaces(profile)
         part = PlatformPart()
         hypervisor_bit = self._detection(profile, target, part)
         backdoor = profile.backdoor
@@ -110,6 +112,19 @@ class X86_64(ArchStrategy):
                       "-smp", str(profile.cpu.count), "-m", str(profile.platform.memory_mb)]
         self._identity(profile, target, part)
         return part
+
+    def _check_interfaces(self, profile: Profile) -> None:
+        """Refuse what exists only on other architectures rather than drop it silently."""
+        if profile.platform.firmware not in (None, "bios", "efi"):
+            raise CompileError(f"platform.firmware: {profile.platform.firmware!r} is not an {self.name} firmware "
+                               f"(x86: bios)")
+        if profile.devicetree.stated:
+            raise CompileError(f"devicetree: {self.name} {', '.join(self.machines)} has no device tree; "
+                               f"state the identity under [smbios] instead")
+        if profile.vio.devices:
+            raise CompileError(f"vio.devices: {self.name} has no PAPR VIO bus")
+        if profile.platform.kernel_platform is not None:
+            raise CompileError(f"platform.kernel_platform: Linux on {self.name} logs no machine description")
 
     def _detection(self, profile: Profile, target: Target, part: PlatformPart) -> bool:
         """Choose the CPUID hypervisor bit and state what the guest will conclude."""

@@ -209,3 +209,21 @@ def _value(value) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_value(v) for v in value) + "]"
     return "{" + ", ".join(f"{json.dumps(k)} = {_value(v)}" for k, v in value.items()) + "}"
+
+
+def test_vio_devices_merge_by_name(profile_dir):
+    """vio.devices is a named list like pci.devices: a child changes one entry and removes another."""
+    profile_dir("t/lpar", """
+        extends = "power/pseries-vscsi"
+        [[vio.devices]]
+        name = "vscsi0"
+        reg = 0x71000030
+        [[vio.devices]]
+        name = "vlan0"
+        remove = true
+    """)
+    from guestcompat.profiles.loader import load as load_profile
+    profile = load_profile("t/lpar")
+    regs = {d.name: d.reg for d in profile.vio.devices}
+    assert regs == {"vty0": 0x71000000, "nvram0": 0x71000001, "vscsi0": 0x71000030}
+    assert profile.devicetree.host_model == "IBM,9009-22A"
