@@ -9,6 +9,7 @@ from detection_support import compare_with_dmidecode, dmidecode_of
 from guestcompat.emulation.target import Target
 from guestcompat.harness.compare import Status
 from guestcompat.harness.run import RunOutcome, run_profile
+from guestcompat.profiles.identity import effective_smbios
 
 pytestmark = pytest.mark.boot
 
@@ -128,7 +129,7 @@ def test_lspci_in_the_guest_lists_vmxnet3_and_pvscsi(outcome):
 
 
 def test_dmidecode_system_information_matches_the_profile(outcome):
-    wanted = outcome.compiled.profile.smbios.system
+    wanted = effective_smbios(outcome.compiled.profile).system
     system = outcome.fingerprint.tools.dmidecode.first(1)
     assert system.title == "System Information"
     assert (system.fields["Manufacturer"], system.fields["Product Name"], system.fields["Serial Number"],
