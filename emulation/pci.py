@@ -17,6 +17,7 @@ from guestcompat.bridges.address import PciAddress
 from guestcompat.bridges.topology import Function, Topology, place, plan
 from guestcompat.emulation.arches.base import SlotPart
 from guestcompat.emulation.artefact import Artefact
+from guestcompat.detection.netnames import predicted_name
 from guestcompat.emulation.fidelity import UNKNOWN, Expectation
 from guestcompat.emulation.qemuopts import opts
 from guestcompat.errors import TopologyError
@@ -280,6 +281,12 @@ def _expect_slot(pci: PciPlan, sel: str, subject: str, entry: Entry | None, show
     reason = None if want == got else (_deviation_reason(entry, shown) or pci.slots.reason or
                                        "this target numbers the slot differently")
     pci.expectations.append(Expectation("names", f"{sel}.physical_slot", want, got, reason, subject))
+    if entry is not None and entry.kind.role == "nic":
+        wanted_at = pci.wanted.by_name(entry.function.name).address
+        name_want = predicted_name(wanted_at.bus, wanted_at.device, wanted_at.function, want)
+        name_got = predicted_name(placed.bus, placed.device, placed.function, got)
+        pci.expectations.append(Expectation("names", f"net[{address}].name", name_want, name_got,
+                                            None if name_want == name_got else reason, subject))
 
 
 HEX_DIGITS = {"revision": 2, "class_code": 6}

@@ -18,6 +18,7 @@ HYPERVISOR_BIT = 1 << 31
 _PCI = re.compile(r"^pci\[(?P<addr>[0-9a-f:.]+)\]\.(?P<field>\w+)$")
 _DISK = re.compile(r"^disk\[(?:(?P<addr>[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])|vio:(?P<vio>[0-9a-f]+)):(?P<unit>\d+)\]\.(?P<field>\w+)$")
 _RATE = re.compile(r"^disk\[(?P<addr>[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]):(?P<unit>\d+)\]\.rate\.(?P<metric>\w+)$")
+_NET_NAME = re.compile(r"^net\[(?P<addr>[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])\]\.name$")
 _VDEVICE = re.compile(r"^vdevice\[(?P<node>[^\]/]+)\]\.(?P<field>\w+)$")
 _DT_ROOT = re.compile(r"^devicetree\.root\.(?P<prop>[\w,-]+)$")
 _PLATFORM = re.compile(r"Hardware name: .* (\S+)$")
@@ -73,6 +74,27 @@ def _smbios(section: str, field: str) -> Callable[[Fingerprint], Value]:
     return read
 
 
+# SMBIOS structures Linux does not export in sysfs, read back through the guest's dmidecode:
+# selector section -> (type, {profile field: dmidecode field}).
+_DMIDECODE = {"processor": (4, {"manufacturer": "Manufacturer", "version": "Version", "max_speed_mhz": "Max Speed",
+                                "socket": "Socket Designation"}),
+              "memory": (17, {"manufacturer": "Manufacturer", "locator": "Locator"})}
+
+
+def _dmidecode_field(section: str, field: str) -> Callable[[Fingerprint], Value]:
+    dmi_type, names = _DMIDECODE[section]
+
+    def read(fp: Fingerprint) -> Value:
+        dmi = fp.tools.dmidecode if fp.tools else None
+        structure = dmi.first(dmi_type) if dmi else None
+        value = structure.fields.get(names[field]) if structure else None
+        if value is not None and field == "max_speed_mhz":
+            number = value.split()[0]
+            return int(number) if number.isdigit() else value
+        return value
+    return read
+
+
 SIMPLE: dict[str, Callable[[Fingerprint], Value]] = {
     "cpuid.hypervisor_bit": _hypervisor_bit,
     "cpuid.hypervisor_signature": _signature,
@@ -82,6 +104,13 @@ SIMPLE: dict[str, Callable[[Fingerprint], Value]] = {
     "backdoor.magic": _backdoor("ebx"),
     "backdoor.type": _backdoor("ecx"),
     "smbios.bios.release": _smbios("bios", "release"),
+    "tools.systemd_detect_virt": lambda fp: fp.tools.detect_virt if fp.tools else None,
+    "tools.virt_what": lambda fp: tuple(fp.tools.virt_what) if fp.tools and fp.tools.virt_what is not None else None,
+    "tools.vmware_checkvm": lambda fp: fp.tools.vmware_checkvm.ok if fp.tools and fp.tools.vmware_checkvm else None,
+    "tools.vmware_checkvm_ioperm": lambda fp: (fp.tools.vmware_checkvm_ioperm.ok
+                                               if fp.tools and fp.tools.vmware_checkvm_ioperm else None),
+    **{f"smbios.{section}.{f}": _dmidecode_field(section, f)
+       for section, (_, names) in _DMIDECODE.items() for f in names},
     "smbios.version": lambda fp: fp.smbios.version if fp.smbios else None,
     "smbios.oem_strings": lambda fp: tuple(fp.smbios.oem_strings) if fp.smbios else None,
 }
@@ -96,6 +125,9 @@ def observe(fp: Fingerprint, selector: str) -> Value:
     match = _PCI.match(selector)
     if match:
         return _pci_field(fp.pci_function(match["addr"]), match["field"])
+    match = _NET_NAME.match(selector)
+    if match:
+        return _net_name(fp, match["addr"])
     rate = _RATE.match(selector)
     if rate:
         for measured in fp.disk_rates:
@@ -119,6 +151,18 @@ def observe(fp: Fingerprint, selector: str) -> Value:
         value = getattr(disks[0], {"revision": "rev"}.get(match["field"], match["field"]))
         return value.strip() if isinstance(value, str) else value
     raise UnknownSelector(selector)
+
+
+def _net_name(fp: Fingerprint, address: str) -> Value:
+    """The name systemd's net_id gives the NIC at ``address`` (slot name first, then path), as udevadm
+    reported it in the guest; None without the tool's answer."""
+    if fp.tools is None:
+        return None
+    for nic in fp.net:
+        if nic.pci == address and nic.name in fp.tools.net_names:
+            props = fp.tools.net_names[nic.name].properties
+            return props.get("ID_NET_NAME_SLOT") or props.get("ID_NET_NAME_PATH")
+    return None
 
 
 def _pci_field(fn: PciFunction | None, field: str) -> Value:

@@ -126,6 +126,8 @@ class Machine(Frozen):
     root_bus: str
     fixed: tuple[FixedFunction, ...] = ()
     smbios_version: str | None = None
+    smbios_designations: dict[str, str] = Field(
+        default_factory=dict, description="how QEMU numbers SMBIOS designations: str.format with prefix, n")
     vio: bool = False
     """The machine has a PAPR VIO bus (profiles may state ``[[vio.devices]]``)."""
     vio_fixed: tuple[FixedVio, ...] = ()

@@ -107,6 +107,22 @@ class SmbiosBaseboard(Frozen):
     asset: Text | None = None
 
 
+class SmbiosProcessor(Frozen):
+    """SMBIOS type 4 (one per socket). VMware: GenuineIntel, the host's brand, sockets 'CPU #000'."""
+
+    manufacturer: Text | None = None
+    version: Text | None = None
+    socket: Text | None = Field(default=None, description="designation of the first socket, e.g. 'CPU #000'")
+    max_speed_mhz: Annotated[int, Field(ge=1, le=65535)] | None = None
+
+
+class SmbiosMemory(Frozen):
+    """SMBIOS type 17 (one per memory device)."""
+
+    manufacturer: Text | None = None
+    locator: Text | None = Field(default=None, description="locator of the first device, e.g. 'RAM slot #0'")
+
+
 class SmbiosChassis(Frozen):
     """SMBIOS type 3."""
 
@@ -123,6 +139,8 @@ class Smbios(Frozen):
     system: SmbiosSystem = SmbiosSystem()
     baseboard: SmbiosBaseboard = SmbiosBaseboard()
     chassis: SmbiosChassis = SmbiosChassis()
+    processor: SmbiosProcessor = SmbiosProcessor()
+    memory: SmbiosMemory = SmbiosMemory()
     oem_strings: tuple[Text, ...] = ()
 
 
@@ -132,6 +150,19 @@ class Cpu(Frozen):
     hypervisor_bit: bool = True
     hypervisor_signature: Annotated[str, Field(max_length=12)] | None = None
     count: Annotated[int, Field(ge=1, le=64)] = 1
+    vendor: Literal["GenuineIntel", "AuthenticAMD"] | None = Field(
+        default=None, description="CPUID vendor string (VMware passes the host's through)")
+    model_id: Annotated[Text, Field(max_length=47)] | None = Field(
+        default=None, description="CPU brand string, /proc/cpuinfo 'model name' (VMware: the host CPU's)")
+
+
+class Detection(Frozen):
+    """What the guest's own detection tools conclude on the source platform."""
+
+    systemd_detect_virt: Text | None = None
+    virt_what: tuple[Text, ...] | None = None
+    vmware_checkvm: bool | None = Field(
+        default=None, description="open-vm-tools' vmware-checkvm succeeds for an unprivileged process")
 
 
 class Backdoor(Frozen):
@@ -272,6 +303,7 @@ class Profile(Frozen):
     lineage: tuple[str, ...] = ()
     platform: Platform = Platform()
     cpu: Cpu = Cpu()
+    detection: Detection = Detection()
     backdoor: Backdoor = Backdoor()
     smbios: Smbios = Smbios()
     pci: Pci = Pci()

@@ -30,6 +30,10 @@ VMX_TYPES = {"express": 1, "esx": 2, "server": 3, "workstation": 4, "ace": 5}
 # What each accelerator answers at CPUID 0x40000000 and whether a profile can change it.
 ACCEL_SIGNATURE = {"tcg": "TCGTCGTCGTCG"}
 ACCEL_CAN_SET_SIGNATURE = {"tcg": False}
+# Whether CPL3 code may use the VMware backdoor port (measured-here.md: not under TCG).
+ACCEL_USER_BACKDOOR = {"tcg": False}
+# /proc/cpuinfo 'model name' of QEMU's CPU models when no model-id is given.
+CPU_DEFAULT_BRAND = {"qemu64": "QEMU Virtual CPU version 2.5+"}
 
 # profile SMBIOS field -> (QEMU -smbios key, /sys/class/dmi/id file)
 SMBIOS_FIELDS = {
@@ -44,7 +48,14 @@ SMBIOS_FIELDS = {
                       "asset": ("asset", "board_asset_tag")}),
     "chassis": (3, {"manufacturer": ("manufacturer", "chassis_vendor"), "version": ("version", "chassis_version"),
                     "serial": ("serial", "chassis_serial"), "asset": ("asset", "chassis_asset_tag")}),
+    # Linux exports no type 4 in /sys/class/dmi/id: read back through the guest's dmidecode.
+    "processor": (4, {"manufacturer": ("manufacturer", None), "version": ("version", None),
+                      "max_speed_mhz": ("max-speed", None)}),
+    "memory": (17, {"manufacturer": ("manufacturer", None)}),
 }
+# Numbered designations: profile field -> (section, SMBIOS type, QEMU prefix key, machine format key).
+# QEMU appends the instance number itself, in its own format (machines.toml).
+DESIGNATIONS = {"socket": ("processor", 4, "sock_pfx", "socket"), "locator": ("memory", 17, "loc_pfx", "memory")}
 
 
 # How QEMU 7.2's pc machine describes PCI in ACPI (measured: shared/reference/measured-here.md).
@@ -108,10 +119,45 @@ class X86_64(ArchStrategy):
         if backdoor.enabled:
             part.argv += ["-global", opts(None, **{"vmport.vmware-vmx-version": backdoor.version}),
                           "-global", opts(None, **{"vmport.vmware-vmx-type": VMX_TYPES[backdoor.type]})]
-        part.argv += ["-cpu", self.cpu_model + ("" if hypervisor_bit else ",-hypervisor"),
+        cpu = profile.cpu
+        # Without the hypervisor bit, TCG still answers 'TCGTCGTCGTCG' at CPUID 0x40000000 and detectors
+        # that read the leaf anyway (virt-what's cpuid helper) report qemu: tcg-cpuid=off silences it.
+        cpu_flags = {"hypervisor": None if hypervisor_bit else False,
+                     "tcg-cpuid": None if hypervisor_bit or target.accel != "tcg" else False,
+                     "vendor": cpu.vendor, "model-id": cpu.model_id}
+        part.argv += ["-cpu", opts(self.cpu_model, **{k: v for k, v in cpu_flags.items() if v is not None}),
                       "-smp", str(profile.cpu.count), "-m", str(profile.platform.memory_mb)]
         self._identity(profile, target, part)
+        self._guest_tools(profile, target, part)
         return part
+
+    def _guest_tools(self, profile: Profile, target: Target, part: PlatformPart) -> None:
+        """What the guest's own detectors (in the image: ``guest_tools``) will conclude."""
+        wanted = profile.detection
+        brand = profile.cpu.model_id or CPU_DEFAULT_BRAND[self.cpu_model]
+        if wanted.systemd_detect_virt is not None:
+            part.expectations.append(Expectation("detection", "tools.systemd_detect_virt", wanted.systemd_detect_virt,
+                                                 wanted.systemd_detect_virt, None, "systemd-detect-virt"))
+        if wanted.virt_what is not None:
+            shown = tuple(wanted.virt_what)
+            reason = None
+            if "QEMU" in brand and "qemu" not in shown:
+                shown += ("qemu",)
+                reason = (f"virt-what also answers 'qemu': it finds QEMU in /proc/cpuinfo's model name "
+                          f"({brand!r}); a profile sets cpu.model_id to the source host's brand string")
+            part.expectations.append(Expectation("detection", "tools.virt_what", tuple(wanted.virt_what), shown,
+                                                 reason, "virt-what"))
+        if wanted.vmware_checkvm is not None:
+            unprivileged = wanted.vmware_checkvm and ACCEL_USER_BACKDOOR[target.accel]
+            part.expectations += [
+                Expectation("detection", "tools.vmware_checkvm", wanted.vmware_checkvm, unprivileged,
+                            None if unprivileged == wanted.vmware_checkvm else
+                            f"{target.accel.upper()} raises #GP when user code executes `inl` on the backdoor port "
+                            "0x5658 (VMware allows it): vmware-checkvm fails unless the process is granted "
+                            "ioperm(0x5658, 4)", "vmware-checkvm"),
+                Expectation("detection", "tools.vmware_checkvm_ioperm", wanted.vmware_checkvm,
+                            wanted.vmware_checkvm, None, "vmware-checkvm"),
+            ]
 
     def _check_interfaces(self, profile: Profile) -> None:
         """Refuse what exists only on other architectures rather than drop it silently."""
@@ -193,6 +239,18 @@ class X86_64(ArchStrategy):
                     items.append((qemu_key, value))
                 selector = f"dmi.{dmi_file}" if dmi_file else f"smbios.{section}.{field}"
                 part.expectations.append(Expectation("identity", selector, value, value, None, f"smbios.{section}"))
+            for field, (des_section, des_type, prefix_key, fmt_key) in DESIGNATIONS.items():
+                wanted = getattr(values, field, None) if des_section == section else None
+                if wanted is None:
+                    continue
+                prefix = wanted.rstrip("0123456789")
+                items.append((prefix_key, prefix))
+                shown = load_catalog().machine(target.machine).smbios_designations[fmt_key].format(prefix=prefix, n=0)
+                part.expectations.append(Expectation(
+                    "identity", f"smbios.{section}.{field}", wanted, shown,
+                    None if shown == wanted else f"QEMU numbers SMBIOS type {des_type} designations its own way "
+                                                 f"({shown!r} for {wanted!r}); only the prefix is settable",
+                    f"smbios.{section}"))
             if items:
                 part.argv += ["-smbios", pairs(f"type={smbios_type}", items)]
         if smbios.system.uuid:

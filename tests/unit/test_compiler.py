@@ -42,7 +42,7 @@ def test_comma_in_smbios_value_is_doubled(profile_dir):
 
 def test_tcg_recipe_clears_hypervisor_bit_and_reports_it(profile_dir):
     c = compiled(profile_dir, MINIMAL)
-    assert "qemu64,-hypervisor" in c.argv and "pc,accel=tcg,vmport=on" in c.argv
+    assert "qemu64,hypervisor=off,tcg-cpuid=off" in c.argv and "pc,accel=tcg,vmport=on" in c.argv
     bit = expectation(c, "cpuid.hypervisor_bit")
     assert bit.fidelity is Fidelity.APPROXIMATE and "TCG cannot present" in bit.reason
     assert expectation(c, "kernel.hypervisor").presented == "VMware"
