@@ -36,6 +36,8 @@ class CompiledMachine:
     """Modaliases of every device the guest must drive (for the image builder)."""
     artefacts: tuple[Artefact, ...] = ()
     """Files the argv refers to by placeholder (e.g. an ACPI table's ASL); the runner builds them."""
+    kernel_form: str = ""
+    """How the probe kernel must be packaged for this firmware (images/ builds that form)."""
     guest_cmdline: tuple[str, ...] = ()
     """Kernel arguments telling the probe what to wait for before it looks
     (``guestcompat.disks=N``, ``guestcompat.nics=N``): some drivers
@@ -71,7 +73,7 @@ def compile_profile(profile: Profile, target: Target | None = None) -> CompiledM
     guest_cmdline = (f"guestcompat.disks={visible_disks}", f"guestcompat.nics={nics}",
                      *((f"guestcompat.rate={','.join(rates)}",) if rates else ()))
     return CompiledMachine(profile, target, arch, tuple(argv), FidelityReport(expectations), modaliases,
-                           tuple(pci.artefacts), guest_cmdline)
+                           tuple(pci.artefacts), arch.kernel_form_for(profile), guest_cmdline)
 
 
 #: How far a guest's measured rate may be from a throttle limit: QEMU's leaky

@@ -62,7 +62,8 @@ class RunOutcome:
 
 def image_for(compiled: CompiledMachine, progress: Progress | None = None) -> GuestImage:
     arch = compiled.arch
-    spec = ImageSpec(arch=arch, modaliases=compiled.modaliases, payload=probe_payload(arch))
+    spec = ImageSpec(arch=arch, modaliases=compiled.modaliases, payload=probe_payload(arch),
+                     kernel_form=compiled.kernel_form or None)
     return ensure_image(spec, progress=progress)
 
 

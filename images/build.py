@@ -78,6 +78,12 @@ class ImageSpec:
     modaliases: tuple[str, ...]
     payload: Any
     extra_cmdline: str = ""
+    kernel_form: str | None = None
+    """How the kernel is booted; None = the architecture's default form (EFI firmware needs a bzImage)."""
+
+    @property
+    def form(self) -> str:
+        return self.kernel_form or self.arch.kernel_form
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,7 @@ def _noop(_msg: str) -> None:
 # images/
 
 
-def image_key(*, arch: Any, kernel: PackageRef, busybox: PackageRef, modules: Iterable[str],
+def image_key(*, arch: Any, form: str, kernel: PackageRef, busybox: PackageRef, modules: Iterable[str],
               payload_hash: str, init_text: str, extra_cmdline: str,
               tools: Iterable[str] = (), tool_packages: Iterable[PackageRef] = (),
               tool_data: str = "") -> str:
@@ -119,7 +125,7 @@ def image_key(*, arch: Any, kernel: PackageRef, busybox: PackageRef, modules: It
         "format": FORMAT_VERSION,
         "arch": arch.name,
         "debian_arch": arch.debian_arch,
-        "kernel_form": arch.kernel_form,
+        "kernel_form": form,
         "kernel": [kernel.name, kernel.version, kernel.arch],
         "busybox": [busybox.name, busybox.version, busybox.arch],
         "modules": sorted(modules),
@@ -182,7 +188,7 @@ def ensure_image(spec: ImageSpec, progress: Progress | None = None) -> GuestImag
     toolset = load_toolset(arch.debian_arch) if tool_names else None
     tool_pkgs = toolset.packages(tool_names) if toolset else ()
     resolved = source.resolve([BUSYBOX_PACKAGE, *tool_pkgs], [meta], arch.debian_arch)
-    form = arch.kernel_form
+    form = spec.form
     kernel_ref = source.choose(
         f"the kernel ({meta}:{arch.debian_arch})", resolved[meta],
         have=lambda r: load_kernel(root, r, form) is not None)
@@ -193,7 +199,7 @@ def ensure_image(spec: ImageSpec, progress: Progress | None = None) -> GuestImag
     tool_refs = {p: source.choose(f"{p}:{arch.debian_arch}", resolved[p]) for p in tool_pkgs}
 
     resolution: Resolution = ModuleIndex.load(kb.index_dir).resolve(spec.modaliases)
-    key = image_key(arch=arch, kernel=kernel_ref, busybox=busybox_ref,
+    key = image_key(arch=arch, form=form, kernel=kernel_ref, busybox=busybox_ref,
                     modules=resolution.load_order, payload_hash=spec.payload.content_hash,
                     init_text=init_text, extra_cmdline=spec.extra_cmdline,
                     tools=tool_names, tool_packages=tool_refs.values(),

@@ -38,7 +38,7 @@ BEGIN {
 	NEEDESC = NEEDESC c "]"
 	ESC["\""] = "\\\""
 	ESC["\\"] = "\\\\"
-	KLOG = "hypervisor|vmware|kvm|xen|hyper-v|tcg|dmi:|tsc|hardware name:"
+	KLOG = "hypervisor|vmware|kvm|xen|hyper-v|tcg|dmi:|tsc|hardware name:|^(\[[ 0-9.]*\] )?efi: efi v"
 	nerr = 0
 	nbytes = 0
 	depth = 0

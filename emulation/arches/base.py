@@ -73,6 +73,10 @@ class ArchStrategy(ABC):
     def platform(self, profile: Profile, target: Target) -> PlatformPart:
         """Machine, accelerator, CPU, memory, firmware identity and hypervisor interfaces."""
 
+    def kernel_form_for(self, profile: Profile) -> str:
+        """How the probe kernel is packaged for this profile's firmware (default: ``kernel_form``)."""
+        return self.kernel_form
+
     @abstractmethod
     def kernel_cmdline(self) -> list[str]:
         """Kernel command-line words the probe image needs on this architecture."""

@@ -30,6 +30,12 @@ VMX_TYPES = {"express": 1, "esx": 2, "server": 3, "workstation": 4, "ace": 5}
 # What each accelerator answers at CPUID 0x40000000 and whether a profile can change it.
 ACCEL_SIGNATURE = {"tcg": "TCGTCGTCGTCG"}
 ACCEL_CAN_SET_SIGNATURE = {"tcg": False}
+# Firmware -> (QEMU options, probe kernel form). SeaBIOS boots the PVH ELF
+# vmlinux fastest; OVMF only loads EFI executables, i.e. the bzImage's EFI stub.
+FIRMWARE = {
+    "bios": ((), "pvh-vmlinux"),
+    "efi": (("-bios", "/usr/share/ovmf/OVMF.fd"), "bzimage"),
+}
 # Whether CPL3 code may use the VMware backdoor port (measured-here.md: not under TCG).
 ACCEL_USER_BACKDOOR = {"tcg": False}
 # /proc/cpuinfo 'model name' of QEMU's CPU models when no model-id is given.
@@ -83,6 +89,9 @@ class X86_64(ArchStrategy):
     accels = ("tcg",)
     cpu_model = "qemu64"
 
+    def kernel_form_for(self, profile: Profile) -> str:
+        return FIRMWARE[profile.platform.firmware or "bios"][1]
+
     def kernel_cmdline(self) -> list[str]:
         """``acpi=noirq``: the probe kernel routes legacy INTx through the
         $PIR table instead of evaluating _PRT/_CRS/_SRS in AML for every
@@ -115,7 +124,8 @@ class X86_64(ArchStrategy):
         part = PlatformPart()
         hypervisor_bit = self._detection(profile, target, part)
         backdoor = profile.backdoor
-        part.argv += ["-machine", opts(target.machine, accel=target.accel, vmport=backdoor.enabled)]
+        part.argv += ["-machine", opts(target.machine, accel=target.accel, vmport=backdoor.enabled),
+                      *FIRMWARE[profile.platform.firmware or "bios"][0]]
         if backdoor.enabled:
             part.argv += ["-global", opts(None, **{"vmport.vmware-vmx-version": backdoor.version}),
                           "-global", opts(None, **{"vmport.vmware-vmx-type": VMX_TYPES[backdoor.type]})]
@@ -163,7 +173,7 @@ class X86_64(ArchStrategy):
         """Refuse what exists only on other architectures rather than drop it silently."""
         if profile.platform.firmware not in (None, "bios", "efi"):
             raise CompileError(f"platform.firmware: {profile.platform.firmware!r} is not an {self.name} firmware "
-                               f"(x86: bios)")
+                               f"(x86: bios, efi)")
         if profile.devicetree.stated:
             raise CompileError(f"devicetree: {self.name} {', '.join(self.machines)} has no device tree; "
                                f"state the identity under [smbios] instead")

@@ -95,13 +95,13 @@ class Arch:
 
 
 def test_image_key_covers_every_input() -> None:
-    base = dict(arch=Arch(), kernel=PackageRef("k", "1", "amd64"),
+    base = dict(arch=Arch(), form="pvh-vmlinux", kernel=PackageRef("k", "1", "amd64"),
                 busybox=PackageRef("b", "1", "amd64"), modules=["a.ko", "b.ko"],
                 payload_hash="p", init_text="i", extra_cmdline="")
     key = image_key(**base)
     assert image_key(**{**base, "modules": ["b.ko", "a.ko"]}) == key  # a set, not an order
     variants = [
-        {"arch": Arch(kernel_form="vmlinux")}, {"kernel": PackageRef("k", "2", "amd64")},
+        {"arch": Arch(name="other")}, {"form": "bzimage"}, {"kernel": PackageRef("k", "2", "amd64")},
         {"busybox": PackageRef("b", "2", "amd64")}, {"modules": ["a.ko"]},
         {"payload_hash": "q"}, {"init_text": "j"}, {"extra_cmdline": "x=1"},
     ]

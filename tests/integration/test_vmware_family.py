@@ -66,6 +66,21 @@ def test_workstation_17_shows_the_2018_bios_uuid_swap():
     assert fp.dmi["product_uuid"].lower() == "28fd4d56-3389-e2f8-6474-0159923b580e"
 
 
+@pytest.mark.parametrize("name, product", [("vmware/esxi-7.0-efi", "VMware7,1"), ("vmware/esxi-8.0-efi", "VMware20,1")])
+def test_efi_profiles_boot_through_ovmf_as_vmware_efi(name, product):
+    fp = booted(name).fingerprint
+    assert [line for line in fp.kernel_log if line.startswith("efi: EFI v")], "the guest did not boot through EFI"
+    assert fp.dmi["product_name"] == product and fp.dmi["bios_vendor"] == "VMware, Inc."
+    assert fp.dmi["bios_version"].startswith("VMW")
+    # EFI encodes the UUID little-endian: the guest shows it in serial order.
+    serial = fp.dmi["product_serial"].removeprefix("VMware-").replace(" ", "").replace("-", "")
+    assert fp.dmi["product_uuid"].replace("-", "").lower() == serial
+
+
+def test_bios_profiles_do_not_boot_through_efi():
+    assert not [line for line in booted("vmware/esxi-6.0").fingerprint.kernel_log if line.startswith("efi: EFI v")]
+
+
 def test_lsi_sas_disks_are_a_reported_gap_not_a_silent_one():
     outcome = booted("vmware/esxi-4.0")
     disk_checks = [c for c in outcome.checks if c.selector.startswith("disk[")]
