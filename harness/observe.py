@@ -57,6 +57,18 @@ def _kernel_platform(fp: Fingerprint) -> Value:
     return None
 
 
+_TSC_FROM_HYPERVISOR = re.compile(r"TSC freq read from hypervisor : (\d+)\.(\d{3}) MHz")
+
+
+def _vmware_tsc_khz(fp: Fingerprint) -> Value:
+    """The TSC frequency Linux's VMware platform code got from the backdoor's GETHZ, in kHz."""
+    for line in fp.kernel_log:
+        match = _TSC_FROM_HYPERVISOR.search(line)
+        if match:
+            return int(match[1]) * 1000 + int(match[2])
+    return None
+
+
 def _backdoor(register: str) -> Callable[[Fingerprint], Value]:
     def read(fp: Fingerprint) -> Value:
         if fp.backdoor is None or fp.backdoor.eax == 0xFFFFFFFF:
@@ -99,6 +111,7 @@ SIMPLE: dict[str, Callable[[Fingerprint], Value]] = {
     "cpuid.hypervisor_bit": _hypervisor_bit,
     "cpuid.hypervisor_signature": _signature,
     "kernel.hypervisor": _kernel_hypervisor,
+    "kernel.vmware_tsc_khz": _vmware_tsc_khz,
     "kernel.platform": _kernel_platform,
     "backdoor.version": _backdoor("eax"),
     "backdoor.magic": _backdoor("ebx"),

@@ -154,6 +154,8 @@ class Cpu(Frozen):
         default=None, description="CPUID vendor string (VMware passes the host's through)")
     model_id: Annotated[Text, Field(max_length=47)] | None = Field(
         default=None, description="CPU brand string, /proc/cpuinfo 'model name' (VMware: the host CPU's)")
+    tsc_khz: Annotated[int, Field(ge=1000, le=100_000_000)] | None = Field(
+        default=None, description="TSC frequency the hypervisor reports (VMware: backdoor GETHZ, CPUID 0x40000010)")
 
 
 class Detection(Frozen):

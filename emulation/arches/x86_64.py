@@ -36,6 +36,9 @@ FIRMWARE = {
     "bios": ((), "pvh-vmlinux"),
     "efi": (("-bios", "/usr/share/ovmf/OVMF.fd"), "bzimage"),
 }
+# Whether QEMU's vmport answers the backdoor's GETHZ under this accelerator
+# (measured-here.md: not under TCG, even with tsc-frequency=).
+ACCEL_GETHZ = {"tcg": False}
 # Whether CPL3 code may use the VMware backdoor port (measured-here.md: not under TCG).
 ACCEL_USER_BACKDOOR = {"tcg": False}
 # /proc/cpuinfo 'model name' of QEMU's CPU models when no model-id is given.
@@ -134,7 +137,8 @@ class X86_64(ArchStrategy):
         # that read the leaf anyway (virt-what's cpuid helper) report qemu: tcg-cpuid=off silences it.
         cpu_flags = {"hypervisor": None if hypervisor_bit else False,
                      "tcg-cpuid": None if hypervisor_bit or target.accel != "tcg" else False,
-                     "vendor": cpu.vendor, "model-id": cpu.model_id}
+                     "vendor": cpu.vendor, "model-id": cpu.model_id,
+                     "tsc-frequency": cpu.tsc_khz * 1000 if cpu.tsc_khz else None}
         part.argv += ["-cpu", opts(self.cpu_model, **{k: v for k, v in cpu_flags.items() if v is not None}),
                       "-smp", str(profile.cpu.count), "-m", str(profile.platform.memory_mb)]
         self._identity(profile, target, part)
@@ -216,6 +220,14 @@ class X86_64(ArchStrategy):
                 None if wanted_kernel == presented_kernel else
                 "the guest kernel sees no VMware CPUID signature and no DMI serial 'VMware-…' with a backdoor",
                 "kernel"))
+        if cpu.tsc_khz is not None and dmi_path:
+            gethz = ACCEL_GETHZ[target.accel]
+            part.expectations.append(Expectation(
+                "detection", "kernel.vmware_tsc_khz", cpu.tsc_khz, cpu.tsc_khz if gethz else None,
+                None if gethz else
+                f"under {target.accel.upper()} QEMU's vmport does not answer the backdoor's GETHZ, even with "
+                f"tsc-frequency= (the guest logs 'vmware: Failed to get TSC freq from the hypervisor' and "
+                f"calibrates the TSC itself)", "cpu"))
         getversion = backdoor.enabled
         part.expectations += [
             Expectation("detection", "backdoor.version", backdoor.version if getversion else None,

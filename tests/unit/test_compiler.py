@@ -130,3 +130,20 @@ def test_total_and_split_limits_are_refused(profile_dir):
     """)
     with pytest.raises(ProfileError, match=r"disks\[disk0\]\.limits.*bps_total cannot be combined with bps_read"):
         load("t/bad")
+
+
+def test_gethz_under_tcg_is_an_unsupported_expectation_and_linux_line_parses():
+    from types import SimpleNamespace
+
+    from guestcompat.emulation.compiler import compile_profile
+    from guestcompat.harness.observe import observe
+    from guestcompat.profiles.loader import load
+
+    compiled = compile_profile(load("vmware/esxi-6.5"))
+    tsc = expectation(compiled, "kernel.vmware_tsc_khz")
+    assert (tsc.wanted, tsc.presented, tsc.fidelity) == (2399999, None, Fidelity.UNSUPPORTED)
+    assert "tsc-frequency=2399999000" in next(a for a in compiled.argv if a.startswith("qemu64"))
+    vmware_log = SimpleNamespace(kernel_log=("vmware: TSC freq read from hypervisor : 2399.999 MHz",))
+    assert observe(vmware_log, "kernel.vmware_tsc_khz") == 2399999
+    tcg_log = SimpleNamespace(kernel_log=("vmware: Failed to get TSC freq from the hypervisor",))
+    assert observe(tcg_log, "kernel.vmware_tsc_khz") is None
