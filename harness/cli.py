@@ -151,6 +151,45 @@ def show_cmd(profile: str, arch: str, machine: str, accel: str, qemu_binary: str
     out.print("\n".join(render(compiled)), markup=False)
 
 
+@cli.group("import")
+def import_group() -> None:
+    """Write a profile from what a source VM comes with (.vmx)."""
+
+
+@import_group.command("vmx")
+@click.argument("vmx_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", default=None, help="profile name (default: the .vmx file's stem under imported/)")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="where to write the TOML (default: ./profiles/<name>.toml)")
+def import_vmx_cmd(vmx_file: Path, name: str | None, output: Path | None) -> None:
+    """Import a VMware .vmx into a profile, report what cannot be reproduced, and check it compiles."""
+    import tomli_w
+
+    from guestcompat.emulation.compiler import compile_profile
+    from guestcompat.profiles.importers.vmx import import_vmx
+    from guestcompat.profiles.loader import load
+
+    name = name or f"imported/{vmx_file.stem}"
+    result = import_vmx(vmx_file.read_text(errors="replace"), name, str(vmx_file))
+    output = output or Path("profiles") / f"{name}.toml"
+    if not str(output).endswith(f"{name}.toml"):
+        raise click.UsageError(f"--output must end with {name}.toml so the profile can be found by its name")
+    search_root = Path(str(output)[: -len(f"{name}.toml")] or ".")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    header = f"# Imported by guestcompat from {vmx_file.name}. Review before use.\n"
+    notes = "".join(f"# not reproduced: {note}\n" for note in result.notes)
+    _write_atomic(output, header + notes + tomli_w.dumps(result.profile))
+    out.print(f"wrote {output}", markup=False)
+    for note in result.notes:
+        out.print(f"  not reproduced: {note}", markup=False)
+    os.environ["GUESTCOMPAT_PROFILE_PATH"] = os.pathsep.join(
+        [str(search_root), *filter(None, [os.environ.get("GUESTCOMPAT_PROFILE_PATH")])])
+    compiled = compile_profile(load(name))
+    counts = compiled.report.counts()
+    out.print(f"{name} compiles for {compiled.target}: {counts['exact']} exact, {counts['approximate']} approximate, "
+              f"{counts['unsupported']} unsupported (`guestcompat compile {name}` shows the report)", markup=False)
+
+
 @cli.group("images")
 def images_group() -> None:
     """Build and list the guest images (cached outside git)."""

@@ -1,0 +1,1 @@
+"""Importers: turn what users have (.vmx descriptors, captures) into profiles."""

@@ -1,0 +1,201 @@
+"""Import a VMware ``.vmx`` descriptor into a guestcompat profile.
+
+What a .vmx says maps onto the profile model like this:
+
+* ``virtualHW.version`` picks the layout: 7 and later extend ``vmware/base``
+  (PCI bridge at 00:11.0 and 32 root ports), older versions extend
+  ``vmware/chipset`` (devices on bus 0);
+* ``firmware = "efi"`` selects OVMF and VMware's EFI identity (``VMware7,1``,
+  ``VMware20,1`` from hardware version 20);
+* ``uuid.bios`` is the machine's identity: serial and displayed UUID derive
+  from it (profiles/identity.py);
+* each present ``ethernetN`` / ``scsiN`` becomes a device at the guest
+  address its ``pciSlotNumber`` implies (slot 32 + d: behind the bridge at
+  02:d.0; slot 160 + 32·k + f: behind root port 00:(15+k).f, bus 3 + 8k + f;
+  a slot below 32: device on bus 0), its ``virtualDev`` the catalogue kind;
+* ``scsiN:M`` disks become disks on that controller.
+
+Everything else (USB, sound, SATA/NVMe controllers, CD-ROMs, serial ports…)
+is listed in the import report with the reason it is not reproduced, never
+dropped silently. A device without ``pciSlotNumber`` (VMware assigns it at
+first power-on) cannot be placed: the report says so.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from guestcompat.errors import ProfileError
+
+#: .vmx virtualDev -> catalogue kind
+NIC_KINDS = {"e1000": "e1000", "e1000e": "e1000e", "vmxnet3": "vmxnet3", "vlance": "vlance"}
+SCSI_KINDS = {"lsilogic": "lsilogic", "lsisas1068": "lsisas1068", "pvscsi": "pvscsi"}
+#: .vmx virtualDev VMware uses when the key is absent
+DEFAULT_NIC = "vlance"
+DEFAULT_SCSI = "lsilogic"
+
+_LINE = re.compile(r'^\s*([A-Za-z0-9_.:]+)\s*=\s*"(.*)"\s*$')
+_DEVICE = re.compile(r"^(ethernet|scsi|sata|nvme|ide|usb|sound|serial|parallel|floppy|vmci|ehci|usb_xhci)(\d+)?\.present$",
+                     re.IGNORECASE)
+
+
+@dataclass
+class ImportResult:
+    """The profile data (TOML-ready) and what could not be reproduced."""
+
+    profile: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_vmx(text: str, source: str = "<vmx>") -> dict[str, str]:
+    """The key/value pairs of a .vmx (keys lower-cased, as VMware treats them)."""
+    values: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or stripped.startswith(".encoding"):
+            continue
+        match = _LINE.match(line)
+        if not match:
+            raise ProfileError(f"{source}: line {number} is not a .vmx setting (key = \"value\"): {line[:80]!r}")
+        values[match[1].lower()] = match[2]
+    if "virtualhw.version" not in values:
+        raise ProfileError(f"{source}: no virtualHW.version: not a complete .vmx (truncated?)")
+    return values
+
+
+def slot_to_address(slot: int, hardware_version: int) -> str:
+    """The guest PCI address VMware derives from a ``pciSlotNumber``."""
+    if hardware_version < 7 or slot < 32:
+        return f"00:{slot:02x}.0"
+    if slot < 64:
+        return f"02:{slot - 32:02x}.0"
+    if 160 <= slot < 288:
+        port, function = divmod(slot - 160, 32)
+        if function > 7:
+            raise ValueError(f"pciSlotNumber {slot} names no root port function (160 + 32*k + 0..7)")
+        return f"{3 + 8 * port + function:02x}:00.0"
+    raise ValueError(f"pciSlotNumber {slot} is outside VMware's slot ranges (<32, 32-63, 160-287)")
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("true", "yes", "1")
+
+
+def import_vmx(text: str, name: str, source: str = "<vmx>") -> ImportResult:
+    """A profile (as TOML-ready data) reproducing the VM the .vmx describes."""
+    vmx = parse_vmx(text, source)
+    try:
+        hw = int(vmx["virtualhw.version"])
+    except ValueError:
+        raise ProfileError(f"{source}: virtualHW.version {vmx['virtualhw.version']!r} is not a number") from None
+    efi = vmx.get("firmware", "bios").lower() == "efi"
+    notes: list[str] = []
+    profile: dict[str, Any] = {
+        "extends": "vmware/base" if hw >= 7 else "vmware/chipset",
+        "description": f"imported from {Path(source).name}: {vmx.get('displayname', name)} (hardware version {hw})",
+        "platform": {"hardware_version": hw, "firmware": "efi" if efi else "bios"},
+    }
+    if vmx.get("memsize", "").isdigit():
+        profile["platform"]["memory_mb"] = int(vmx["memsize"])
+    if vmx.get("numvcpus", "").isdigit():
+        profile["cpu"] = {"count": int(vmx["numvcpus"])}
+    smbios: dict[str, Any] = {}
+    if efi:
+        smbios["system"] = {"product": "VMware20,1" if hw >= 20 else "VMware7,1"}
+        smbios["bios"] = {"vendor": "VMware, Inc."}
+        notes.append("smbios.bios.version/date: the EFI firmware build is not in the .vmx; "
+                     "take them from a capture (dmidecode) of the running VM")
+    if "uuid.bios" in vmx:
+        smbios.setdefault("system", {})["uuid_bios"] = vmx["uuid.bios"].strip().lower()
+    else:
+        notes.append("uuid.bios missing: the serial and UUID are not reproduced")
+    if smbios:
+        profile["smbios"] = smbios
+    devices: list[dict[str, Any]] = []
+    disks: list[dict[str, Any]] = []
+    for key in sorted(vmx):
+        match = _DEVICE.match(key)
+        if not match or not _truthy(vmx[key]):
+            continue
+        family, index = match[1].lower(), match[2] or "0"
+        prefix = f"{family}{index}"
+        if family == "ethernet":
+            _nic(vmx, prefix, hw, devices, notes)
+        elif family == "vmci" and hw >= 7:
+            continue  # part of the modern layout (vmware/base), reported there as QEMU's gap
+        elif family == "scsi":
+            if _controller(vmx, prefix, hw, devices, notes):
+                _scsi_disks(vmx, prefix, disks, notes)
+        else:
+            notes.append(f"{prefix}: {family} devices are not reproduced by this importer")
+    profile["pci"] = {"devices": devices}
+    if disks:
+        profile["disks"] = disks
+    return ImportResult(profile, notes)
+
+
+def _address(vmx: dict[str, str], prefix: str, hw: int, notes: list[str]) -> str | None:
+    slot = vmx.get(f"{prefix}.pcislotnumber")
+    if slot is None or not slot.strip().lstrip("-").isdigit() or int(slot) < 0:
+        notes.append(f"{prefix}: no pciSlotNumber (VMware assigns it at first power-on): cannot place it; "
+                     f"capture the running VM instead")
+        return None
+    try:
+        return slot_to_address(int(slot), hw)
+    except ValueError as exc:
+        notes.append(f"{prefix}: {exc}")
+        return None
+
+
+def _nic(vmx: dict[str, str], prefix: str, hw: int, devices: list[dict[str, Any]], notes: list[str]) -> None:
+    dev = vmx.get(f"{prefix}.virtualdev", DEFAULT_NIC).lower()
+    kind = NIC_KINDS.get(dev)
+    if kind is None:
+        notes.append(f"{prefix}: virtualDev {dev!r} has no device kind (known: {', '.join(sorted(NIC_KINDS))})")
+        return
+    address = _address(vmx, prefix, hw, notes)
+    if address is None:
+        return
+    device: dict[str, Any] = {"name": prefix, "kind": kind, "address": address}
+    mac = vmx.get(f"{prefix}.address") or vmx.get(f"{prefix}.generatedaddress")
+    if mac:
+        device["mac"] = mac.lower()
+    else:
+        notes.append(f"{prefix}: no MAC address (neither address nor generatedAddress)")
+    devices.append(device)
+
+
+def _controller(vmx: dict[str, str], prefix: str, hw: int, devices: list[dict[str, Any]], notes: list[str]) -> bool:
+    dev = vmx.get(f"{prefix}.virtualdev", DEFAULT_SCSI).lower()
+    kind = SCSI_KINDS.get(dev)
+    if kind is None:
+        notes.append(f"{prefix}: SCSI virtualDev {dev!r} has no device kind (known: {', '.join(sorted(SCSI_KINDS))})")
+        return False
+    address = _address(vmx, prefix, hw, notes)
+    if address is None:
+        return False
+    devices.append({"name": prefix, "kind": kind, "address": address})
+    return True
+
+
+def _scsi_disks(vmx: dict[str, str], prefix: str, disks: list[dict[str, Any]], notes: list[str]) -> None:
+    unit_key = re.compile(rf"^{prefix}:(\d+)\.present$")
+    for key in sorted(vmx):
+        match = unit_key.match(key)
+        if not match or not _truthy(vmx[key]):
+            continue
+        unit = int(match[1])
+        dev_type = vmx.get(f"{prefix}:{unit}.devicetype", "scsi-hardDisk").lower()
+        if "cdrom" in dev_type:
+            notes.append(f"{prefix}:{unit}: CD-ROM not reproduced")
+            continue
+        disk = {"name": f"{prefix}-{unit}", "controller": prefix, "unit": unit, "vendor": "VMware",
+                "model": "Virtual disk"}
+        file_name = vmx.get(f"{prefix}:{unit}.filename")
+        if file_name:
+            notes.append(f"{prefix}:{unit}: disk {file_name} imported as a blank disk of the default size "
+                         f"(attach the VMDK with `image =` after converting it with qemu-img)")
+        disks.append(disk)

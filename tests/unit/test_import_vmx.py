@@ -1,0 +1,58 @@
+"""The .vmx importer: slot numbers to addresses, devices, identity, and what it refuses to guess."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from guestcompat.errors import ProfileError
+from guestcompat.profiles.importers.vmx import import_vmx, parse_vmx, slot_to_address
+
+SAMPLE = Path(__file__).parent.parent / "data" / "esxi67-web01.vmx"
+
+
+@pytest.mark.parametrize("slot, hw, address", [
+    (160, 13, "03:00.0"), (192, 13, "0b:00.0"), (224, 13, "13:00.0"), (256, 13, "1b:00.0"),
+    (161, 13, "04:00.0"), (193, 13, "0c:00.0"), (33, 13, "02:01.0"), (34, 13, "02:02.0"),
+    (16, 13, "00:10.0"), (17, 4, "00:11.0"),
+])
+def test_vmware_slot_numbers_map_to_guest_addresses(slot, hw, address):
+    assert slot_to_address(slot, hw) == address
+
+
+def test_slots_outside_vmware_ranges_are_refused():
+    with pytest.raises(ValueError, match="outside VMware's slot ranges"):
+        slot_to_address(100, 13)
+    with pytest.raises(ValueError, match="names no root port function"):
+        slot_to_address(160 + 8, 13)
+
+
+def test_sample_vmx_imports_devices_identity_and_notes():
+    result = import_vmx(SAMPLE.read_text(), "imported/web01", str(SAMPLE))
+    profile = result.profile
+    assert profile["extends"] == "vmware/base" and profile["platform"]["hardware_version"] == 14
+    assert profile["platform"]["memory_mb"] == 4096 and profile["cpu"] == {"count": 2}
+    assert profile["smbios"]["system"]["uuid_bios"] == "42 1d 8a 5e 3c 07 b2 91-6f 4e 0d a3 58 c1 2b 77"
+    devices = {d["name"]: d for d in profile["pci"]["devices"]}
+    assert devices["ethernet0"] == {"name": "ethernet0", "kind": "vmxnet3", "address": "0b:00.0",
+                                    "mac": "00:50:56:ab:12:34"}
+    assert devices["ethernet1"]["address"] == "02:01.0" and devices["scsi0"]["address"] == "03:00.0"
+    assert [d["controller"] for d in profile["disks"]] == ["scsi0"]
+    joined = "\n".join(result.notes)
+    assert "ethernet2: no pciSlotNumber" in joined and "sata0" in joined and "web01.vmdk" in joined
+    assert "vmci" not in joined  # part of vmware/base
+
+
+def test_truncated_or_garbled_vmx_is_a_clear_error():
+    with pytest.raises(ProfileError, match="no virtualHW.version"):
+        parse_vmx('displayName = "x"\n', "cut.vmx")
+    with pytest.raises(ProfileError, match=r"cut\.vmx: line 2 is not a \.vmx setting"):
+        parse_vmx('virtualHW.version = "13"\nethernet0.present = "TRU', "cut.vmx")
+
+
+def test_efi_vmx_gets_vmware_efi_identity():
+    result = import_vmx('virtualHW.version = "20"\nfirmware = "efi"\n', "x")
+    assert result.profile["platform"]["firmware"] == "efi"
+    assert result.profile["smbios"]["system"]["product"] == "VMware20,1"
+    assert any("EFI firmware build" in n for n in result.notes)
