@@ -163,24 +163,30 @@ def import_group() -> None:
               help="where to write the TOML (default: ./profiles/<name>.toml)")
 def import_vmx_cmd(vmx_file: Path, name: str | None, output: Path | None) -> None:
     """Import a VMware .vmx into a profile, report what cannot be reproduced, and check it compiles."""
-    import tomli_w
-
-    from guestcompat.emulation.compiler import compile_profile
     from guestcompat.profiles.importers.vmx import import_vmx
-    from guestcompat.profiles.loader import load
 
     name = name or f"imported/{vmx_file.stem}"
     result = import_vmx(vmx_file.read_text(errors="replace"), name, str(vmx_file))
+    _write_imported(name, output, vmx_file.name, result.profile, result.notes)
+
+
+def _write_imported(name: str, output: Path | None, sources: str, profile: dict, notes: list[str]) -> None:
+    """Write an imported profile atomically, list what is not reproduced, and prove it compiles."""
+    import tomli_w
+
+    from guestcompat.emulation.compiler import compile_profile
+    from guestcompat.profiles.loader import load
+
     output = output or Path("profiles") / f"{name}.toml"
     if not str(output).endswith(f"{name}.toml"):
         raise click.UsageError(f"--output must end with {name}.toml so the profile can be found by its name")
     search_root = Path(str(output)[: -len(f"{name}.toml")] or ".")
     output.parent.mkdir(parents=True, exist_ok=True)
-    header = f"# Imported by guestcompat from {vmx_file.name}. Review before use.\n"
-    notes = "".join(f"# not reproduced: {note}\n" for note in result.notes)
-    _write_atomic(output, header + notes + tomli_w.dumps(result.profile))
+    header = f"# Imported by guestcompat from {sources}. Review before use.\n"
+    listed = "".join(f"# not reproduced: {note}\n" for note in notes)
+    _write_atomic(output, header + listed + tomli_w.dumps(profile))
     out.print(f"wrote {output}", markup=False)
-    for note in result.notes:
+    for note in notes:
         out.print(f"  not reproduced: {note}", markup=False)
     os.environ["GUESTCOMPAT_PROFILE_PATH"] = os.pathsep.join(
         [str(search_root), *filter(None, [os.environ.get("GUESTCOMPAT_PROFILE_PATH")])])
@@ -188,6 +194,24 @@ def import_vmx_cmd(vmx_file: Path, name: str | None, output: Path | None) -> Non
     counts = compiled.report.counts()
     out.print(f"{name} compiles for {compiled.target}: {counts['exact']} exact, {counts['approximate']} approximate, "
               f"{counts['unsupported']} unsupported (`guestcompat compile {name}` shows the report)", markup=False)
+
+
+@import_group.command("capture")
+@click.option("--lspci", "lspci_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="`lspci -nnmmv` output captured in the source VM")
+@click.option("--dmidecode", "dmidecode_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="`dmidecode` output captured in the source VM")
+@click.option("--name", required=True, help="profile name, e.g. imported/web01")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="where to write the TOML (default: ./profiles/<name>.toml)")
+def import_capture_cmd(lspci_file: Path | None, dmidecode_file: Path | None, name: str, output: Path | None) -> None:
+    """Import lspci/dmidecode text captured inside the source VM into a profile."""
+    from guestcompat.profiles.importers.capture import import_capture
+
+    result = import_capture(name, lspci=lspci_file.read_text(errors="replace") if lspci_file else None,
+                            dmidecode=dmidecode_file.read_text(errors="replace") if dmidecode_file else None)
+    sources = ", ".join(p.name for p in (lspci_file, dmidecode_file) if p)
+    _write_imported(name, output, sources, result.profile, result.notes)
 
 
 @cli.group("images")

@@ -17,7 +17,7 @@ from guestcompat.detection.fingerprint import Fingerprint
 from guestcompat.detection.tools import (ToolRun, parse_checkvm, parse_detect_virt, parse_dmidecode,
                                          parse_lspci_vmm, parse_net_id, parse_runs, parse_virt_what)
 
-CAPTURES = Path("/work/shared/vmware-captures")
+from detection_support import CAPTURES
 LSPCI = (CAPTURES / "fusion-ubuntu2010-jc.lspci.txt").read_text()
 DMIDECODE = (CAPTURES / "fusion-centos77-jc.dmidecode.txt").read_text()
 

@@ -308,3 +308,12 @@ def compare_with_dmidecode(view: S.SmbiosView, parsed: list[dict[str, str]]) -> 
         strings = [v for k, v in sorted(d.items()) if k.startswith("String ")]
         eq(list(view.oem_strings[:len(strings)]), strings)
     return checked
+
+
+def _captures_dir() -> Path:
+    """../shared/vmware-captures next to the checkout (as the project layout has it), else /work/shared."""
+    beside = Path(__file__).resolve().parents[3] / "shared" / "vmware-captures"
+    return beside if beside.is_dir() else Path("/work/shared/vmware-captures")
+
+
+CAPTURES = _captures_dir()

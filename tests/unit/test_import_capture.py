@@ -1,0 +1,43 @@
+"""Import from lspci/dmidecode captured in real VMware guests (shared/vmware-captures)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from guestcompat.errors import ProfileError
+from guestcompat.profiles.importers.capture import import_capture
+
+from detection_support import CAPTURES
+LSPCI = (CAPTURES / "fusion-ubuntu2010-jc.lspci.txt").read_text()
+DMIDECODE = (CAPTURES / "fusion-centos77-jc.dmidecode.txt").read_text()
+
+
+def test_fusion_lspci_gives_the_modern_layout_and_its_devices():
+    result = import_capture("imported/fusion", lspci=LSPCI)
+    profile = result.profile
+    assert profile["extends"] == "vmware/base"
+    devices = {d["address"]: d for d in profile["pci"]["devices"]}
+    assert devices["02:01.0"]["kind"] == "e1000" and devices["02:01.0"]["physical_slot"] == 33
+    assert devices["00:10.0"]["kind"] == "lsilogic"
+    assert devices["02:02.0"]["kind"] == "es1371" and "QEMU has no model" in devices["02:02.0"]["substitute"]["reason"]
+    notes = "\n".join(result.notes)
+    assert "02:05.0 15ad:07e0 SATA AHCI controller: no device kind" in notes
+    assert "slot 'ff:02:05.0': not a PCI address" in notes   # the fixture's deliberately broken record
+
+
+def test_fusion_dmidecode_gives_identity_with_uuid_bios_from_the_serial():
+    smbios = import_capture("imported/fusion", dmidecode=DMIDECODE).profile["smbios"]
+    assert smbios["version"] == "2.7"
+    assert smbios["bios"] == {"vendor": "Phoenix Technologies LTD", "version": "6.00", "date": "04/13/2018",
+                              "release": "4.6"}
+    assert smbios["system"]["uuid_bios"] == "56 4d fd 28 89 33 f8 e2-64 74 01 59 92 3b 58 0e"
+    assert smbios["oem_strings"][0].startswith("[MS_VM_CERT/SHA1/")
+
+
+def test_empty_or_foreign_text_is_a_clear_error():
+    with pytest.raises(ProfileError, match="needs lspci"):
+        import_capture("x")
+    with pytest.raises(ProfileError, match="no device records"):
+        import_capture("x", lspci="00:00.0 Host bridge: Intel Corporation 440FX\n")
