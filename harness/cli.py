@@ -212,6 +212,81 @@ def import_capture_cmd(lspci_file: Path | None, dmidecode_file: Path | None, nam
                             dmidecode=dmidecode_file.read_text(errors="replace") if dmidecode_file else None)
     sources = ", ".join(p.name for p in (lspci_file, dmidecode_file) if p)
     _write_imported(name, output, sources, result.profile, result.notes)
+def _boot_fingerprint(profile: str, arch, machine, accel, qemu_binary, timeout: float):
+    from guestcompat.harness.run import run_profile
+    from guestcompat.profiles.loader import load
+
+    target = make_target(arch, machine, accel, qemu_binary, load(profile).platform.arch)
+    with progress_reporter(profile) as progress:
+        return run_profile(profile, target, timeout=timeout, progress=progress).fingerprint
+
+
+def _print_changes(changes) -> None:
+    for change in changes:
+        out.print(f"  {change.text}", markup=False)
+
+
+@cli.group("baseline")
+def baseline_group() -> None:
+    """Record a profile's normalised fingerprint, or check a fresh boot against it."""
+
+
+_dir_option = click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
+                           default=Path("baselines"), show_default=True,
+                           help="baselines directory (the file is <dir>/<profile>.json)")
+_timeout_option = click.option("--timeout", default=120.0, show_default=True,
+                               help="seconds to wait for the guest's fingerprint")
+
+
+@baseline_group.command("record")
+@click.argument("profile")
+@_dir_option
+@target_options
+@_timeout_option
+def baseline_record(profile: str, directory: Path, arch, machine, accel, qemu_binary, timeout: float) -> None:
+    """Boot PROFILE and store its normalised fingerprint (written atomically)."""
+    from guestcompat.harness.baseline import baseline_path, store
+
+    path = baseline_path(profile, directory)
+    store(_boot_fingerprint(profile, arch, machine, accel, qemu_binary, timeout), path)
+    out.print(f"recorded {path}", markup=False)
+
+
+@baseline_group.command("check")
+@click.argument("profile")
+@_dir_option
+@target_options
+@_timeout_option
+def baseline_check(profile: str, directory: Path, arch, machine, accel, qemu_binary, timeout: float) -> None:
+    """Boot PROFILE and compare with its baseline: exit 0 same, 1 changed, 2 error."""
+    from guestcompat.harness.baseline import baseline_path, check
+
+    path = baseline_path(profile, directory)
+    if not path.exists():  # before booting: a missing baseline is the user's error, not a reason to wait
+        raise GuestcompatError(f"no baseline at {path} (record one with `guestcompat baseline record {profile}`)")
+    result = check(_boot_fingerprint(profile, arch, machine, accel, qemu_binary, timeout), path)
+    if result.same:
+        out.print(f"SAME: {profile} matches {path}", markup=False)
+        sys.exit(EXIT_PASS)
+    out.print(f"CHANGED: {profile} differs from {path} in {len(result.changes)} way(s):", markup=False)
+    _print_changes(result.changes)
+    sys.exit(EXIT_MISMATCH)
+
+
+@cli.command("diff")
+@click.argument("before", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("after", type=click.Path(dir_okay=False, path_type=Path))
+def diff_cmd(before: Path, after: Path) -> None:
+    """Semantic differences between two fingerprint files (or `run --json` outputs):
+    exit 0 same, 1 different, 2 error."""
+    from guestcompat.harness.baseline import compare_files
+
+    changes = compare_files(before, after)
+    if not changes:
+        out.print("SAME", markup=False)
+        sys.exit(EXIT_PASS)
+    _print_changes(changes)
+    sys.exit(EXIT_MISMATCH)
 
 
 @cli.group("images")

@@ -1,0 +1,99 @@
+"""Detection models on stored data: a real vmware/esxi-6.5 fingerprint (whose real tools'
+verdicts are in it), edits of it that present other hypervisors, and the real VMware
+captures in /work/shared/vmware-captures (lspci/dmidecode text only)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from guestcompat.detection import models
+from guestcompat.detection.fingerprint import CpuidLeaf, Fingerprint
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "esxi-6.5.fingerprint.json"
+CAPTURES = Path("/work/shared/vmware-captures")
+
+
+@pytest.fixture(scope="module")
+def fp() -> Fingerprint:
+    return Fingerprint.from_json(DATA.read_text())
+
+
+def with_cpuid(fp: Fingerprint, signature: bytes, bit: bool = True) -> Fingerprint:
+    sig = signature.ljust(12, b"\0")
+    leaf = CpuidLeaf(0x40000001, *(int.from_bytes(sig[i:i + 4], "little") for i in (0, 4, 8)))
+    one = fp.cpuid[1]
+    one = dataclasses.replace(one, ecx=(one.ecx | 1 << 31) if bit else (one.ecx & ~(1 << 31)))
+    return dataclasses.replace(fp, cpuid={**fp.cpuid, 1: one, 0x40000000: leaf})
+
+
+def test_models_agree_with_the_real_tools_of_the_stored_boot(fp):
+    assert models.kernel_says(fp) == "VMware"
+    assert models.linux_kernel(fp).result == "VMware"
+    assert models.systemd_detect_virt(fp).result == fp.tools.detect_virt == "vmware"
+    assert models.virt_what(fp).result == ",".join(fp.tools.virt_what) == "vmware"
+    assert models.vmware_vmcheck(fp).result == models.checkvm_says(fp.tools.vmware_checkvm_ioperm) == "vmware"
+    assert models.windows_checks(fp).result == "vmware"
+    assert all(not v.missing for v in models.evaluate(fp).values())
+
+
+def test_kernel_uses_dmi_and_backdoor_only_without_the_hypervisor_bit(fp):
+    tcg = with_cpuid(fp, b"TCGTCGTCGTCG")
+    assert models.linux_kernel(tcg).result is None          # bit set, unknown signature: DMI not tried
+    assert models.linux_kernel(with_cpuid(fp, b"VMwareVMware")).result == "VMware"
+    assert models.linux_kernel(with_cpuid(fp, b"KVMKVMKVM")).result == "KVM"
+    no_magic = dataclasses.replace(fp, backdoor=dataclasses.replace(fp.backdoor, ebx=0))
+    assert models.linux_kernel(no_magic).result is None
+    other_serial = dataclasses.replace(fp, dmi={**fp.dmi, "product_serial": "1234"})
+    assert models.linux_kernel(other_serial).result is None
+
+
+def test_systemd_prefers_cpuid_over_dmi_except_for_cloaking_vendors(fp):
+    assert models.systemd_detect_virt(with_cpuid(fp, b"TCGTCGTCGTCG")).result == "qemu"
+    assert models.systemd_detect_virt(with_cpuid(fp, b"KVMKVMKVM")).result == "kvm"
+    vbox = dataclasses.replace(with_cpuid(fp, b"KVMKVMKVM"), dmi={**fp.dmi, "product_name": "VirtualBox"})
+    assert models.systemd_detect_virt(vbox).result == "oracle"
+    plain_dmi = {k: "" for k in fp.dmi}
+    assert models.systemd_detect_virt(dataclasses.replace(fp, dmi=plain_dmi)).result in ("none", "vm-other")
+    assert models.systemd_detect_virt(with_cpuid(fp, b"SomethingNew")).result == "vmware"  # unknown sig, DMI decides
+
+
+def test_virt_what_lists_facts_in_script_order(fp):
+    assert models.virt_what(with_cpuid(fp, b"TCGTCGTCGTCG")).result == "vmware,qemu"
+    assert models.virt_what(with_cpuid(fp, b"XenVMMXenVMM")).result == "vmware,xen,xen-hvm"
+
+
+def test_vmcheck_needs_magic_and_version_6(fp):
+    assert models.vmware_vmcheck(dataclasses.replace(fp, backdoor=dataclasses.replace(fp.backdoor, eax=4))).result \
+        == "version-mismatch"
+    assert models.vmware_vmcheck(dataclasses.replace(fp, backdoor=None, backdoor_error="#GP")).result == "no"
+
+
+def test_windows_checks_each_signal_alone(fp):
+    bare = dataclasses.replace(fp, pci=tuple(f for f in fp.pci if f.vendor != 0x15AD), net=(),
+                               dmi={k: "" for k in fp.dmi}, tools=None)
+    assert models.windows_checks(bare).result == "none"
+    nic = dataclasses.replace(bare, net=fp.net)
+    assert models.windows_checks(nic).result == "vmware"
+    assert any("00:50:56" in e for e in models.windows_checks(nic).evidence)
+
+
+@pytest.fixture(scope="module")
+def capture() -> Fingerprint:
+    return models.fingerprint_from_captures((CAPTURES / "fusion-ubuntu2010-jc.lspci.txt").read_text(),
+                                            (CAPTURES / "fusion-centos77-jc.dmidecode.txt").read_text())
+
+
+def test_models_on_real_vmware_captures(capture):
+    assert models.systemd_detect_virt(capture).result == "vmware"
+    assert models.virt_what(capture).result == "vmware"       # 'Manufacturer: VMware, Inc.' in the dmidecode text
+    win = models.windows_checks(capture)
+    assert win.result == "vmware" and any("vendor 15ad" in e for e in win.evidence)
+    assert "net" in win.missing
+    # what a capture cannot tell is said, not guessed
+    assert models.linux_kernel(capture).result is None and "cpuid" in models.linux_kernel(capture).missing
+    assert models.vmware_vmcheck(capture).missing == ("backdoor",)
+    # VMware's BIOS (04/13/2018) does not set SMBIOS's 'virtual machine' bit: systemd needs its vendor table
+    assert models.smbios_vm_bit(capture) is False
