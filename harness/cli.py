@@ -153,7 +153,7 @@ def show_cmd(profile: str, arch: str, machine: str, accel: str, qemu_binary: str
 
 @cli.group("import")
 def import_group() -> None:
-    """Write a profile from what a source VM comes with (.vmx)."""
+    """Write a profile from what a source VM comes with (.vmx, lspci/dmidecode captures)."""
 
 
 @import_group.command("vmx")
