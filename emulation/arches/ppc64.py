@@ -52,6 +52,10 @@ class Ppc64(ArchStrategy):
     accels = ("tcg",)
     firmwares = tuple(FIRMWARES)
     cpu_model = "power9"
+    libvirt_serial = None
+    libvirt_serial_reason = ("libvirt's <serial> becomes '-device spapr-vty', created after the machine's NVRAM, "
+                             "which would then take reg 0x71000000; '-serial' lets the machine create the console "
+                             "first, as the direct backend does (vty@71000000, nvram@71000001)")
 
     def kernel_cmdline(self) -> list[str]:
         return [f"console={self.console}", "quiet"]

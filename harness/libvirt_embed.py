@@ -1,0 +1,89 @@
+"""A libvirt connection: the embedded QEMU driver in a throwaway root, or any URI.
+
+The embedded driver (``qemu:///embed?root=DIR``) runs libvirt's QEMU driver
+inside this process, without a daemon (facts: shared/reference/measured-here.md):
+it needs the default event loop registered and running in a thread before the
+connection opens, and ``DIR/etc/qemu.conf`` that runs QEMU as root without a
+security driver or virtlogd. The root is a temp dir removed when the
+connection closes, so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+# libvirt logs warnings (its taint notes, the DAC driver's) on stderr, also from its forked
+# children; errors reach the user as exceptions instead. Read when libvirt initialises (import).
+os.environ.setdefault("LIBVIRT_LOG_OUTPUTS", "4:file:/dev/null")
+
+import libvirt  # noqa: E402  (after the log setting)
+
+from guestcompat.errors import RunError  # noqa: E402
+
+# dynamic_ownership/remember_owner off: QEMU runs as root, so nothing needs chown-ing or remembering.
+QEMU_CONF = ('user = "root"\ngroup = "root"\nsecurity_driver = "none"\nstdio_handler = "file"\n'
+             'dynamic_ownership = 0\nremember_owner = 0\n')
+
+_loop_lock = threading.Lock()
+_loop_started = False
+
+
+def _ensure_event_loop() -> None:
+    """Register libvirt's default event loop once per process and run it in a daemon thread."""
+    global _loop_started
+    with _loop_lock:
+        if _loop_started:
+            return
+        libvirt.virEventRegisterDefaultImpl()
+
+        def run() -> None:
+            while True:
+                libvirt.virEventRunDefaultImpl()
+
+        threading.Thread(target=run, name="libvirt-events", daemon=True).start()
+        _loop_started = True
+
+
+def _quiet(_ctx: object, _err: object) -> None:
+    """libvirt prints every error on stderr by default; ours reach the user as exceptions."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    conn: libvirt.virConnect
+    uri: str
+    root: Path | None
+    """The embed root (None for a remote/system URI)."""
+
+
+@contextlib.contextmanager
+def connect(uri: str | None = None) -> Iterator[Connection]:
+    """Open ``uri``, or a fresh embedded driver in a temp root (removed on exit)."""
+    _ensure_event_loop()
+    libvirt.registerErrorHandler(_quiet, None)
+    root: Path | None = None
+    if uri is None:
+        root = Path(tempfile.mkdtemp(prefix=f"guestcompat-libvirt-{os.getpid()}-"))
+        (root / "etc").mkdir()
+        (root / "etc" / "qemu.conf").write_text(QEMU_CONF)
+        uri = f"qemu:///embed?root={root}"
+    try:
+        try:
+            conn = libvirt.open(uri)
+        except libvirt.libvirtError as exc:
+            raise RunError(f"cannot open libvirt connection {uri}: {exc.get_error_message()}") from None
+        try:
+            yield Connection(conn, uri, root)
+        finally:
+            with contextlib.suppress(libvirt.libvirtError):
+                conn.close()
+    finally:
+        if root is not None:
+            shutil.rmtree(root, ignore_errors=True)
