@@ -212,7 +212,9 @@ class _Renderer:
                    "-uuid": self.uuid_opt, "-smbios": self.smbios, "-bios": self.bios, "-device": self.device,
                    "-netdev": self.netdev, "-blockdev": self.blockdev, "-object": self.object}.get(opt)
         if handler is None:
-            self.pass_through([opt, value], f"libvirt has no element for {opt}")
+            reasons = _models()["passthrough_reasons"]
+            prefix = f"{opt} {value.split('.', 1)[0]}"
+            self.pass_through([opt, value], reasons.get(prefix) or reasons.get(opt) or f"libvirt has no element for {opt}")
             return
         handler(value)
 

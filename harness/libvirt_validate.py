@@ -20,10 +20,11 @@ from guestcompat.harness.libvirt_embed import libvirt
 from guestcompat.emulation.compiler import CompiledMachine
 from guestcompat.emulation.libvirt_xml import ACCEL_DOMAIN_TYPE, ALIAS_PREFIX, render
 from guestcompat.errors import CompileError
-from guestcompat.harness.libvirt_embed import connect
+from guestcompat.harness.libvirt_embed import Connection, connect
 
 # Element named in a libvirt message -> profile key it comes from.
-ELEMENT_KEYS = {"sysinfo": "smbios", "smbios": "smbios", "cpu": "cpu", "vmport": "backdoor.enabled",
+ELEMENT_KEYS = {"BIOS 'date'": "smbios.bios.date", "BIOS 'release'": "smbios.bios.release",
+                "sysinfo": "smbios", "smbios": "smbios", "cpu": "cpu", "vmport": "backdoor.enabled",
                 "loader": "platform.firmware", "memory": "platform.memory_mb", "vcpu": "cpu.count",
                 "machine": "platform (machine type)", "uuid": "smbios.system.uuid"}
 
@@ -49,9 +50,13 @@ def profile_keys(compiled: CompiledMachine) -> dict[str, str]:
         keys[f"0000:{bridge.address}"] = f"pci.bridges[{bridge.name}]"
     for device in profile.pci.devices:
         keys[device.name] = f"pci.devices[{device.name}]"
+        if getattr(device, "mac", None):
+            keys[device.mac.lower()] = f"pci.devices[{device.name}].mac"
         keys[f"0000:{device.address}"] = f"pci.devices[{device.name}]"
     for device in getattr(profile.vio, "devices", ()):
         keys[device.name] = f"vio.devices[{device.name}]"
+        if getattr(device, "mac", None):
+            keys[device.mac.lower()] = f"vio.devices[{device.name}].mac"
     for disk in profile.disks:
         keys[disk.name] = f"disks[{disk.name}]"
     return keys
@@ -60,7 +65,8 @@ def profile_keys(compiled: CompiledMachine) -> dict[str, str]:
 def key_for(compiled: CompiledMachine, message: str) -> str | None:
     keys = profile_keys(compiled)
     for token in re.findall(r"[A-Za-z0-9_.:-]+", message):
-        token = token.strip("'.:")
+        token = token.strip("'.:").lower() if re.fullmatch(r"[0-9A-Fa-f:]{17}", token.strip("'.:")) else \
+            token.strip("'.:")
         if token.startswith(ALIAS_PREFIX):
             token = token[len(ALIAS_PREFIX):]
         if token.startswith("pciBridge") and "-" in token and token not in keys:
@@ -68,7 +74,7 @@ def key_for(compiled: CompiledMachine, message: str) -> str | None:
         if token in keys:
             return keys[token]
     for element, key in ELEMENT_KEYS.items():
-        if re.search(rf"\b{element}\b", message, re.IGNORECASE):
+        if re.search(rf"\b{re.escape(element)}", message, re.IGNORECASE):
             return key
     return None
 
@@ -79,26 +85,32 @@ def explain(compiled: CompiledMachine, message: str) -> str:
     return f"libvirt rejects the domain of {compiled.profile.name}: {message.strip()}{where}"
 
 
-def validate(compiled: CompiledMachine, uri: str | None = None) -> Validation:
-    """Define the domain in a throwaway libvirt and cross-check the domain capabilities."""
+def validate(compiled: CompiledMachine, uri: str | None = None, conn: Connection | None = None) -> Validation:
+    """Define the domain in a throwaway libvirt (or ``conn``) and cross-check the domain capabilities."""
+    if conn is not None:
+        return _validate(compiled, conn)
+    with connect(uri) as fresh:
+        return _validate(compiled, fresh)
+
+
+def _validate(compiled: CompiledMachine, conn: Connection) -> Validation:
     domain = render(compiled)
     target = compiled.target
-    with connect(uri) as conn:
-        try:
-            dom = conn.conn.defineXML(domain.xml)
-        except libvirt.libvirtError as exc:
-            raise LibvirtRejected(explain(compiled, exc.get_error_message())) from None
-        try:
-            defined = ET.fromstring(dom.XMLDesc())
-        finally:
-            dom.undefine()
-        machine = defined.find("os/type").get("machine")
-        emulator = target.qemu_binary or defined.findtext("devices/emulator") or shutil.which(compiled.argv[0])
-        try:
-            caps = ET.fromstring(conn.conn.getDomainCapabilities(
-                emulator, compiled.arch.name, machine, ACCEL_DOMAIN_TYPE.get(target.accel, "qemu"), 0))
-        except libvirt.libvirtError as exc:
-            raise LibvirtRejected(explain(compiled, exc.get_error_message())) from None
+    try:
+        dom = conn.conn.defineXML(domain.xml)
+    except libvirt.libvirtError as exc:
+        raise LibvirtRejected(explain(compiled, exc.get_error_message())) from None
+    try:
+        defined = ET.fromstring(dom.XMLDesc())
+    finally:
+        dom.undefine()
+    machine = defined.find("os/type").get("machine")
+    emulator = target.qemu_binary or defined.findtext("devices/emulator") or shutil.which(compiled.argv[0])
+    try:
+        caps = ET.fromstring(conn.conn.getDomainCapabilities(
+            emulator, compiled.arch.name, machine, ACCEL_DOMAIN_TYPE.get(target.accel, "qemu"), 0))
+    except libvirt.libvirtError as exc:
+        raise LibvirtRejected(explain(compiled, exc.get_error_message())) from None
     checks = _cross_check(compiled, ET.fromstring(domain.xml), caps)
     return Validation(machine, tuple(checks))
 
