@@ -91,6 +91,8 @@ class LibvirtDomain:
     """Backing files the runner creates before defining the domain."""
     host_side: tuple[str, ...]
     """Differences only the host sees (how a disk is backed, the NIC's user-mode network)."""
+    disk_targets: tuple[tuple[str, str], ...] = ()
+    """(libvirt target dev, disk name): libvirt's messages name disks by target dev."""
 
 
 @lru_cache(maxsize=1)
@@ -156,6 +158,7 @@ class _Renderer:
         self.overrides: list[tuple[str, str, str]] = []
         self.domain = ET.Element("domain", {"type": ACCEL_DOMAIN_TYPE.get(compiled.target.accel, "qemu")})
         self.disk_count = 0
+        self.disk_targets: list[tuple[str, str]] = []
 
     # -- helpers -----------------------------------------------------------------------------
     def pass_through(self, args: list[str], reason: str) -> None:
@@ -202,7 +205,8 @@ class _Renderer:
         self.qemu_elements()
         ET.indent(d)
         xml = ET.tostring(d, encoding="unicode") + "\n"
-        return LibvirtDomain(xml, name, tuple(self.passthrough), tuple(self.disks), tuple(self.host_side))
+        return LibvirtDomain(xml, name, tuple(self.passthrough), tuple(self.disks), tuple(self.host_side),
+                             tuple(self.disk_targets))
 
     def option(self, opt: str, value: str | None) -> None:
         if opt in FLAGS or opt == "-display":
@@ -411,7 +415,9 @@ class _Renderer:
             _sub(el, "driver", name="qemu", type=current["driver"])
             _sub(el, "source", file=image["filename"])
             _sub(el, "readonly")
-        _sub(el, "target", dev=f"sd{chr(ord('a') + self.disk_count)}", bus="scsi")
+        dev = f"sd{chr(ord('a') + self.disk_count)}"
+        self.disk_targets.append((dev, props["id"]))
+        _sub(el, "target", dev=dev, bus="scsi")
         self.disk_count += 1
         if limits:
             iotune = _sub(el, "iotune")

@@ -5,11 +5,12 @@ inside this process, without a daemon (facts: shared/reference/measured-here.md)
 it needs the default event loop registered and running in a thread before the
 connection opens, and ``DIR/etc/qemu.conf`` that runs QEMU as root without a
 security driver or virtlogd. The root is a temp dir removed when the
-connection closes, so nothing is left behind.
+process exits (see :func:`embed_root`), so nothing is left behind.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -63,27 +64,45 @@ class Connection:
     """The embed root (None for a remote/system URI)."""
 
 
+_root_lock = threading.Lock()
+_embed_root: Path | None = None
+
+
+def embed_root() -> Path:
+    """This process's embedded root, made on first use and removed when the process exits.
+
+    libvirt keeps an embedded driver open for the life of the process and refuses a
+    second root ("already open with path …"), so every connection of a process shares
+    one root; domains never outlive the run that defined them (the runner destroys and
+    undefines them), and the root goes at exit, also after Ctrl-C/SIGTERM (which the
+    CLI turns into a normal exit).
+    """
+    global _embed_root
+    with _root_lock:
+        if _embed_root is None:
+            root = Path(tempfile.mkdtemp(prefix=f"guestcompat-libvirt-{os.getpid()}-"))
+            (root / "etc").mkdir()
+            (root / "etc" / "qemu.conf").write_text(QEMU_CONF)
+            atexit.register(shutil.rmtree, root, ignore_errors=True)
+            _embed_root = root
+        return _embed_root
+
+
 @contextlib.contextmanager
 def connect(uri: str | None = None) -> Iterator[Connection]:
-    """Open ``uri``, or a fresh embedded driver in a temp root (removed on exit)."""
+    """Open ``uri``, or the embedded driver in this process's throwaway root."""
     _ensure_event_loop()
     libvirt.registerErrorHandler(_quiet, None)
     root: Path | None = None
     if uri is None:
-        root = Path(tempfile.mkdtemp(prefix=f"guestcompat-libvirt-{os.getpid()}-"))
-        (root / "etc").mkdir()
-        (root / "etc" / "qemu.conf").write_text(QEMU_CONF)
+        root = embed_root()
         uri = f"qemu:///embed?root={root}"
     try:
-        try:
-            conn = libvirt.open(uri)
-        except libvirt.libvirtError as exc:
-            raise RunError(f"cannot open libvirt connection {uri}: {exc.get_error_message()}") from None
-        try:
-            yield Connection(conn, uri, root)
-        finally:
-            with contextlib.suppress(libvirt.libvirtError):
-                conn.close()
+        conn = libvirt.open(uri)
+    except libvirt.libvirtError as exc:
+        raise RunError(f"cannot open libvirt connection {uri}: {exc.get_error_message()}") from None
+    try:
+        yield Connection(conn, uri, root)
     finally:
-        if root is not None:
-            shutil.rmtree(root, ignore_errors=True)
+        with contextlib.suppress(libvirt.libvirtError):
+            conn.close()

@@ -59,6 +59,8 @@ def profile_keys(compiled: CompiledMachine) -> dict[str, str]:
             keys[device.mac.lower()] = f"vio.devices[{device.name}].mac"
     for disk in profile.disks:
         keys[disk.name] = f"disks[{disk.name}]"
+    for dev, name in render(compiled).disk_targets:
+        keys[dev] = f"disks[{name}]"
     return keys
 
 
