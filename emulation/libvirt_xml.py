@@ -238,7 +238,7 @@ class _Renderer:
         cpu = _sub(self.domain, "cpu", mode="custom", match="exact", check="none")
         self.domain.remove(cpu)
         self.domain.insert(list(self.domain).index(self.features) + 1, cpu)
-        model_el = _sub(cpu, "model", model, fallback="forbid")
+        model_el = _sub(cpu, "model", _models().get("cpu_models", {}).get(model, model), fallback="forbid")
         if "vendor" in props:
             model_el.set("vendor_id", props.pop("vendor"))
         for feature in [k for k, v in props.items() if v in ("on", "off") and k == "hypervisor"]:

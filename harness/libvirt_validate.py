@@ -133,7 +133,7 @@ def _cross_check(compiled: CompiledMachine, xml: ET.Element, caps: ET.Element) -
     model = xml.findtext("cpu/model")
     if model is not None:
         usable = {m.text: m.get("usable") for m in caps.findall("cpu/mode[@name='custom']/model")}
-        if model.lower() not in {m.lower() for m in usable}:
+        if model not in usable:
             raise LibvirtRejected(explain(compiled, f"CPU model {model} is not in the domain capabilities "
                                                     f"of {caps.findtext('machine')}"))
         checks.append(f"CPU model {model}")
