@@ -117,3 +117,16 @@ def test_run_files_replace_every_placeholder(tmp_path):
     assert "@" not in domain.xml.replace("@ 2.40GHz", "")
     assert root.findtext("name") == "run-1" and root.findtext("os/cmdline") == "console=ttyS0 x"
     assert root.find("devices/serial/source").get("path") == str(tmp_path / "c.log")
+
+
+def test_libvirt_messages_are_traced_to_profile_keys():
+    from guestcompat.harness.libvirt_validate import explain
+
+    compiled = compile_profile(load("vmware/esxi-6.5"), PC)
+    assert explain(compiled, "device 'ua-pciBridge4-3' is broken").endswith("(profile key pci.bridges[pciBridge4])")
+    assert "(profile key pci.devices[ethernet0])" in explain(compiled, "The device at PCI address 0000:0b:00.0 x") \
+        or "(profile key pci.devices[ethernet0])" in explain(compiled, "alias ua-ethernet0 x")
+    esxi51 = compile_profile(load("vmware/esxi-5.1"), PC)  # its disk is on a native controller: target sda
+    assert "(profile key disks[disk0])" in explain(esxi51, "duplicate drive address for disk with target name 'sda'")
+    assert "(profile key smbios.bios.date)" in explain(compiled, "Invalid BIOS 'date' format: 2016")
+    assert "no single profile key" in explain(compiled, "something else entirely")
