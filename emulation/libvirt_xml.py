@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import tomllib
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 from guestcompat.emulation.compiler import BASE_ARGS, CompiledMachine
+from guestcompat.emulation.fidelity import UNKNOWN, FidelityReport
 from guestcompat.emulation.qemuopts import pairs, parse
 from guestcompat.errors import CompileError
 
@@ -91,6 +92,8 @@ class LibvirtDomain:
     """Backing files the runner creates before defining the domain."""
     host_side: tuple[str, ...]
     """Differences only the host sees (how a disk is backed, the NIC's user-mode network)."""
+    guest_visible: tuple[str, ...] = ()
+    """What libvirt changes in the guest's view (see :func:`libvirt_report`)."""
     disk_targets: tuple[tuple[str, str], ...] = ()
     """(libvirt target dev, disk name): libvirt's messages name disks by target dev."""
 
@@ -205,8 +208,10 @@ class _Renderer:
         self.qemu_elements()
         ET.indent(d)
         xml = ET.tostring(d, encoding="unicode") + "\n"
+        guest_visible = () if "-uuid" in c.argv else (
+            f"{LIBVIRT_UUID_REASON} ({', '.join(c.arch.uuid_selectors)})",)
         return LibvirtDomain(xml, name, tuple(self.passthrough), tuple(self.disks), tuple(self.host_side),
-                             tuple(self.disk_targets))
+                             guest_visible, tuple(self.disk_targets))
 
     def option(self, opt: str, value: str | None) -> None:
         if opt in FLAGS or opt == "-display":
@@ -508,6 +513,20 @@ def _typed(key: str, value: str) -> tuple[str, str]:
         return "string", value
 
 
+LIBVIRT_UUID_REASON = ("libvirt always gives QEMU a -uuid: it generates one when the profile states none, "
+                       "so the guest shows a random UUID where the direct backend shows none")
+
+
+def libvirt_report(compiled: CompiledMachine) -> FidelityReport:
+    """The fidelity report of ``compiled`` when booted through libvirt (what libvirt changes in the guest's view)."""
+    if "-uuid" in compiled.argv:
+        return compiled.report
+    selectors = set(compiled.arch.uuid_selectors)
+    return FidelityReport(tuple(
+        replace(e, presented=UNKNOWN, reason=LIBVIRT_UUID_REASON) if e.selector in selectors else e
+        for e in compiled.report.expectations))
+
+
 def render(compiled: CompiledMachine, files: RunFiles | None = None) -> LibvirtDomain:
     """The domain XML of ``compiled``; without ``files``, run-time paths are placeholders."""
     return _Renderer(compiled, files).render()
@@ -522,6 +541,9 @@ def report_lines(domain: LibvirtDomain) -> list[str]:
     for reason, args in by_reason.items():
         lines.append(f"  {reason}")
         lines.extend(f"    {a}" for a in args)
+    if domain.guest_visible:
+        lines.append("what libvirt changes in the guest's view (known deviations of the libvirt backend):")
+        lines.extend(f"  {g}" for g in domain.guest_visible)
     if domain.host_side:
         lines.append("host-side differences (not visible to the guest):")
         lines.extend(f"  {h}" for h in domain.host_side)

@@ -82,15 +82,18 @@ def run_compiled(compiled: CompiledMachine, *, timeout: float = 120.0, progress:
     say = progress or (lambda _msg: None)
     image = image_for(compiled, progress)
     say("booting the guest" + (" through libvirt" if backend == "libvirt" else ""))
+    report = compiled.report
     if backend == "libvirt":
+        from guestcompat.emulation.libvirt_xml import libvirt_report
         from guestcompat.harness.libvirt_runner import boot_libvirt
 
+        report = libvirt_report(compiled)
         result = boot_libvirt(compiled, boot_image(compiled, image), uri=uri, timeout=timeout)
     else:
         result = boot(compiled, boot_image(compiled, image), timeout=timeout)
     say("comparing")
     fingerprint = Fingerprint.from_document(result.document)
-    checks = compare(compiled.report, fingerprint)
+    checks = compare(report, fingerprint)
     return RunOutcome(compiled, image, result, fingerprint, tuple(checks))
 
 

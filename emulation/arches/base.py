@@ -63,6 +63,9 @@ class ArchStrategy(ABC):
     """libvirt ``<serial><target type=…>`` that gives the console ``console_args`` gives; None: the
     console goes through ``<qemu:commandline>`` (``libvirt_serial_reason`` says why)."""
     libvirt_serial_reason: str = ""
+    uuid_selectors: tuple[str, ...] = ()
+    """Expectations the machine UUID (``-uuid``) decides: libvirt always passes one, a generated
+    one when the profile states none, so through libvirt they cannot be predicted."""
 
     def cpu_qom_type(self, model: str) -> str:
         """QOM type of CPU ``model`` (``-global TYPE.prop=value`` sets what libvirt's ``<cpu>`` cannot)."""

@@ -93,6 +93,7 @@ class X86_64(ArchStrategy):
     cpu_model = "qemu64"
     libvirt_features = ("acpi",)
     libvirt_serial = "isa-serial"
+    uuid_selectors = ("dmi.product_uuid",)
 
     def kernel_form_for(self, profile: Profile) -> str:
         return FIRMWARE[profile.platform.firmware or "bios"][1]

@@ -130,3 +130,17 @@ def test_libvirt_messages_are_traced_to_profile_keys():
     assert "(profile key disks[disk0])" in explain(esxi51, "duplicate drive address for disk with target name 'sda'")
     assert "(profile key smbios.bios.date)" in explain(compiled, "Invalid BIOS 'date' format: 2016")
     assert "no single profile key" in explain(compiled, "something else entirely")
+
+
+def test_a_profile_without_uuid_gets_libvirts_generated_one_as_a_known_deviation():
+    from guestcompat.emulation.fidelity import UNKNOWN
+    from guestcompat.emulation.libvirt_xml import libvirt_report
+
+    compiled = compile_profile(load("power/pseries-pci"), PSERIES)
+    changed = {e.selector: e for e in libvirt_report(compiled).expectations
+               if e not in compiled.report.expectations}
+    assert set(changed) == {"devicetree.root.system-id", "devicetree.root.vm,uuid"}
+    assert all(e.presented == UNKNOWN and "generates one" in e.reason for e in changed.values())
+    assert render(compiled).guest_visible
+    stated = compile_profile(load("power/pseries-vscsi"), PSERIES)
+    assert libvirt_report(stated) == stated.report and not render(stated).guest_visible
