@@ -83,9 +83,45 @@ def embed_root() -> Path:
             root = Path(tempfile.mkdtemp(prefix=f"guestcompat-libvirt-{os.getpid()}-"))
             (root / "etc").mkdir()
             (root / "etc" / "qemu.conf").write_text(QEMU_CONF)
-            atexit.register(shutil.rmtree, root, ignore_errors=True)
+            _seed_capabilities(root)
+            atexit.register(_retire, root)
             _embed_root = root
         return _embed_root
+
+
+CAPS_SUBDIR = Path("cache/qemu/capabilities")
+
+
+def _caps_cache() -> Path:
+    from guestcompat.paths import cache_root
+
+    return cache_root() / "libvirt-capabilities"
+
+
+def _seed_capabilities(root: Path) -> None:
+    """Start from the QEMU capabilities earlier runs probed: probing them costs ~4 s per emulator.
+
+    libvirt re-probes by itself when the emulator or libvirt changed (it records both in the file).
+    """
+    source = _caps_cache()
+    if not source.is_dir():
+        return
+    target = root / CAPS_SUBDIR
+    target.mkdir(parents=True, exist_ok=True)
+    for xml in source.glob("*.xml"):
+        shutil.copyfile(xml, target / xml.name)
+
+
+def _retire(root: Path) -> None:
+    """At exit: keep what libvirt probed for the next process, then remove the root."""
+    with contextlib.suppress(OSError):
+        cache = _caps_cache()
+        cache.mkdir(parents=True, exist_ok=True)
+        for xml in (root / CAPS_SUBDIR).glob("*.xml"):
+            tmp = cache / f".{xml.name}.{os.getpid()}"
+            shutil.copyfile(xml, tmp)
+            os.replace(tmp, cache / xml.name)
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @contextlib.contextmanager
