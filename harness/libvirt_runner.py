@@ -88,8 +88,8 @@ def boot_libvirt(compiled: CompiledMachine, image: BootImage, *, uri: str | None
                 try:
                     dom.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED)
                 except libvirt.libvirtError as exc:
-                    raise RunError(f"libvirt could not start the domain: {explain(compiled, exc.get_error_message())}"
-                                   ) from None
+                    raise RunError(explain(compiled, exc.get_error_message(),
+                                           "libvirt could not start the domain of")) from None
                 started = time.monotonic()
                 dom.resume()
                 reader, lines = _read_console(dom, console, tail, timeout)

@@ -59,6 +59,8 @@ def profile_keys(compiled: CompiledMachine) -> dict[str, str]:
             keys[device.mac.lower()] = f"vio.devices[{device.name}].mac"
     for disk in profile.disks:
         keys[disk.name] = f"disks[{disk.name}]"
+        if disk.image:
+            keys[disk.image] = f"disks[{disk.name}].image"
     for dev, name in render(compiled).disk_targets:
         keys[dev] = f"disks[{name}]"
     return keys
@@ -66,7 +68,7 @@ def profile_keys(compiled: CompiledMachine) -> dict[str, str]:
 
 def key_for(compiled: CompiledMachine, message: str) -> str | None:
     keys = profile_keys(compiled)
-    for token in re.findall(r"[A-Za-z0-9_.:-]+", message):
+    for token in re.findall(r"[A-Za-z0-9_.:/-]+", message):
         token = token.strip("'.:").lower() if re.fullmatch(r"[0-9A-Fa-f:]{17}", token.strip("'.:")) else \
             token.strip("'.:")
         if token.startswith(ALIAS_PREFIX):
@@ -81,10 +83,10 @@ def key_for(compiled: CompiledMachine, message: str) -> str | None:
     return None
 
 
-def explain(compiled: CompiledMachine, message: str) -> str:
+def explain(compiled: CompiledMachine, message: str, what: str = "libvirt rejects the domain of") -> str:
     key = key_for(compiled, message)
     where = f" (profile key {key})" if key else " (no single profile key; see the message)"
-    return f"libvirt rejects the domain of {compiled.profile.name}: {message.strip()}{where}"
+    return f"{what} {compiled.profile.name}: {message.strip()}{where}"
 
 
 def validate(compiled: CompiledMachine, uri: str | None = None, conn: Connection | None = None) -> Validation:

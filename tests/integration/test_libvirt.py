@@ -16,6 +16,7 @@ import pytest
 
 from guestcompat.emulation.compiler import compile_profile
 from guestcompat.emulation.target import Target
+from guestcompat.errors import RunError
 from guestcompat.harness.compare import Status
 from guestcompat.harness.libvirt_embed import connect
 from guestcompat.harness.libvirt_validate import LibvirtRejected, validate
@@ -122,3 +123,21 @@ def test_an_interrupted_libvirt_run_leaves_no_domain_qemu_or_dir(sig):
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert not _qemus_named(f"guestcompat-{proc.pid}-"), "QEMU survived the interrupted run"
     assert not _leftover_dirs(proc.pid), "the embed root or run dir survived"
+
+
+@pytest.mark.boot
+def test_libvirt_failing_midway_leaves_no_domain(profile_dir):
+    """The domain is defined, then libvirt cannot start it (a disk image that does not exist)."""
+    profile_dir("t/noimage", """
+        extends = "vmware/esxi-5.1"
+        [[disks]]
+        name = "disk0"
+        controller = "scsi0"
+        image = "/nonexistent/guestcompat-disk.raw"
+    """)
+    with pytest.raises(RunError, match=r"libvirt could not start the domain of t/noimage: .*guestcompat-disk\.raw.*"
+                                         r"\(profile key disks\[disk0\]\.image\)"):
+        run_profile("t/noimage", PC, timeout=60, backend="libvirt")
+    with connect() as conn:
+        assert not conn.conn.listAllDomains()
+    assert not _qemus_named(f"guestcompat-{os.getpid()}-") and not _leftover_dirs(os.getpid(), embed_root=False)
