@@ -28,7 +28,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from guestcompat.emulation.compiler import BASE_ARGS, CompiledMachine
+from guestcompat.emulation.compiler import CompiledMachine
 from guestcompat.emulation.fidelity import UNKNOWN, FidelityReport
 from guestcompat.emulation.qemuopts import pairs, parse
 from guestcompat.errors import CompileError
@@ -550,4 +550,4 @@ def report_lines(domain: LibvirtDomain) -> list[str]:
     return lines
 
 
-__all__ = ["BASE_ARGS", "LibvirtDomain", "Passthrough", "RunFiles", "render", "report_lines"]
+__all__ = ["LibvirtDomain", "Passthrough", "RunFiles", "libvirt_report", "render", "report_lines"]

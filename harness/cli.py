@@ -138,7 +138,8 @@ def compile_cmd(profile: str, arch: str | None, machine: str | None, accel: str,
 @click.option("--backend", type=click.Choice(["qemu", "libvirt"]), default="qemu", show_default=True,
               help="run the QEMU argv directly, or the libvirt domain XML through libvirt")
 @click.option("--uri", default=None, help="libvirt URI for --backend libvirt  [default: an embedded driver "
-                                          "(qemu:///embed) in a throwaway root]")
+                                          "(qemu:///embed) in a throwaway root]; the console is read from a file "
+                                          "on this host, so the URI must name a local driver (qemu:///system)")
 def run_cmd(profile: str, arch: str | None, machine: str | None, accel: str, qemu_binary: str | None, timeout: float,
             json_path: Path | None, verbose: bool, console_path: Path | None, backend: str, uri: str | None) -> None:
     """Boot PROFILE in a real guest and compare what it sees with the profile."""

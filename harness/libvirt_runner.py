@@ -23,16 +23,15 @@ from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
-from guestcompat.harness.libvirt_embed import libvirt
+from guestcompat.harness.libvirt_embed import connect, libvirt  # first: it sets up libvirt's logging
+
+import libvirt_qemu  # noqa: E402
 
 from guestcompat.detection.frame import FrameReader
 from guestcompat.emulation.compiler import CompiledMachine
 from guestcompat.emulation.libvirt_xml import RunFiles, render
 from guestcompat.errors import ProbeError, RunError
 from guestcompat.harness.artefacts import build_all
-from guestcompat.harness.libvirt_embed import connect
-
-import libvirt_qemu  # noqa: E402  (after libvirt_embed sets up libvirt's logging)
 from guestcompat.harness.libvirt_validate import explain
 from guestcompat.harness.qemu_runner import CONSOLE_TAIL, BootImage, BootResult
 
