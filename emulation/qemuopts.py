@@ -41,3 +41,17 @@ def pairs(head: str | None, items: list[tuple[str, object]]) -> str:
     parts = [escape(head)] if head else []
     parts.extend(f"{key}={render(value)}" for key, value in items if value is not None)
     return ",".join(parts)
+
+
+def parse(value: str) -> list[tuple[str | None, str]]:
+    """Split an option string back into ``(key, value)`` pairs (the inverse of :func:`pairs`).
+
+    ``,,`` is an escaped comma; an item without ``=`` has key None (a ``head``
+    such as the driver of ``-device``). Keys may repeat (``-smbios type=11``).
+    """
+    items: list[tuple[str | None, str]] = []
+    for part in value.replace(",,", "\0").split(","):
+        part = part.replace("\0", ",")
+        key, eq, rest = part.partition("=")
+        items.append((key, rest) if eq else (None, key))
+    return items

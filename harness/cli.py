@@ -89,9 +89,13 @@ def profiles_cmd() -> None:
 @cli.command("compile")
 @click.argument("profile")
 @target_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def compile_cmd(profile: str, arch: str | None, machine: str | None, accel: str, qemu_binary: str | None, fmt: str) -> None:
-    """Print the QEMU argv for PROFILE and its fidelity report."""
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "libvirt"]), default="text", show_default=True,
+              help="libvirt: the domain XML (run-time paths as @placeholders)")
+@click.option("--validate", is_flag=True, help="with --format libvirt: define the domain in a throwaway embedded "
+                                               "libvirt and cross-check its domain capabilities")
+def compile_cmd(profile: str, arch: str | None, machine: str | None, accel: str, qemu_binary: str | None, fmt: str,
+                validate: bool) -> None:
+    """Print the QEMU argv for PROFILE and its fidelity report (or its libvirt domain XML)."""
     from guestcompat.emulation.compiler import compile_profile
     from guestcompat.emulation.report import argv_lines, artefact_lines, fidelity_lines, to_json
     from guestcompat.profiles.loader import load
@@ -100,6 +104,19 @@ def compile_cmd(profile: str, arch: str | None, machine: str | None, accel: str,
     compiled = compile_profile(loaded, make_target(arch, machine, accel, qemu_binary, loaded.platform.arch))
     if fmt == "json":
         click.echo(json.dumps(to_json(compiled), indent=2))
+        return
+    if fmt == "libvirt":
+        from guestcompat.emulation.libvirt_xml import render, report_lines
+
+        domain = render(compiled)
+        click.echo(domain.xml, nl=False)
+        err.print("\n".join(report_lines(domain)), markup=False)
+        if validate:
+            from guestcompat.harness.libvirt_validate import validate as libvirt_validate
+
+            result = libvirt_validate(compiled)
+            err.print(f"libvirt accepts the domain (machine {result.machine}; checked: {', '.join(result.checks)})",
+                      markup=False)
         return
     click.echo(" \\\n    ".join(argv_lines(compiled)))
     if compiled.artefacts:
@@ -118,8 +135,13 @@ def compile_cmd(profile: str, arch: str | None, machine: str | None, accel: str,
 @click.option("--verbose", "-v", is_flag=True, help="list every check, not only deviations and failures")
 @click.option("--console", "console_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="save the guest console to this file")
+@click.option("--backend", type=click.Choice(["qemu", "libvirt"]), default="qemu", show_default=True,
+              help="run the QEMU argv directly, or the libvirt domain XML through libvirt")
+@click.option("--uri", default=None, help="libvirt URI for --backend libvirt  [default: an embedded driver "
+                                          "(qemu:///embed) in a throwaway root]; the console is read from a file "
+                                          "on this host, so the URI must name a local driver (qemu:///system)")
 def run_cmd(profile: str, arch: str | None, machine: str | None, accel: str, qemu_binary: str | None, timeout: float,
-            json_path: Path | None, verbose: bool, console_path: Path | None) -> None:
+            json_path: Path | None, verbose: bool, console_path: Path | None, backend: str, uri: str | None) -> None:
     """Boot PROFILE in a real guest and compare what it sees with the profile."""
     from guestcompat.harness.run import run_profile
     from guestcompat.harness.verdict import render_verdict
@@ -127,7 +149,7 @@ def run_cmd(profile: str, arch: str | None, machine: str | None, accel: str, qem
 
     target = make_target(arch, machine, accel, qemu_binary, load(profile).platform.arch)
     with progress_reporter(profile) as progress:
-        outcome = run_profile(profile, target, timeout=timeout, progress=progress)
+        outcome = run_profile(profile, target, timeout=timeout, progress=progress, backend=backend, uri=uri)
     if console_path:
         console_path.write_text("\n".join(outcome.boot.console) + "\n")
     render_verdict(out, outcome, verbose=verbose)

@@ -72,21 +72,36 @@ def boot_image(compiled: CompiledMachine, image: GuestImage) -> BootImage:
                      (*compiled.arch.kernel_cmdline(), *image.cmdline.split(), *compiled.guest_cmdline))
 
 
-def run_compiled(compiled: CompiledMachine, *, timeout: float = 120.0, progress: Progress | None = None) -> RunOutcome:
+BACKENDS = ("qemu", "libvirt")
+
+
+def run_compiled(compiled: CompiledMachine, *, timeout: float = 120.0, progress: Progress | None = None,
+                 backend: str = "qemu", uri: str | None = None) -> RunOutcome:
+    """``backend``: ``qemu`` runs the compiled argv directly; ``libvirt`` renders it as domain XML and
+    boots it through libvirt (``uri``, or an embedded driver in a throwaway root)."""
     say = progress or (lambda _msg: None)
     image = image_for(compiled, progress)
-    say("booting the guest")
-    result = boot(compiled, boot_image(compiled, image), timeout=timeout)
+    say("booting the guest" + (" through libvirt" if backend == "libvirt" else ""))
+    report = compiled.report
+    if backend == "libvirt":
+        from guestcompat.emulation.libvirt_xml import libvirt_report
+        from guestcompat.harness.libvirt_runner import boot_libvirt
+
+        report = libvirt_report(compiled)
+        result = boot_libvirt(compiled, boot_image(compiled, image), uri=uri, timeout=timeout)
+    else:
+        result = boot(compiled, boot_image(compiled, image), timeout=timeout)
     say("comparing")
     fingerprint = Fingerprint.from_document(result.document)
-    checks = compare(compiled.report, fingerprint)
+    checks = compare(report, fingerprint)
     return RunOutcome(compiled, image, result, fingerprint, tuple(checks))
 
 
-def run_profile(name: str, target: Target, *, timeout: float = 120.0, progress: Progress | None = None) -> RunOutcome:
+def run_profile(name: str, target: Target, *, timeout: float = 120.0, progress: Progress | None = None,
+                backend: str = "qemu", uri: str | None = None) -> RunOutcome:
     (progress or (lambda _msg: None))("compiling")
     compiled = compile_profile(load(name), target)
-    return run_compiled(compiled, timeout=timeout, progress=progress)
+    return run_compiled(compiled, timeout=timeout, progress=progress, backend=backend, uri=uri)
 
 
 def build_images_for_bundled(arch_names: Iterable[str] = (), progress: Progress | None = None) -> list[GuestImage]:

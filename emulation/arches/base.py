@@ -56,6 +56,20 @@ class ArchStrategy(ABC):
     image from Debian packages; names defined in images/data/guest-tools-<debian_arch>.toml."""
     machines: tuple[str, ...] = ()
     accels: tuple[str, ...] = ("tcg",)
+    libvirt_features: tuple[str, ...] = ()
+    """``<features>`` children libvirt needs to build the machine as QEMU does by default
+    (without ``<acpi/>`` libvirt turns x86 ACPI off)."""
+    libvirt_serial: str | None = None
+    """libvirt ``<serial><target type=…>`` that gives the console ``console_args`` gives; None: the
+    console goes through ``<qemu:commandline>`` (``libvirt_serial_reason`` says why)."""
+    libvirt_serial_reason: str = ""
+    uuid_selectors: tuple[str, ...] = ()
+    """Expectations the machine UUID (``-uuid``) decides: libvirt always passes one, a generated
+    one when the profile states none, so through libvirt they cannot be predicted."""
+
+    def cpu_qom_type(self, model: str) -> str:
+        """QOM type of CPU ``model`` (``-global TYPE.prop=value`` sets what libvirt's ``<cpu>`` cannot)."""
+        return f"{model}-{self.name}-cpu"
 
     def check_target(self, target: Target) -> None:
         from guestcompat.errors import CompileError

@@ -52,6 +52,13 @@ class Ppc64(ArchStrategy):
     accels = ("tcg",)
     firmwares = tuple(FIRMWARES)
     cpu_model = "power9"
+    libvirt_serial = None
+    uuid_selectors = ("devicetree.root.system-id", "devicetree.root.vm,uuid")
+    # Measured (QEMU 7.2 'info qtree'): with '-device spapr-vty' and no -serial, nvram gets
+    # reg 0x71000000 and the vty 0x71000001.
+    libvirt_serial_reason = ("libvirt's <serial> becomes '-device spapr-vty', created after the machine's NVRAM, "
+                             "which then takes reg 0x71000000 (measured: vty@71000001); '-serial' lets the machine "
+                             "create the console first, as the direct backend does (vty@71000000, nvram@71000001)")
 
     def kernel_cmdline(self) -> list[str]:
         return [f"console={self.console}", "quiet"]

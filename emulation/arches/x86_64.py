@@ -91,6 +91,9 @@ class X86_64(ArchStrategy):
     machines = ("pc",)
     accels = ("tcg",)
     cpu_model = "qemu64"
+    libvirt_features = ("acpi",)
+    libvirt_serial = "isa-serial"
+    uuid_selectors = ("dmi.product_uuid",)
 
     def kernel_form_for(self, profile: Profile) -> str:
         return FIRMWARE[profile.platform.firmware or "bios"][1]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from guestcompat.emulation.compiler import compile_profile
+from guestcompat.emulation.libvirt_xml import render, report_lines
 from guestcompat.emulation.report import argv_lines, fidelity_lines
 from guestcompat.emulation.target import Target
 from guestcompat.profiles.loader import list_profiles, load
@@ -44,6 +45,15 @@ def test_compile_matches_golden(name, target):
     for artefact in compiled.artefacts:  # sources (ASL), not built files: readable in a diff
         _check(stem.with_name(f"{stem.name}.{artefact.name.rsplit('.', 1)[0]}.{SOURCE_SUFFIX[artefact.kind]}"),
                artefact.source)
+
+
+@pytest.mark.parametrize(("name", "target"), CASES, ids=[f"{n}@{t}" for n, t in CASES])
+def test_libvirt_xml_matches_golden(name, target):
+    """The domain XML and its 'passed through qemu:commandline' list, per bundled profile."""
+    domain = render(compile_profile(load(name), target))
+    stem = GOLDEN / f"{target.arch}-{target.machine}-{target.accel}" / name.replace("/", "__")
+    _check(stem.with_name(stem.name + ".libvirt.xml"), domain.xml)
+    _check(stem.with_name(stem.name + ".libvirt-passthrough"), "\n".join(report_lines(domain)) + "\n")
 
 
 def test_every_target_has_a_golden_case():

@@ -1,0 +1,143 @@
+"""The libvirt backend for real: every bundled profile defined by libvirt's embedded driver, boots through
+libvirt with the direct backend's fingerprint, and nothing survives an interrupted run."""
+
+from __future__ import annotations
+
+import glob
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from guestcompat.emulation.compiler import compile_profile
+from guestcompat.emulation.target import Target
+from guestcompat.errors import RunError
+from guestcompat.harness.compare import Status
+from guestcompat.harness.libvirt_embed import connect
+from guestcompat.harness.libvirt_validate import LibvirtRejected, validate
+from guestcompat.harness.run import run_profile
+from guestcompat.profiles.loader import list_profiles, load
+from fingerprint_diff import differences
+
+PC = Target("x86_64", "pc", "tcg")
+PSERIES = Target("ppc64", "pseries", "tcg")
+BUNDLED = [s.name for s in list_profiles() if not load(s.name).abstract]
+GUESTCOMPAT = str(Path(sys.executable).with_name("guestcompat"))
+
+
+def _target(name: str) -> Target:
+    return PSERIES if load(name).platform.arch == "ppc64" else PC
+
+
+def _qemus_named(prefix: str) -> list[int]:
+    """QEMU processes whose libvirt domain name starts with ``prefix`` (libvirt passes -name guest=NAME)."""
+    pids = []
+    for path in glob.glob("/proc/[0-9]*/cmdline"):
+        try:
+            with open(path, "rb") as fh:
+                argv = fh.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and b"qemu-system" in argv[0] and any(a.startswith(f"guest={prefix}".encode()) for a in argv):
+            pids.append(int(path.split("/")[2]))
+    return pids
+
+
+def _leftover_dirs(pid: int, embed_root: bool = True) -> list[str]:
+    """Run dirs of process ``pid``, and its embed root (which lives as long as the process)."""
+    tmp = tempfile.gettempdir()
+    return (glob.glob(os.path.join(tmp, f"guestcompat-libvirt-{pid}-*")) if embed_root else []) + \
+        glob.glob(os.path.join(tmp, f"guestcompat-lvrun-{pid}-*"))
+
+
+def test_every_bundled_profile_is_accepted_by_libvirt():
+    with connect() as conn:
+        for name in BUNDLED:
+            result = validate(compile_profile(load(name), _target(name)), conn=conn)
+            assert result.machine.startswith(("pc-i440fx-", "pseries-")), (name, result)
+            assert any(c.startswith("CPU model") for c in result.checks)
+            if load(name).platform.firmware == "efi":
+                assert "firmware loader type rom" in result.checks
+        assert not conn.conn.listAllDomains()
+
+
+def test_a_profile_libvirt_rejects_names_its_reason_and_the_profile_key(profile_dir):
+    profile_dir("t/dupunit", """
+        extends = "vmware/esxi-5.1"
+        [[disks]]
+        name = "disk0"
+        controller = "scsi0"
+        [[disks]]
+        name = "disk1"
+        controller = "scsi0"
+    """)
+    with pytest.raises(LibvirtRejected, match=r"duplicate drive address.*\(profile key disks\[disk0\]\)"):
+        validate(compile_profile(load("t/dupunit"), PC))
+    cli = subprocess.run([GUESTCOMPAT, "compile", "t/dupunit", "--format", "libvirt", "--validate"],
+                         capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 2
+    assert "error: libvirt rejects the domain of t/dupunit" in cli.stderr and "Traceback" not in cli.stderr
+
+
+@pytest.mark.boot
+@pytest.mark.parametrize("name", ["vmware/esxi-6.5", "power/pseries-vscsi"])
+def test_libvirt_boot_gives_the_direct_backends_fingerprint(name):
+    target = _target(name)
+    direct = run_profile(name, target, timeout=240)
+    started = time.monotonic()
+    via_libvirt = run_profile(name, target, timeout=240, backend="libvirt")
+    print(f"{name}: direct {direct.boot.seconds_from_launch:.1f} s, libvirt {via_libvirt.boot.seconds_from_launch:.1f} s "
+          f"from launch ({time.monotonic() - started:.1f} s incl. libvirt start)")
+    assert via_libvirt.passed, [c.line() for c in via_libvirt.checks if c.status is Status.FAIL]
+    assert differences(direct.fingerprint, via_libvirt.fingerprint) == []
+    assert [(c.selector, c.status) for c in direct.checks] == [(c.selector, c.status) for c in via_libvirt.checks]
+    assert not _qemus_named(f"guestcompat-{os.getpid()}-") and not _leftover_dirs(os.getpid(), embed_root=False)
+    with connect() as conn:
+        assert not conn.conn.listAllDomains()
+
+
+@pytest.mark.boot
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_libvirt_run_leaves_no_domain_qemu_or_dir(sig):
+    proc = subprocess.Popen([GUESTCOMPAT, "run", "vmware/esxi-6.5", "--backend", "libvirt"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not _qemus_named(f"guestcompat-{proc.pid}-"):  # wait until libvirt has the guest running
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the libvirt run never started QEMU"
+            time.sleep(0.2)
+        time.sleep(2)
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert not _qemus_named(f"guestcompat-{proc.pid}-"), "QEMU survived the interrupted run"
+    assert not _leftover_dirs(proc.pid), "the embed root or run dir survived"
+
+
+@pytest.mark.boot
+def test_libvirt_failing_midway_leaves_no_domain(profile_dir):
+    """The domain is defined, then libvirt cannot start it (a disk image that does not exist)."""
+    profile_dir("t/noimage", """
+        extends = "vmware/esxi-5.1"
+        [[disks]]
+        name = "disk0"
+        controller = "scsi0"
+        image = "/nonexistent/guestcompat-disk.raw"
+    """)
+    with pytest.raises(RunError, match=r"libvirt could not start the domain of t/noimage: .*guestcompat-disk\.raw.*"
+                                         r"\(profile key disks\[disk0\]\.image\)"):
+        run_profile("t/noimage", PC, timeout=60, backend="libvirt")
+    with connect() as conn:
+        assert not conn.conn.listAllDomains()
+    assert not _qemus_named(f"guestcompat-{os.getpid()}-") and not _leftover_dirs(os.getpid(), embed_root=False)
