@@ -6,6 +6,7 @@ benchmark call; the CLI only renders its :class:`RunOutcome`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from collections.abc import Callable, Iterable
@@ -19,7 +20,7 @@ from guestcompat.emulation.compiler import CompiledMachine, compile_profile
 from guestcompat.emulation.report import to_json as compiled_json
 from guestcompat.emulation.target import Target
 from guestcompat.harness.compare import CheckResult, Status, compare
-from guestcompat.harness.qemu_runner import BootImage, BootResult, boot
+from guestcompat.harness.qemu_runner import BootImage, BootResult, boot_async
 from guestcompat.images.build import GuestImage, ImageSpec, ensure_image
 from guestcompat.errors import GuestcompatError
 from guestcompat.profiles.loader import list_profiles, load
@@ -73,10 +74,17 @@ def boot_image(compiled: CompiledMachine, image: GuestImage) -> BootImage:
 
 
 def run_compiled(compiled: CompiledMachine, *, timeout: float = 120.0, progress: Progress | None = None) -> RunOutcome:
-    say = progress or (lambda _msg: None)
     image = image_for(compiled, progress)
+    return asyncio.run(run_with_image_async(compiled, image, timeout=timeout, progress=progress))
+
+
+async def run_with_image_async(compiled: CompiledMachine, image: GuestImage, *, timeout: float = 120.0,
+                               progress: Progress | None = None) -> RunOutcome:
+    """Boot an already built image and compare: what many runs sharing one event loop call
+    (``guestcompat matrix``), where images are built once up front, not per run."""
+    say = progress or (lambda _msg: None)
     say("booting the guest")
-    result = boot(compiled, boot_image(compiled, image), timeout=timeout)
+    result = await boot_async(compiled, boot_image(compiled, image), timeout=timeout)
     say("comparing")
     fingerprint = Fingerprint.from_document(result.document)
     checks = compare(compiled.report, fingerprint)
