@@ -88,7 +88,7 @@ class LiveReporter:
         self.running[cell] = self.progress.add_task(escape(_name(cell)), total=None)
 
     def message(self, cell: Cell, text: str) -> None:
-        task = self.running.get(cell)
+        task = self.running.get(cell, self.overall)   # before its run starts: image building, on the bar's line
         if task is not None:
             self.progress.update(task, description=escape(f"{_name(cell)}: {text}"))
 

@@ -103,3 +103,24 @@ def test_summary_table_has_a_row_per_cell():
     assert table.row_count == 4
     assert [c.header for c in table.columns][:7] == ["profile", "target", "verdict", "passed", "deviations",
                                                      "mismatches", "seconds"]
+
+
+def test_live_reporter_prints_each_finished_cell_on_a_terminal():
+    import io
+
+    from rich.console import Console
+
+    from guestcompat.harness.matrix_report import LiveReporter
+
+    buffer = io.StringIO()
+    with LiveReporter(Console(file=buffer, force_terminal=True, width=120)) as reporter:
+        reporter.planned(2)
+        reporter.message(PASS.cell, "image is cached")
+        reporter.started(PASS.cell)
+        reporter.message(PASS.cell, "booting the guest")
+        reporter.finished(PASS)
+        reporter.finished(SKIP)
+        assert reporter.running == {}
+        assert reporter.progress.tasks[0].completed == 2
+    text = buffer.getvalue()
+    assert "pass" in text and "vmware/esxi-6.5 x86_64/pc/tcg" in text and "skipped" in text
