@@ -158,6 +158,49 @@ def run_cmd(profile: str, arch: str | None, machine: str | None, accel: str, qem
     sys.exit(EXIT_PASS if outcome.passed else EXIT_MISMATCH)
 
 
+@cli.command("matrix")
+@click.argument("profiles", nargs=-1)
+@click.option("--arch", "arch_names", multiple=True,
+              help="architectures (repeatable)  [default: each profile's platform.arch, else x86_64]")
+@click.option("--qemu", "qemu_binaries", multiple=True, help="QEMU binaries (repeatable)  [default: the architecture's]")
+@click.option("--accel", "accels", multiple=True, help="accelerators (repeatable)  [default: tcg]")
+@click.option("--jobs", "-j", type=int, default=None, help="runs at a time  [default: one per core]")
+@click.option("--mode", type=click.Choice(["async", "process"]), default="async", show_default=True,
+              help="run the guests as asyncio tasks in this process or in a process pool")
+@click.option("--timeout", default=120.0, show_default=True, help="seconds to wait for each guest's fingerprint")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write a JUnit XML report (one testcase per run)")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write a JSON report")
+def matrix_cmd(profiles: tuple[str, ...], arch_names: tuple[str, ...], qemu_binaries: tuple[str, ...],
+               accels: tuple[str, ...], jobs: int | None, mode: str, timeout: float, junit_path: Path | None,
+               json_path: Path | None) -> None:
+    """Run PROFILES (default: every concrete profile) × architectures × QEMU binaries × accelerators
+    in parallel. Combinations that cannot work are skipped with a reason. Exit 0 all pass, 1 any
+    mismatch, 2 any error."""
+    from guestcompat.errors import GuestcompatError as _Error
+    from guestcompat.harness.matrix import run_matrix
+    from guestcompat.harness.matrix_plan import plan
+    from guestcompat.harness.matrix_report import (LiveReporter, PlainReporter, json_text, junit_bytes,
+                                                   summary_table)
+
+    planned = plan(profiles, arch_names, qemu_binaries, accels or ("tcg",))
+    if err.is_terminal:
+        with LiveReporter(err) as reporter:
+            matrix = run_matrix(planned, reporter, jobs=jobs, timeout=timeout, mode=mode)
+    else:
+        matrix = run_matrix(planned, PlainReporter(), jobs=jobs, timeout=timeout, mode=mode)
+    # A CI log is not 80 columns wide: without a terminal, print the table at a width that fits the reasons.
+    (out if out.is_terminal else Console(highlight=False, width=220)).print(summary_table(matrix))
+    if junit_path:
+        _write_atomic_bytes(junit_path, junit_bytes(matrix))
+    if json_path:
+        _write_atomic(json_path, json_text(matrix))
+    if all(r.verdict == "skipped" for r in matrix.results):
+        raise _Error("no combination of the matrix can run (every cell was skipped; the table says why)")
+    sys.exit(matrix.exit_code())
+
+
 @cli.command("show")
 @click.argument("profile")
 @target_options
@@ -340,6 +383,12 @@ def images_list() -> None:
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _write_atomic_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_bytes(data)
     os.replace(tmp, path)
 
 

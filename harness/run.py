@@ -6,6 +6,7 @@ benchmark call; the CLI only renders its :class:`RunOutcome`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from collections.abc import Callable, Iterable
@@ -16,10 +17,11 @@ from guestcompat.detection.fingerprint import Fingerprint
 from guestcompat.detection.payload import probe_payload
 from guestcompat.emulation import arches
 from guestcompat.emulation.compiler import CompiledMachine, compile_profile
+from guestcompat.emulation.fidelity import FidelityReport
 from guestcompat.emulation.report import to_json as compiled_json
 from guestcompat.emulation.target import Target
 from guestcompat.harness.compare import CheckResult, Status, compare
-from guestcompat.harness.qemu_runner import BootImage, BootResult, boot
+from guestcompat.harness.qemu_runner import BootImage, BootResult, boot_async
 from guestcompat.images.build import GuestImage, ImageSpec, ensure_image
 from guestcompat.errors import GuestcompatError
 from guestcompat.profiles.loader import list_profiles, load
@@ -79,18 +81,30 @@ def run_compiled(compiled: CompiledMachine, *, timeout: float = 120.0, progress:
                  backend: str = "qemu", uri: str | None = None) -> RunOutcome:
     """``backend``: ``qemu`` runs the compiled argv directly; ``libvirt`` renders it as domain XML and
     boots it through libvirt (``uri``, or an embedded driver in a throwaway root)."""
-    say = progress or (lambda _msg: None)
     image = image_for(compiled, progress)
-    say("booting the guest" + (" through libvirt" if backend == "libvirt" else ""))
-    report = compiled.report
-    if backend == "libvirt":
-        from guestcompat.emulation.libvirt_xml import libvirt_report
-        from guestcompat.harness.libvirt_runner import boot_libvirt
+    if backend != "libvirt":
+        return asyncio.run(run_with_image_async(compiled, image, timeout=timeout, progress=progress))
+    from guestcompat.emulation.libvirt_xml import libvirt_report
+    from guestcompat.harness.libvirt_runner import boot_libvirt
 
-        report = libvirt_report(compiled)
-        result = boot_libvirt(compiled, boot_image(compiled, image), uri=uri, timeout=timeout)
-    else:
-        result = boot(compiled, boot_image(compiled, image), timeout=timeout)
+    say = progress or (lambda _msg: None)
+    say("booting the guest through libvirt")
+    result = boot_libvirt(compiled, boot_image(compiled, image), uri=uri, timeout=timeout)
+    return _judge(compiled, image, result, libvirt_report(compiled), say)
+
+
+async def run_with_image_async(compiled: CompiledMachine, image: GuestImage, *, timeout: float = 120.0,
+                               progress: Progress | None = None) -> RunOutcome:
+    """Boot an already built image and compare: what many runs sharing one event loop call
+    (``guestcompat matrix``), where images are built once up front, not per run."""
+    say = progress or (lambda _msg: None)
+    say("booting the guest")
+    result = await boot_async(compiled, boot_image(compiled, image), timeout=timeout)
+    return _judge(compiled, image, result, compiled.report, say)
+
+
+def _judge(compiled: CompiledMachine, image: GuestImage, result: BootResult, report: FidelityReport,
+           say: Progress) -> RunOutcome:
     say("comparing")
     fingerprint = Fingerprint.from_document(result.document)
     checks = compare(report, fingerprint)
