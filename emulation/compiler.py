@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from guestcompat.emulation import arches
 from guestcompat.emulation.arches.base import ArchStrategy
 from guestcompat.emulation.artefact import Artefact
+from guestcompat.emulation.capabilities import Capabilities, capabilities_for
 from guestcompat.emulation.fidelity import Expectation, FidelityReport
 from guestcompat.emulation.pci import PciPlan, plan_pci
+from guestcompat.emulation.qemucheck import check_argv
 from guestcompat.emulation.qemuopts import opts
 from guestcompat.emulation.vio import VioPlan, plan_vio
 from guestcompat.emulation.target import Target
@@ -48,7 +50,10 @@ class CompiledMachine:
         return self.report.expectations
 
 
-def compile_profile(profile: Profile, target: Target | None = None) -> CompiledMachine:
+def compile_profile(profile: Profile, target: Target | None = None,
+                    capabilities: Capabilities | None = None) -> CompiledMachine:
+    """Compile *profile* for *target*, checked against the target QEMU's *capabilities*
+    (default: probed from the target's binary, cached)."""
     target = target or Target()
     if profile.abstract:
         raise CompileError(f"profile {profile.name} is abstract (a base for other profiles); compile one that extends it")
@@ -65,6 +70,7 @@ def compile_profile(profile: Profile, target: Target | None = None) -> CompiledM
     rates: list[str] = []
     disk_argv, disk_expect, disk_aliases = _disks(profile, catalog, pci, vio, rates)
     argv = [arch.binary(target), *BASE_ARGS, *platform.argv, *pci.argv, *vio.argv, *disk_argv]
+    check_argv(argv, capabilities or capabilities_for(argv[0]), profile)
     expectations = tuple(platform.expectations + pci.expectations + vio.expectations + disk_expect)
     modaliases = tuple(dict.fromkeys(pci.modaliases + vio.modaliases + disk_aliases))
     nics = (sum(1 for p in pci.by_name.values() if p.qemu_id is not None and p.kind.role == "nic")

@@ -151,6 +151,26 @@ def show_cmd(profile: str, arch: str, machine: str, accel: str, qemu_binary: str
     out.print("\n".join(render(compiled)), markup=False)
 
 
+@cli.command("capabilities")
+@click.option("--arch", default=DEFAULT_ARCH, show_default=True, help="architecture whose QEMU binary to ask")
+@click.option("--qemu", "qemu_binary", default=None, help="QEMU binary (default: the architecture's)")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--no-cache", is_flag=True, help="probe the binary even when its answer is cached")
+def capabilities_cmd(arch: str, qemu_binary: str | None, fmt: str, no_cache: bool) -> None:
+    """Print what this host's QEMU can present: version, machines, catalogue devices, CPU models."""
+    from guestcompat.emulation import arches
+    from guestcompat.emulation.capabilities import capabilities_for
+    from guestcompat.emulation.capreport import text_lines, to_json
+    from guestcompat.profiles.catalog import load_catalog
+
+    binary = arches.get(arch).binary(Target(arch=arch, qemu_binary=qemu_binary))
+    caps = capabilities_for(binary, use_cache=not no_cache)
+    if fmt == "json":
+        click.echo(json.dumps(to_json(caps, load_catalog(), arch), indent=2))
+    else:
+        click.echo("\n".join(text_lines(caps, load_catalog(), arch)))
+
+
 @cli.group("images")
 def images_group() -> None:
     """Build and list the guest images (cached outside git)."""
