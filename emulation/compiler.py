@@ -13,6 +13,7 @@ from guestcompat.emulation import arches
 from guestcompat.emulation.arches.base import ArchStrategy
 from guestcompat.emulation.artefact import Artefact
 from guestcompat.emulation.capabilities import Capabilities, capabilities_for
+from guestcompat.emulation.guestos import check_guest_os
 from guestcompat.emulation.fidelity import Expectation, FidelityReport
 from guestcompat.emulation.pci import PciPlan, plan_pci
 from guestcompat.emulation.qemucheck import check_argv
@@ -67,6 +68,7 @@ def compile_profile(profile: Profile, target: Target | None = None,
     machine = catalog.machine(target.machine)
     pci = plan_pci(profile, catalog, machine, lambda topology: arch.slots(profile, target, topology))
     vio = plan_vio(profile, catalog, machine, target.machine)
+    check_guest_os(profile, arch, pci, vio)
     rates: list[str] = []
     disk_argv, disk_expect, disk_aliases = _disks(profile, catalog, pci, vio, rates)
     argv = [arch.binary(target), *BASE_ARGS, *platform.argv, *pci.argv, *vio.argv, *disk_argv]

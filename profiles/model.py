@@ -291,6 +291,12 @@ class Disk(Frozen):
     limits: DiskLimits | None = None
 
 
+class Guest(Frozen):
+    """The operating system the guest runs (an entry of profiles/catalog/os/)."""
+
+    os: str | None = Field(default=None, description="guest-OS catalogue entry, e.g. debian-12, windows-2019")
+
+
 class Pci(Frozen):
     bridges: tuple[Bridge, ...] = ()
     devices: tuple[Device, ...] = ()
@@ -311,6 +317,7 @@ class Profile(Frozen):
     pci: Pci = Pci()
     vio: Vio = Vio()
     devicetree: DeviceTree = DeviceTree()
+    guest: Guest = Guest()
     disks: tuple[Disk, ...] = ()
 
     @model_validator(mode="after")

@@ -49,6 +49,7 @@ class Ppc64(ArchStrategy):
     qemu_binary = "qemu-system-ppc64"
     probe_helpers = ()
     machines = ("pseries",)
+    default_firmware = "vof"
     accels = ("tcg",)
     firmwares = tuple(FIRMWARES)
     cpu_model = "power9"
@@ -61,7 +62,7 @@ class Ppc64(ArchStrategy):
         return ["-serial", f"chardev:{chardev}"]
 
     def platform(self, profile: Profile, target: Target) -> PlatformPart:
-        firmware = profile.platform.firmware or "vof"
+        firmware = profile.platform.firmware or self.default_firmware
         if firmware not in FIRMWARES:
             raise CompileError(f"platform.firmware: {firmware!r} is not a {self.name} firmware "
                                f"(supported: {', '.join(FIRMWARES)})")

@@ -89,11 +89,12 @@ class X86_64(ArchStrategy):
     guest_tools = ("lspci", "dmidecode", "systemd-detect-virt", "virt-what", "udevadm",
                    "vmware-checkvm")
     machines = ("pc",)
+    default_firmware = "bios"
     accels = ("tcg",)
     cpu_model = "qemu64"
 
     def kernel_form_for(self, profile: Profile) -> str:
-        return FIRMWARE[profile.platform.firmware or "bios"][1]
+        return FIRMWARE[profile.platform.firmware or self.default_firmware][1]
 
     def kernel_cmdline(self) -> list[str]:
         """``acpi=noirq``: the probe kernel routes legacy INTx through the
@@ -128,7 +129,7 @@ class X86_64(ArchStrategy):
         hypervisor_bit = self._detection(profile, target, part)
         backdoor = profile.backdoor
         part.argv += ["-machine", opts(target.machine, accel=target.accel, vmport=backdoor.enabled),
-                      *FIRMWARE[profile.platform.firmware or "bios"][0]]
+                      *FIRMWARE[profile.platform.firmware or self.default_firmware][0]]
         if backdoor.enabled:
             part.argv += ["-global", opts(None, **{"vmport.vmware-vmx-version": backdoor.version}),
                           "-global", opts(None, **{"vmport.vmware-vmx-type": VMX_TYPES[backdoor.type]})]
