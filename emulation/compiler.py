@@ -21,6 +21,7 @@ from guestcompat.emulation.qemuopts import opts
 from guestcompat.emulation.vio import VioPlan, plan_vio
 from guestcompat.emulation.target import Target
 from guestcompat.errors import CompileError
+from guestcompat.profiles.blocked import Blocked, applicable
 from guestcompat.profiles.catalog import Catalog, DeviceKind, load_catalog
 from guestcompat.profiles.model import Profile
 
@@ -45,6 +46,9 @@ class CompiledMachine:
     """Kernel arguments telling the probe what to wait for before it looks
     (``guestcompat.disks=N``, ``guestcompat.nics=N``): some drivers
     find their disks asynchronously, after insmod has returned."""
+    blocked: tuple[Blocked, ...] = ()
+    """Blocked features (profiles/catalog/blocked.toml) that apply: ``compile`` lists them,
+    ``run`` refuses the ``no-run`` ones before boot."""
 
     @property
     def expectations(self) -> tuple[Expectation, ...]:
@@ -64,11 +68,18 @@ def compile_profile(profile: Profile, target: Target | None = None,
         raise CompileError(f"platform.arch: profile {profile.name} describes {profile.platform.arch} hardware; "
                            f"it cannot be compiled for {target.arch}")
     catalog = load_catalog()
+    kinds = {d.kind for d in profile.pci.devices} | {d.kind for d in profile.vio.devices}
+    for entry in applicable(profile, target.arch, target.accel, kinds):
+        if entry.effect == "refuse":
+            raise CompileError(f"{entry.requires or entry.feature}: {entry.message(profile, target.arch)}")
     platform = arch.platform(profile, target)
     machine = catalog.machine(target.machine)
     pci = plan_pci(profile, catalog, machine, lambda topology: arch.slots(profile, target, topology))
     vio = plan_vio(profile, catalog, machine, target.machine)
     check_guest_os(profile, arch, pci, vio)
+    presented = ({p.kind.name for p in pci.by_name.values() if p.qemu_id is not None}
+                 | {d.kind.name for d in vio.by_name.values() if d.qemu_id is not None})
+    blocked = applicable(profile, target.arch, target.accel, presented)
     rates: list[str] = []
     disk_argv, disk_expect, disk_aliases = _disks(profile, catalog, pci, vio, rates)
     argv = [arch.binary(target), *BASE_ARGS, *platform.argv, *pci.argv, *vio.argv, *disk_argv]
@@ -81,7 +92,7 @@ def compile_profile(profile: Profile, target: Target | None = None,
     guest_cmdline = (f"guestcompat.disks={visible_disks}", f"guestcompat.nics={nics}",
                      *((f"guestcompat.rate={','.join(rates)}",) if rates else ()))
     return CompiledMachine(profile, target, arch, tuple(argv), FidelityReport(expectations), modaliases,
-                           tuple(pci.artefacts), arch.kernel_form_for(profile), guest_cmdline)
+                           tuple(pci.artefacts), arch.kernel_form_for(profile), guest_cmdline, blocked)
 
 
 #: How far a guest's measured rate may be from a throttle limit: QEMU's leaky

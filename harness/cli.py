@@ -93,7 +93,7 @@ def profiles_cmd() -> None:
 def compile_cmd(profile: str, arch: str | None, machine: str | None, accel: str, qemu_binary: str | None, fmt: str) -> None:
     """Print the QEMU argv for PROFILE and its fidelity report."""
     from guestcompat.emulation.compiler import compile_profile
-    from guestcompat.emulation.report import argv_lines, artefact_lines, fidelity_lines, to_json
+    from guestcompat.emulation.report import argv_lines, artefact_lines, blocked_lines, fidelity_lines, to_json
     from guestcompat.profiles.loader import load
 
     loaded = load(profile)
@@ -107,6 +107,9 @@ def compile_cmd(profile: str, arch: str | None, machine: str | None, accel: str,
         click.echo("\n".join(artefact_lines(compiled)))
     click.echo()
     click.echo("\n".join(fidelity_lines(compiled)))
+    if compiled.blocked:
+        click.echo()
+        click.echo("\n".join(blocked_lines(compiled)))
 
 
 @cli.command("run")

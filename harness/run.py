@@ -21,7 +21,7 @@ from guestcompat.emulation.target import Target
 from guestcompat.harness.compare import CheckResult, Status, compare
 from guestcompat.harness.qemu_runner import BootImage, BootResult, boot
 from guestcompat.images.build import GuestImage, ImageSpec, ensure_image
-from guestcompat.errors import GuestcompatError
+from guestcompat.errors import GuestcompatError, RunError
 from guestcompat.profiles.loader import list_profiles, load
 
 Progress = Callable[[str], None]
@@ -74,6 +74,10 @@ def boot_image(compiled: CompiledMachine, image: GuestImage) -> BootImage:
 
 def run_compiled(compiled: CompiledMachine, *, timeout: float = 120.0, progress: Progress | None = None) -> RunOutcome:
     say = progress or (lambda _msg: None)
+    refused = [b for b in compiled.blocked if b.effect == "no-run"]
+    if refused:
+        raise RunError(f"{compiled.profile.name} on {compiled.target} is blocked: " + "; ".join(
+            f"{b.requires or b.feature}: {b.message(compiled.profile, compiled.target.arch)}" for b in refused))
     image = image_for(compiled, progress)
     say("booting the guest")
     result = boot(compiled, boot_image(compiled, image), timeout=timeout)

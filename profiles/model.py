@@ -186,6 +186,8 @@ class Platform(Frozen):
     memory_mb: Annotated[int, Field(ge=128, le=1 << 20)] = 512
     kernel_hypervisor: Text | None = Field(
         default=None, description='What a Linux guest logs as "Hypervisor detected: X".')
+    migratable: bool | None = Field(
+        default=None, description="the VM must be live-migratable (a device QEMU cannot migrate blocks the run)")
     kernel_platform: Text | None = Field(
         default=None, description='powerpc: the platform a Linux guest names at the end of its "Hardware name:" line.')
 
