@@ -14,6 +14,11 @@ each other).  Prints the median of each path and the ratio naive/harness.
 
     .venv/bin/python bench/boot.py                       # vmware/esxi-6.5, 5 boots each
     .venv/bin/python bench/boot.py --runs 3 --ablation   # also each change alone
+    .venv/bin/python bench/boot.py --arch ppc64          # power/pseries-vscsi: VOF against SLOF
+
+On ppc64 the harness path is QEMU's Virtual Open Firmware (``x-vof=on``)
+and the naive path SLOF, the pseries default; kernel and command line are
+the same.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from guestcompat.errors import GuestcompatError
 from guestcompat.harness.qemu_runner import BootImage, boot
 from guestcompat.images.build import ImageSpec, ensure_image
 from guestcompat.profiles.loader import load
+from guestcompat.profiles.model import Profile
 
 
 @dataclass(frozen=True)
@@ -40,8 +46,9 @@ class BootPath:
     """One way to boot the same machine: kernel form and extra kernel words."""
 
     name: str
-    kernel_form: str
+    kernel_form: str | None   # None: the strategy's own
     plain_cmdline: bool   # True: drop the harness's speed arguments
+    firmware: str | None = None   # platform.firmware to compile with (None: the profile's)
 
 
 def variant(arch: ArchStrategy, path: BootPath) -> ArchStrategy:
@@ -49,7 +56,7 @@ def variant(arch: ArchStrategy, path: BootPath) -> ArchStrategy:
     base = type(arch)
 
     class Variant(base):  # type: ignore[misc, valid-type]
-        kernel_form = path.kernel_form
+        kernel_form = path.kernel_form or base.kernel_form
 
         def kernel_cmdline(self) -> list[str]:
             words = base.kernel_cmdline(self)
@@ -61,17 +68,33 @@ def variant(arch: ArchStrategy, path: BootPath) -> ArchStrategy:
 
 HARNESS = BootPath("harness (PVH vmlinux, acpi=noirq)", "pvh-vmlinux", plain_cmdline=False)
 NAIVE = BootPath("naive (SeaBIOS + bzImage)", "bzimage", plain_cmdline=True)
+PPC64_HARNESS = BootPath("harness (VOF, x-vof=on)", None, plain_cmdline=False, firmware="vof")
+PPC64_NAIVE = BootPath("naive (SLOF)", None, plain_cmdline=False, firmware="slof")
+#: per architecture: default profile, target, harness path, naive path
+ARCHES = {
+    "x86_64": ("vmware/esxi-6.5", Target("x86_64", "pc", "tcg"), HARNESS, NAIVE),
+    "ppc64": ("power/pseries-vscsi", Target("ppc64", "pseries", "tcg"), PPC64_HARNESS, PPC64_NAIVE),
+}
 ABLATION = (
     BootPath("PVH vmlinux, default cmdline", "pvh-vmlinux", plain_cmdline=True),
     BootPath("SeaBIOS + bzImage, acpi=noirq", "bzimage", plain_cmdline=False),
 )
 
 
+def compile_for(profile: Profile, target: Target, path: BootPath) -> CompiledMachine:
+    """The machine as *path* boots it (another firmware when the path names one)."""
+    if path.firmware is not None:
+        profile = profile.model_copy(update={"platform": profile.platform.model_copy(
+            update={"firmware": path.firmware})})
+    return compile_profile(profile, target)
+
+
 def measure(compiled: CompiledMachine, path: BootPath, runs: int, say: Callable[[str], None]) -> list[float]:
     arch = variant(compiled.arch, path)
     image = ensure_image(ImageSpec(arch=arch, modaliases=compiled.modaliases, payload=probe_payload(arch)),
                          progress=lambda m: say(f"  image: {m}"))
-    boot_image = BootImage(image.kernel, image.initrd, (*arch.kernel_cmdline(), *image.cmdline.split()))
+    boot_image = BootImage(image.kernel, image.initrd,
+                           (*arch.kernel_cmdline(), *image.cmdline.split(), *compiled.guest_cmdline))
     times = []
     for i in range(runs):
         result = boot(compiled, boot_image, timeout=240)
@@ -82,7 +105,8 @@ def measure(compiled: CompiledMachine, path: BootPath, runs: int, say: Callable[
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--profile", default="vmware/esxi-6.5")
+    ap.add_argument("--arch", choices=sorted(ARCHES), default="x86_64")
+    ap.add_argument("--profile", default=None, help="default: vmware/esxi-6.5 (x86_64), power/pseries-vscsi (ppc64)")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--ablation", action="store_true", help="also time each change on its own")
     ap.add_argument("--json", metavar="FILE", help="write the raw times as JSON")
@@ -91,27 +115,31 @@ def main(argv: list[str] | None = None) -> int:
     def say(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
+    default_profile, target, harness, naive = ARCHES[args.arch]
+    args.profile = args.profile or default_profile
+    if args.ablation and args.arch != "x86_64":
+        ap.error("--ablation times the x86 boot path's changes; ppc64 has one change (the firmware)")
     try:
-        compiled = compile_profile(load(args.profile), Target("x86_64", "pc", "tcg"))
-        paths = [HARNESS, NAIVE, *(ABLATION if args.ablation else ())]
+        profile = load(args.profile)
+        paths = [harness, naive, *(ABLATION if args.ablation else ())]
         times = {}
         for path in paths:
             say(f"{path.name}:")
-            times[path.name] = measure(compiled, path, args.runs, say)
+            times[path.name] = measure(compile_for(profile, target, path), path, args.runs, say)
     except GuestcompatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
     medians = {name: statistics.median(ts) for name, ts in times.items()}
     width = max(map(len, medians))
-    print(f"boot-to-fingerprint, {args.profile}, x86_64/pc/tcg, median of {args.runs}:")
+    print(f"boot-to-fingerprint, {args.profile}, {target}, median of {args.runs}:")
     for name, med in medians.items():
         ts = times[name]
         print(f"  {name:<{width}}  {med:6.2f} s   (min {min(ts):.2f}, max {max(ts):.2f})")
-    print(f"  ratio naive/harness: {medians[NAIVE.name] / medians[HARNESS.name]:.2f}x")
+    print(f"  ratio naive/harness: {medians[naive.name] / medians[harness.name]:.2f}x")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"profile": args.profile, "runs": args.runs, "times": times, "medians": medians}, fh,
+            json.dump({"profile": args.profile, "target": str(target), "runs": args.runs, "times": times, "medians": medians}, fh,
                       indent=2)
     return 0
 

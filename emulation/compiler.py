@@ -12,12 +12,16 @@ from dataclasses import dataclass
 from guestcompat.emulation import arches
 from guestcompat.emulation.arches.base import ArchStrategy
 from guestcompat.emulation.artefact import Artefact
+from guestcompat.emulation.capabilities import Capabilities, capabilities_for
+from guestcompat.emulation.guestos import check_guest_os
 from guestcompat.emulation.fidelity import Expectation, FidelityReport
 from guestcompat.emulation.pci import PciPlan, plan_pci
+from guestcompat.emulation.qemucheck import check_argv
 from guestcompat.emulation.qemuopts import opts
 from guestcompat.emulation.vio import VioPlan, plan_vio
 from guestcompat.emulation.target import Target
 from guestcompat.errors import CompileError
+from guestcompat.profiles.blocked import Blocked, applicable
 from guestcompat.profiles.catalog import Catalog, DeviceKind, load_catalog
 from guestcompat.profiles.model import Profile
 
@@ -42,13 +46,19 @@ class CompiledMachine:
     """Kernel arguments telling the probe what to wait for before it looks
     (``guestcompat.disks=N``, ``guestcompat.nics=N``): some drivers
     find their disks asynchronously, after insmod has returned."""
+    blocked: tuple[Blocked, ...] = ()
+    """Blocked features (profiles/catalog/blocked.toml) that apply: ``compile`` lists them,
+    ``run`` refuses the ``no-run`` ones before boot."""
 
     @property
     def expectations(self) -> tuple[Expectation, ...]:
         return self.report.expectations
 
 
-def compile_profile(profile: Profile, target: Target | None = None) -> CompiledMachine:
+def compile_profile(profile: Profile, target: Target | None = None,
+                    capabilities: Capabilities | None = None) -> CompiledMachine:
+    """Compile *profile* for *target*, checked against the target QEMU's *capabilities*
+    (default: probed from the target's binary, cached)."""
     target = target or Target()
     if profile.abstract:
         raise CompileError(f"profile {profile.name} is abstract (a base for other profiles); compile one that extends it")
@@ -58,13 +68,22 @@ def compile_profile(profile: Profile, target: Target | None = None) -> CompiledM
         raise CompileError(f"platform.arch: profile {profile.name} describes {profile.platform.arch} hardware; "
                            f"it cannot be compiled for {target.arch}")
     catalog = load_catalog()
+    kinds = {d.kind for d in profile.pci.devices} | {d.kind for d in profile.vio.devices}
+    for entry in applicable(profile, target.arch, target.accel, kinds):
+        if entry.effect == "refuse":
+            raise CompileError(f"{entry.requires or entry.feature}: {entry.message(profile, target.arch)}")
     platform = arch.platform(profile, target)
     machine = catalog.machine(target.machine)
     pci = plan_pci(profile, catalog, machine, lambda topology: arch.slots(profile, target, topology))
     vio = plan_vio(profile, catalog, machine, target.machine)
+    check_guest_os(profile, arch, pci, vio)
+    presented = ({p.kind.name for p in pci.by_name.values() if p.qemu_id is not None}
+                 | {d.kind.name for d in vio.by_name.values() if d.qemu_id is not None})
+    blocked = applicable(profile, target.arch, target.accel, presented)
     rates: list[str] = []
     disk_argv, disk_expect, disk_aliases = _disks(profile, catalog, pci, vio, rates)
     argv = [arch.binary(target), *BASE_ARGS, *platform.argv, *pci.argv, *vio.argv, *disk_argv]
+    check_argv(argv, capabilities or capabilities_for(argv[0]), profile)
     expectations = tuple(platform.expectations + pci.expectations + vio.expectations + disk_expect)
     modaliases = tuple(dict.fromkeys(pci.modaliases + vio.modaliases + disk_aliases))
     nics = (sum(1 for p in pci.by_name.values() if p.qemu_id is not None and p.kind.role == "nic")
@@ -73,7 +92,7 @@ def compile_profile(profile: Profile, target: Target | None = None) -> CompiledM
     guest_cmdline = (f"guestcompat.disks={visible_disks}", f"guestcompat.nics={nics}",
                      *((f"guestcompat.rate={','.join(rates)}",) if rates else ()))
     return CompiledMachine(profile, target, arch, tuple(argv), FidelityReport(expectations), modaliases,
-                           tuple(pci.artefacts), arch.kernel_form_for(profile), guest_cmdline)
+                           tuple(pci.artefacts), arch.kernel_form_for(profile), guest_cmdline, blocked)
 
 
 #: How far a guest's measured rate may be from a throttle limit: QEMU's leaky

@@ -54,6 +54,19 @@ def fidelity_lines(compiled: CompiledMachine) -> list[str]:
     return lines
 
 
+def blocked_lines(compiled: CompiledMachine) -> list[str]:
+    """The blocked features that apply (profiles/catalog/blocked.toml), with what each means for a run."""
+    if not compiled.blocked:
+        return []
+    meaning = {"gap": "predicted in the fidelity report; run checks the guest shows exactly that",
+               "no-run": "run refuses to boot this profile"}
+    lines = [f"blocked on {compiled.target}:"]
+    for b in compiled.blocked:
+        what = f"{b.feature}" + (f" ({b.requires})" if b.requires else "") + (f", device {b.device}" if b.device else "")
+        lines.append(f"    {what}: {b.message(compiled.profile, compiled.target.arch)} [{meaning[b.effect]}]")
+    return lines
+
+
 def to_json(compiled: CompiledMachine) -> dict[str, Any]:
     return {
         "profile": compiled.profile.name,
@@ -63,5 +76,7 @@ def to_json(compiled: CompiledMachine) -> dict[str, Any]:
         "modaliases": list(compiled.modaliases),
         "artefacts": [{"name": a.name, "kind": a.kind, "description": a.description, "placeholder": a.placeholder,
                        "source": a.source} for a in compiled.artefacts],
+        "blocked": [{"feature": b.feature, "effect": b.effect, "requires": b.requires, "device": b.device,
+                     "reason": b.message(compiled.profile, compiled.target.arch)} for b in compiled.blocked],
         "fidelity": {"counts": compiled.report.counts(), "expectations": compiled.report.to_json()},
     }

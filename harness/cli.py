@@ -97,7 +97,7 @@ def compile_cmd(profile: str, arch: str | None, machine: str | None, accel: str,
                 validate: bool) -> None:
     """Print the QEMU argv for PROFILE and its fidelity report (or its libvirt domain XML)."""
     from guestcompat.emulation.compiler import compile_profile
-    from guestcompat.emulation.report import argv_lines, artefact_lines, fidelity_lines, to_json
+    from guestcompat.emulation.report import argv_lines, artefact_lines, blocked_lines, fidelity_lines, to_json
     from guestcompat.profiles.loader import load
 
     loaded = load(profile)
@@ -124,6 +124,9 @@ def compile_cmd(profile: str, arch: str | None, machine: str | None, accel: str,
         click.echo("\n".join(artefact_lines(compiled)))
     click.echo()
     click.echo("\n".join(fidelity_lines(compiled)))
+    if compiled.blocked:
+        click.echo()
+        click.echo("\n".join(blocked_lines(compiled)))
 
 
 @cli.command("run")
@@ -277,6 +280,8 @@ def import_capture_cmd(lspci_file: Path | None, dmidecode_file: Path | None, nam
                             dmidecode=dmidecode_file.read_text(errors="replace") if dmidecode_file else None)
     sources = ", ".join(p.name for p in (lspci_file, dmidecode_file) if p)
     _write_imported(name, output, sources, result.profile, result.notes)
+
+
 def _boot_fingerprint(profile: str, arch, machine, accel, qemu_binary, timeout: float):
     from guestcompat.harness.run import run_profile
     from guestcompat.profiles.loader import load
@@ -352,6 +357,24 @@ def diff_cmd(before: Path, after: Path) -> None:
         sys.exit(EXIT_PASS)
     _print_changes(changes)
     sys.exit(EXIT_MISMATCH)
+@cli.command("capabilities")
+@click.option("--arch", default=DEFAULT_ARCH, show_default=True, help="architecture whose QEMU binary to ask")
+@click.option("--qemu", "qemu_binary", default=None, help="QEMU binary (default: the architecture's)")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--no-cache", is_flag=True, help="probe the binary even when its answer is cached")
+def capabilities_cmd(arch: str, qemu_binary: str | None, fmt: str, no_cache: bool) -> None:
+    """Print what this host's QEMU can present: version, machines, catalogue devices, CPU models."""
+    from guestcompat.emulation import arches
+    from guestcompat.emulation.capabilities import capabilities_for
+    from guestcompat.emulation.capreport import text_lines, to_json
+    from guestcompat.profiles.catalog import load_catalog
+
+    binary = arches.get(arch).binary(Target(arch=arch, qemu_binary=qemu_binary))
+    caps = capabilities_for(binary, use_cache=not no_cache)
+    if fmt == "json":
+        click.echo(json.dumps(to_json(caps, load_catalog(), arch), indent=2))
+    else:
+        click.echo("\n".join(text_lines(caps, load_catalog(), arch)))
 
 
 @cli.group("images")

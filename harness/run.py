@@ -23,7 +23,7 @@ from guestcompat.emulation.target import Target
 from guestcompat.harness.compare import CheckResult, Status, compare
 from guestcompat.harness.qemu_runner import BootImage, BootResult, boot_async
 from guestcompat.images.build import GuestImage, ImageSpec, ensure_image
-from guestcompat.errors import GuestcompatError
+from guestcompat.errors import GuestcompatError, RunError
 from guestcompat.profiles.loader import list_profiles, load
 
 Progress = Callable[[str], None]
@@ -77,10 +77,19 @@ def boot_image(compiled: CompiledMachine, image: GuestImage) -> BootImage:
 BACKENDS = ("qemu", "libvirt")
 
 
+def refuse_blocked(compiled: CompiledMachine) -> None:
+    """RunError before any image or boot when a blocked feature forbids running this target."""
+    refused = [b for b in compiled.blocked if b.effect == "no-run"]
+    if refused:
+        raise RunError(f"{compiled.profile.name} on {compiled.target} is blocked: " + "; ".join(
+            f"{b.requires or b.feature}: {b.message(compiled.profile, compiled.target.arch)}" for b in refused))
+
+
 def run_compiled(compiled: CompiledMachine, *, timeout: float = 120.0, progress: Progress | None = None,
                  backend: str = "qemu", uri: str | None = None) -> RunOutcome:
     """``backend``: ``qemu`` runs the compiled argv directly; ``libvirt`` renders it as domain XML and
     boots it through libvirt (``uri``, or an embedded driver in a throwaway root)."""
+    refuse_blocked(compiled)
     image = image_for(compiled, progress)
     if backend != "libvirt":
         return asyncio.run(run_with_image_async(compiled, image, timeout=timeout, progress=progress))
@@ -97,6 +106,7 @@ async def run_with_image_async(compiled: CompiledMachine, image: GuestImage, *, 
                                progress: Progress | None = None) -> RunOutcome:
     """Boot an already built image and compare: what many runs sharing one event loop call
     (``guestcompat matrix``), where images are built once up front, not per run."""
+    refuse_blocked(compiled)
     say = progress or (lambda _msg: None)
     say("booting the guest")
     result = await boot_async(compiled, boot_image(compiled, image), timeout=timeout)

@@ -186,6 +186,8 @@ class Platform(Frozen):
     memory_mb: Annotated[int, Field(ge=128, le=1 << 20)] = 512
     kernel_hypervisor: Text | None = Field(
         default=None, description='What a Linux guest logs as "Hypervisor detected: X".')
+    migratable: bool | None = Field(
+        default=None, description="the VM must be live-migratable (a device QEMU cannot migrate blocks the run)")
     kernel_platform: Text | None = Field(
         default=None, description='powerpc: the platform a Linux guest names at the end of its "Hardware name:" line.')
 
@@ -291,6 +293,12 @@ class Disk(Frozen):
     limits: DiskLimits | None = None
 
 
+class Guest(Frozen):
+    """The operating system the guest runs (an entry of profiles/catalog/os/)."""
+
+    os: str | None = Field(default=None, description="guest-OS catalogue entry, e.g. debian-12, windows-2019")
+
+
 class Pci(Frozen):
     bridges: tuple[Bridge, ...] = ()
     devices: tuple[Device, ...] = ()
@@ -311,6 +319,7 @@ class Profile(Frozen):
     pci: Pci = Pci()
     vio: Vio = Vio()
     devicetree: DeviceTree = DeviceTree()
+    guest: Guest = Guest()
     disks: tuple[Disk, ...] = ()
 
     @model_validator(mode="after")

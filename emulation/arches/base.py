@@ -55,6 +55,8 @@ class ArchStrategy(ABC):
     """The guest's own tools (lspci, dmidecode, …) images/ puts into the probe
     image from Debian packages; names defined in images/data/guest-tools-<debian_arch>.toml."""
     machines: tuple[str, ...] = ()
+    default_firmware: str = ""
+    """Firmware a profile gets when it names none (``platform.firmware``)."""
     accels: tuple[str, ...] = ("tcg",)
     libvirt_features: tuple[str, ...] = ()
     """``<features>`` children libvirt needs to build the machine as QEMU does by default

@@ -49,6 +49,7 @@ class Ppc64(ArchStrategy):
     qemu_binary = "qemu-system-ppc64"
     probe_helpers = ()
     machines = ("pseries",)
+    default_firmware = "vof"
     accels = ("tcg",)
     firmwares = tuple(FIRMWARES)
     cpu_model = "power9"
@@ -68,7 +69,7 @@ class Ppc64(ArchStrategy):
         return ["-serial", f"chardev:{chardev}"]
 
     def platform(self, profile: Profile, target: Target) -> PlatformPart:
-        firmware = profile.platform.firmware or "vof"
+        firmware = profile.platform.firmware or self.default_firmware
         if firmware not in FIRMWARES:
             raise CompileError(f"platform.firmware: {firmware!r} is not a {self.name} firmware "
                                f"(supported: {', '.join(FIRMWARES)})")
@@ -98,9 +99,7 @@ class Ppc64(ArchStrategy):
 
     def check_no_x86_interfaces(self, profile: Profile) -> None:
         """A profile asking for x86-only interfaces on pseries is refused, not silently dropped."""
-        if profile.backdoor.enabled:
-            raise CompileError(f"backdoor.enabled: the VMware backdoor (I/O port 0x5658) exists only on x86; "
-                               f"{profile.name} cannot be compiled for {self.name}")
+        # The VMware backdoor: a blocked feature with effect "refuse" (profiles/catalog/blocked.toml).
         smbios = profile.smbios
         if smbios.oem_strings or any(v is not None for section in (smbios.bios, smbios.system, smbios.baseboard,
                                                                    smbios.chassis)

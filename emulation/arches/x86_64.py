@@ -20,6 +20,7 @@ from guestcompat.emulation.fidelity import Expectation
 from guestcompat.emulation.qemuopts import opts, pairs
 from guestcompat.emulation.target import Target
 from guestcompat.errors import CompileError
+from guestcompat.profiles.blocked import accel_facts
 from guestcompat.profiles.catalog import load_catalog
 from guestcompat.profiles.identity import effective_smbios
 from guestcompat.profiles.model import Profile
@@ -27,20 +28,14 @@ from guestcompat.profiles.model import Profile
 BACKDOOR_MAGIC = 0x564D5868
 VMX_TYPES = {"express": 1, "esx": 2, "server": 3, "workstation": 4, "ace": 5}
 
-# What each accelerator answers at CPUID 0x40000000 and whether a profile can change it.
-ACCEL_SIGNATURE = {"tcg": "TCGTCGTCGTCG"}
-ACCEL_CAN_SET_SIGNATURE = {"tcg": False}
+# What each accelerator answers (CPUID signature, backdoor GETHZ, user-mode backdoor) is data:
+# profiles/catalog/blocked.toml [accelerators.x86_64.<accel>].
 # Firmware -> (QEMU options, probe kernel form). SeaBIOS boots the PVH ELF
 # vmlinux fastest; OVMF only loads EFI executables, i.e. the bzImage's EFI stub.
 FIRMWARE = {
     "bios": ((), "pvh-vmlinux"),
     "efi": (("-bios", "/usr/share/ovmf/OVMF.fd"), "bzimage"),
 }
-# Whether QEMU's vmport answers the backdoor's GETHZ under this accelerator
-# (measured-here.md: not under TCG, even with tsc-frequency=).
-ACCEL_GETHZ = {"tcg": False}
-# Whether CPL3 code may use the VMware backdoor port (measured-here.md: not under TCG).
-ACCEL_USER_BACKDOOR = {"tcg": False}
 # /proc/cpuinfo 'model name' of QEMU's CPU models when no model-id is given.
 CPU_DEFAULT_BRAND = {"qemu64": "QEMU Virtual CPU version 2.5+"}
 
@@ -89,6 +84,7 @@ class X86_64(ArchStrategy):
     guest_tools = ("lspci", "dmidecode", "systemd-detect-virt", "virt-what", "udevadm",
                    "vmware-checkvm")
     machines = ("pc",)
+    default_firmware = "bios"
     accels = ("tcg",)
     cpu_model = "qemu64"
     libvirt_features = ("acpi",)
@@ -96,7 +92,7 @@ class X86_64(ArchStrategy):
     uuid_selectors = ("dmi.product_uuid",)
 
     def kernel_form_for(self, profile: Profile) -> str:
-        return FIRMWARE[profile.platform.firmware or "bios"][1]
+        return FIRMWARE[profile.platform.firmware or self.default_firmware][1]
 
     def kernel_cmdline(self) -> list[str]:
         """``acpi=noirq``: the probe kernel routes legacy INTx through the
@@ -131,7 +127,7 @@ class X86_64(ArchStrategy):
         hypervisor_bit = self._detection(profile, target, part)
         backdoor = profile.backdoor
         part.argv += ["-machine", opts(target.machine, accel=target.accel, vmport=backdoor.enabled),
-                      *FIRMWARE[profile.platform.firmware or "bios"][0]]
+                      *FIRMWARE[profile.platform.firmware or self.default_firmware][0]]
         if backdoor.enabled:
             part.argv += ["-global", opts(None, **{"vmport.vmware-vmx-version": backdoor.version}),
                           "-global", opts(None, **{"vmport.vmware-vmx-type": VMX_TYPES[backdoor.type]})]
@@ -165,7 +161,7 @@ class X86_64(ArchStrategy):
             part.expectations.append(Expectation("detection", "tools.virt_what", tuple(wanted.virt_what), shown,
                                                  reason, "virt-what"))
         if wanted.vmware_checkvm is not None:
-            unprivileged = wanted.vmware_checkvm and ACCEL_USER_BACKDOOR[target.accel]
+            unprivileged = wanted.vmware_checkvm and accel_facts(self.name, target.accel).user_backdoor
             part.expectations += [
                 Expectation("detection", "tools.vmware_checkvm", wanted.vmware_checkvm, unprivileged,
                             None if unprivileged == wanted.vmware_checkvm else
@@ -192,11 +188,12 @@ class X86_64(ArchStrategy):
     def _detection(self, profile: Profile, target: Target, part: PlatformPart) -> bool:
         """Choose the CPUID hypervisor bit and state what the guest will conclude."""
         cpu, backdoor = profile.cpu, profile.backdoor
-        accel_signature = ACCEL_SIGNATURE[target.accel]
+        facts = accel_facts(self.name, target.accel)
+        accel_signature = facts.cpuid_signature
         wanted_signature = cpu.hypervisor_signature if cpu.hypervisor_bit else None
         serial = effective_smbios(profile).system.serial or ""
         dmi_path = backdoor.enabled and "VMware" in serial
-        signature_settable = ACCEL_CAN_SET_SIGNATURE[target.accel]
+        signature_settable = facts.can_set_signature
         # Keep the bit when the accelerator can show the wanted signature; clear it when the
         # DMI + backdoor path is the only way the guest can conclude VMware.
         keep_bit = cpu.hypervisor_bit and (signature_settable or not dmi_path)
@@ -224,7 +221,7 @@ class X86_64(ArchStrategy):
                 "the guest kernel sees no VMware CPUID signature and no DMI serial 'VMware-…' with a backdoor",
                 "kernel"))
         if cpu.tsc_khz is not None and dmi_path:
-            gethz = ACCEL_GETHZ[target.accel]
+            gethz = facts.backdoor_gethz
             part.expectations.append(Expectation(
                 "detection", "kernel.vmware_tsc_khz", cpu.tsc_khz, cpu.tsc_khz if gethz else None,
                 None if gethz else

@@ -16,7 +16,7 @@ from guestcompat.detection.payload import ProbePayload
 from guestcompat.emulation.artefact import Artefact
 from guestcompat.emulation.compiler import compile_profile
 from guestcompat.emulation.target import Target
-from guestcompat.errors import RunError
+from guestcompat.errors import CompileError, RunError
 from guestcompat.harness.qemu_runner import boot
 from guestcompat.harness.run import boot_image
 from guestcompat.images.build import ImageSpec, ensure_image
@@ -101,8 +101,11 @@ def test_qemu_refusing_an_option(small):
 
 def test_missing_qemu_binary(profile_dir):
     profile_dir("t/small", SMALL)
-    compiled = compile_profile(load("t/small"), Target(qemu_binary="/nonexistent/qemu-system-x86_64"))
+    with pytest.raises(CompileError, match="QEMU binary '/nonexistent/qemu-system-x86_64' not found"):
+        compile_profile(load("t/small"), Target(qemu_binary="/nonexistent/qemu-system-x86_64"))
     ok = compile_profile(load("t/small"), Target())
+    # The binary vanished between compile and boot: the runner still says so.
+    compiled = dataclasses.replace(ok, argv=("/nonexistent/qemu-system-x86_64", *ok.argv[1:]))
     with pytest.raises(RunError, match="QEMU binary '/nonexistent/qemu-system-x86_64' not found"):
         boot(compiled, image_with_probe(ok, "true"), timeout=30)
 

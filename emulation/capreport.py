@@ -1,0 +1,91 @@
+"""``guestcompat capabilities``: what this host's QEMU can present, per catalogue kind.
+
+For every catalogue kind QEMU can present (``qemu.driver``): whether this
+build has the driver, and which of the properties the compiler sets on it
+(the kind's ``qemu.properties``, plus disk properties for a disk bus's
+device) exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from guestcompat.emulation.capabilities import Capabilities
+from guestcompat.profiles.catalog import Catalog
+
+
+
+def needs() -> dict[str, dict[str, list[str]]]:
+    """profiles/catalog/qemu.toml [needs]: the properties the compiler sets, per role, bus and object."""
+    import tomllib
+    from importlib import resources
+
+    return tomllib.loads(resources.files("guestcompat.profiles").joinpath("catalog/qemu.toml").read_text())["needs"]
+
+
+@dataclass(frozen=True)
+class DriverStatus:
+    kind: str
+    role: str
+    driver: str
+    present: bool
+    properties: dict[str, bool]
+    """Property the compiler needs → whether this build has it."""
+
+
+def driver_statuses(caps: Capabilities, catalog: Catalog) -> list[DriverStatus]:
+    wanted = needs()
+    rows = []
+    for name, kind in sorted(catalog.kinds.items()):
+        if not kind.qemu or not kind.qemu.driver:
+            continue
+        props = (*wanted["buses"].get(kind.bus, ()), *wanted["roles"].get(kind.role, ()), *(kind.qemu.properties or ()))
+        rows.append(_status(caps, name, kind.role, kind.qemu.driver, tuple(dict.fromkeys(props))))
+    for name, bus in sorted(catalog.disk_buses.items()):
+        rows.append(_status(caps, f"disk on {name}", "disk", bus.qemu_device, tuple(wanted["roles"]["disk"])))
+    return rows
+
+
+def object_statuses(caps: Capabilities) -> dict[str, dict[str, bool] | None]:
+    """Object type → {property: present}, None when this build lacks the type."""
+    out: dict[str, dict[str, bool] | None] = {}
+    for typename, props in needs()["objects"].items():
+        known = caps.object_properties.get(typename)
+        out[typename] = None if known is None else {p: p in known for p in props}
+    return out
+
+
+def _status(caps: Capabilities, kind: str, role: str, driver: str, needed: tuple[str, ...]) -> DriverStatus:
+    present = caps.has_device(driver)
+    known = set(caps.device_properties.get(driver, ()))
+    return DriverStatus(kind, role, driver, present, {p: p in known for p in needed})
+
+
+def to_json(caps: Capabilities, catalog: Catalog, arch: str) -> dict[str, Any]:
+    return {
+        "arch": arch, "binary": caps.binary, "version": caps.version, "package": caps.package,
+        "machines": sorted(caps.machines),
+        "kinds": [{"kind": r.kind, "role": r.role, "driver": r.driver, "present": r.present,
+                   "properties": r.properties} for r in driver_statuses(caps, catalog)],
+        "objects": object_statuses(caps),
+        "cpu_models": len(caps.cpu_models),
+        "device_types": len(caps.device_types),
+    }
+
+
+def text_lines(caps: Capabilities, catalog: Catalog, arch: str) -> list[str]:
+    aliases = sorted(a for a, m in caps.machines.items() if a != m)
+    lines = [f"{arch}: {caps.binary} (QEMU {caps.version}{', ' + caps.package if caps.package else ''})",
+             f"machines: {len(set(caps.machines.values()))} types; aliases: "
+             + ", ".join(f"{a} → {caps.machines[a]}" for a in aliases),
+             f"CPU models: {len(caps.cpu_models)}; device types: {len(caps.device_types)}",
+             "", "catalogue kinds:"]
+    for row in driver_statuses(caps, catalog):
+        props = ", ".join(f"{p} {'ok' if ok else 'MISSING'}" for p, ok in row.properties.items())
+        lines.append(f"  {row.kind:<24} {row.role:<10} {row.driver:<16} {'present' if row.present else 'MISSING'}"
+                     + (f"  ({props})" if props else ""))
+    for typename, props in object_statuses(caps).items():
+        shown = "MISSING" if props is None else ", ".join(f"{p} {'ok' if ok else 'MISSING'}" for p, ok in props.items())
+        lines.append(f"  object {typename}: {shown}")
+    return lines

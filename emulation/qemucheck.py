@@ -1,0 +1,84 @@
+"""Check a compiled argv against what the target's QEMU binary accepts.
+
+Runs on the argv the compiler is about to return, so every option is checked
+the way QEMU will read it: the machine type and its properties, each
+``-device`` driver and property, ``-global`` driver.property pairs,
+``-object`` types and properties, and the ``-cpu`` model.  A miss becomes a
+CompileError naming the profile key (``pci.devices[ethernet0]``), the binary
+and its version: the profile is refused before anything boots.
+"""
+
+from __future__ import annotations
+
+from guestcompat.emulation.capabilities import Capabilities
+from guestcompat.emulation.qemuopts import split
+from guestcompat.errors import CompileError
+from guestcompat.profiles.model import Profile
+
+# Options QEMU's own option parsers take off before the QOM properties are set.
+GENERIC = {"-device": {"id", "bus", "driver"}, "-object": {"id", "qom-type"}, "-machine": {"type", "accel"}}
+
+
+def profile_keys(profile: Profile) -> dict[str, str]:
+    """QEMU id (= profile entry name) → the profile key that asked for it."""
+    keys: dict[str, str] = {}
+    for section, items in (("pci.bridges", profile.pci.bridges), ("pci.devices", profile.pci.devices),
+                           ("vio.devices", profile.vio.devices), ("disks", profile.disks)):
+        for item in items:
+            keys[item.name] = f"{section}[{item.name}]"
+    for bridge in profile.pci.bridges:  # a multi-function bridge's functions are <name>-<n> (bridges/topology.py)
+        for n in range(bridge.functions):
+            keys.setdefault(f"{bridge.name}-{n}", f"pci.bridges[{bridge.name}]")
+    for disk in profile.disks:
+        if disk.limits is not None:
+            keys[f"throttle-{disk.name}"] = f"disks[{disk.name}].limits"
+    return keys
+
+
+def check_argv(argv: tuple[str, ...] | list[str], caps: Capabilities, profile: Profile) -> None:
+    keys = profile_keys(profile)
+    where = f"unsupported by this QEMU ({caps.label})"
+    i = 1
+    while i < len(argv) - 1:
+        option, value = argv[i], argv[i + 1]
+        if option == "-machine":
+            machine, props = split(value)
+            if machine not in caps.machines:
+                raise CompileError(f"platform: {where}: machine type {machine!r} does not exist "
+                                   f"(this build has {len(caps.machines)} machine types)")
+            _props(caps.machine_properties.get(machine), props, GENERIC["-machine"],
+                   f"platform: {where}: machine type {machine!r}")
+        elif option == "-device":
+            driver, props = split(value)
+            key = keys.get(props.get("id", ""), "the compiled machine")
+            if not caps.has_device(driver):
+                raise CompileError(f"{key}: {where}: device {driver!r} does not exist in this build")
+            _props(caps.device_properties.get(driver), props, GENERIC["-device"], f"{key}: {where}: device {driver!r}")
+        elif option == "-global":
+            _, props = split(value)
+            for name in props:
+                driver, _, prop = name.partition(".")
+                if not caps.has_device(driver):
+                    raise CompileError(f"platform: {where}: device {driver!r} (of -global {name}) does not exist")
+                _props(caps.device_properties.get(driver), {prop: ""}, set(), f"platform: {where}: device {driver!r}")
+        elif option == "-object":
+            typename, props = split(value)
+            key = keys.get(props.get("id", ""), "the compiled machine")
+            known = caps.object_properties.get(typename)
+            if known is None:
+                raise CompileError(f"{key}: {where}: object type {typename!r} does not exist in this build")
+            _props(known, props, GENERIC["-object"], f"{key}: {where}: object {typename!r}")
+        elif option == "-cpu":
+            model, _ = split(value)
+            if model not in caps.cpu_models:
+                raise CompileError(f"cpu: {where}: CPU model {model!r} does not exist "
+                                   f"(this build has {len(caps.cpu_models)} CPU models)")
+        i += 1
+
+
+def _props(known: tuple[str, ...] | None, props: dict[str, str], generic: set[str], what: str) -> None:
+    if known is None:  # not probed in detail: existence was all we could check
+        return
+    for prop in props:
+        if prop not in known and prop not in generic:
+            raise CompileError(f"{what} has no property {prop!r}")

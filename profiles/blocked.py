@@ -1,0 +1,91 @@
+"""Blocked features as data (profiles/catalog/blocked.toml): what a target cannot give a guest.
+
+One place for facts that used to be scattered through strategy code: the
+accelerator's answers (CPUID signature, backdoor GETHZ, user-mode backdoor),
+features an architecture lacks, and devices that forbid live migration.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import lru_cache
+from importlib import resources
+from typing import Literal
+
+from pydantic import ValidationError
+
+from guestcompat.errors import ProfileError
+from guestcompat.profiles.model import Frozen, Profile
+
+
+class AccelFacts(Frozen):
+    cpuid_signature: str
+    can_set_signature: bool
+    backdoor_gethz: bool
+    user_backdoor: bool
+
+
+class Blocked(Frozen):
+    feature: str
+    reason: str
+    effect: Literal["gap", "no-run", "refuse"]
+    arch: str | None = None
+    accel: str | None = None
+    device: str | None = None
+    """Catalogue kind whose presence blocks the feature."""
+    requires: str | None = None
+    """Dotted profile key that asks for the feature (``platform.migratable``)."""
+
+    def applies(self, profile: Profile, arch: str, accel: str, kinds: set[str]) -> bool:
+        if self.arch not in (None, arch) or self.accel not in (None, accel):
+            return False
+        if self.device is not None and self.device not in kinds:
+            return False
+        return self.requires is None or bool(lookup(profile, self.requires))
+
+    def message(self, profile: Profile, arch: str) -> str:
+        return self.reason.format(profile=profile.name, arch=arch)
+
+
+class BlockedData(Frozen):
+    accelerators: dict[str, dict[str, AccelFacts]]
+    blocked: tuple[Blocked, ...]
+
+
+def lookup(profile: Profile, key: str) -> object:
+    value: object = profile
+    for part in key.split("."):
+        value = getattr(value, part, None)
+    return value
+
+
+@lru_cache(maxsize=1)
+def load_blocked() -> BlockedData:
+    text = resources.files("guestcompat.profiles").joinpath("catalog", "blocked.toml").read_text()
+    try:
+        data = BlockedData.model_validate(tomllib.loads(text))
+    except ValidationError as exc:
+        raise ProfileError(f"profiles/catalog/blocked.toml is invalid:\n{exc}") from None
+    probe = Profile(name="probe")
+    for entry in data.blocked:
+        if entry.requires is not None and not _key_exists(probe, entry.requires):
+            raise ProfileError(f"profiles/catalog/blocked.toml: {entry.feature}: requires names no profile key "
+                               f"{entry.requires!r}")
+    return data
+
+
+def _key_exists(profile: Profile, key: str) -> bool:
+    value: object = profile
+    for part in key.split("."):
+        if not hasattr(value, part):
+            return False
+        value = getattr(value, part)
+    return True
+
+
+def accel_facts(arch: str, accel: str) -> AccelFacts:
+    return load_blocked().accelerators[arch][accel]
+
+
+def applicable(profile: Profile, arch: str, accel: str, kinds: set[str]) -> tuple[Blocked, ...]:
+    return tuple(b for b in load_blocked().blocked if b.applies(profile, arch, accel, kinds))
