@@ -31,7 +31,7 @@ from typing import Any
 from qemu.qmp import QMPClient
 from qemu.qmp.error import QMPError
 
-from guestcompat.errors import CompileError
+from guestcompat.errors import CompileError, QemuUnusableError
 from guestcompat.paths import cache_root
 
 PROBE_TIMEOUT = 20.0
@@ -101,7 +101,7 @@ def default_request() -> ProbeRequest:
 def resolve_binary(binary: str) -> Path:
     found = shutil.which(binary)
     if found is None:
-        raise CompileError(f"QEMU binary {binary!r} not found (run `make setup`, or name one with --qemu)")
+        raise QemuUnusableError(f"QEMU binary {binary!r} not found (run `make setup`, or name one with --qemu)")
     return Path(found).resolve()
 
 
@@ -142,7 +142,7 @@ async def _probe(binary: Path, request: ProbeRequest) -> Capabilities:
                                                         stdout=asyncio.subprocess.DEVNULL,
                                                         stderr=asyncio.subprocess.PIPE, start_new_session=True)
         except OSError as exc:
-            raise CompileError(f"cannot start {binary} to probe its capabilities: {exc}") from None
+            raise QemuUnusableError(f"cannot start {binary} to probe its capabilities: {exc}") from None
         try:
             await asyncio.wait_for(_connect(qmp, sock, proc), PROBE_TIMEOUT)
             return await asyncio.wait_for(_ask(qmp, binary, request, started), PROBE_TIMEOUT)
@@ -151,8 +151,9 @@ async def _probe(binary: Path, request: ProbeRequest) -> Capabilities:
             if proc.returncode is not None and proc.stderr is not None:
                 stderr = await proc.stderr.read()
             detail = stderr.decode(errors="replace").strip().splitlines()[-1:] or [str(exc) or type(exc).__name__]
-            raise CompileError(f"{binary} does not answer as a QEMU system emulator "
-                               f"(`-machine none` with a QMP monitor): {detail[0]}") from None
+            exited = f", exit code {proc.returncode}" if proc.returncode is not None else ""
+            raise QemuUnusableError(f"{binary} does not answer as a QEMU system emulator "
+                                    f"(`-machine none` with a QMP monitor{exited}): {detail[0]}") from None
     finally:
         with contextlib.suppress(Exception):
             await qmp.disconnect()

@@ -22,6 +22,11 @@ class CompileError(GuestcompatError):
     """A profile cannot be compiled for the requested target."""
 
 
+class QemuUnusableError(CompileError):
+    """The QEMU binary itself is missing, does not start or does not answer: a broken
+    target, not a profile that does not fit it (the matrix reports an error, not a skip)."""
+
+
 class ImageError(GuestcompatError):
     """A guest image could not be built (package download, extraction, ...)."""
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from guestcompat.emulation import arches
 from guestcompat.emulation.compiler import CompiledMachine, compile_profile
 from guestcompat.emulation.target import Target
-from guestcompat.errors import GuestcompatError
+from guestcompat.errors import GuestcompatError, QemuUnusableError
 from guestcompat.profiles.loader import list_profiles, load
 from guestcompat.profiles.model import Profile
 
@@ -135,6 +135,8 @@ def _plan_cell(profile: Profile, arch: str, binary: str | None, accel: str) -> P
         return PlannedCell(cell, skip_reason=_accel_refusal(arch, accel, strategy.accels))
     try:
         return PlannedCell(cell, compiled=compile_profile(profile, cell.target))
+    except QemuUnusableError as exc:
+        return PlannedCell(cell, error=str(exc))
     except GuestcompatError as exc:
         if _compiles_on_own_target(profile):
             return PlannedCell(cell, skip_reason=f"does not compile for {cell.target}: {exc}")

@@ -170,3 +170,17 @@ def test_diff_command_exit_codes(fp, tmp_path):
     assert "  NIC renamed ens192 → ens193 (its PCI function moved from 0b:00.0 to 0c:00.0)" in changed.stdout.splitlines()
     missing = cli("diff", str(a), str(tmp_path / "nope.json"))
     assert missing.returncode == 2 and "error:" in missing.stderr and "nope.json: no such file" in missing.stderr
+
+
+def test_the_tsc_calibration_path_is_volatile_but_a_new_tsc_fact_is_not(fp):
+    """Seen in the suite: one TCG boot calibrates against the PIT, the next one (busier host) falls back to
+    the HPET; that is host timing, not a different machine. A line outside the rule still differs."""
+    plain = json.loads(fp.to_json())
+    pit = dict(plain, kernel_log=["tsc: Fast TSC calibration using PIT", "tsc: Detected 2445.4 MHz processor"])
+    hpet = dict(plain, kernel_log=["tsc: Unable to calibrate against PIT", "tsc: using HPET reference calibration",
+                                   "tsc: Detected 2445.3 MHz processor"])
+    unstable = dict(hpet, kernel_log=hpet["kernel_log"] + ["tsc: Marking TSC unstable due to clocksource watchdog"])
+    as_fp = lambda p: baseline.normalized(Fingerprint.from_json(json.dumps(p)))  # noqa: E731
+    assert diff(as_fp(pit), as_fp(hpet)) == ()
+    assert texts(as_fp(pit), as_fp(unstable)) == [
+        "kernel now logs: tsc: Marking TSC unstable due to clocksource watchdog"]
