@@ -55,27 +55,20 @@ def parse(value: str) -> list[tuple[str | None, str]]:
         key, eq, rest = part.partition("=")
         items.append((key, rest) if eq else (None, key))
     return items
+
+
 def split(value: str) -> tuple[str, dict[str, str]]:
     """The inverse of :func:`opts`: ``head,key=value,...`` → (head, {key: value}).
 
     Used to check a compiled argv against what a QEMU build accepts; a first
-    part containing ``=`` is a property, not a head (``-global a.b=c``)."""
-    parts: list[str] = []
-    current = ""
-    i = 0
-    while i < len(value):
-        ch = value[i]
-        if ch == "," and value[i + 1:i + 2] == ",":
-            current += ","
-            i += 2
-            continue
-        if ch == ",":
-            parts.append(current)
-            current = ""
+    part containing ``=`` is a property, not a head (``-global a.b=c``); a later
+    bare flag is QEMU's shorthand for ``flag=on``."""
+    items = parse(value)
+    head = items.pop(0)[1] if items[0][0] is None else ""
+    props: dict[str, str] = {}
+    for key, text in items:
+        if key is None:
+            props[text] = "on"
         else:
-            current += ch
-        i += 1
-    parts.append(current)
-    head = "" if "=" in parts[0] else parts.pop(0)
-    props = dict(p.split("=", 1) if "=" in p else (p, "on") for p in parts)
+            props[key] = text
     return head, props
