@@ -129,6 +129,24 @@ def compile_cmd(profile: str, arch: str | None, machine: str | None, accel: str,
         click.echo("\n".join(blocked_lines(compiled)))
 
 
+@cli.command("fidelity")
+@click.argument("profiles", nargs=-1)
+@click.option("--markdown", is_flag=True, help="a Markdown page (docs/fidelity.md is this output)")
+def fidelity_cmd(profiles: tuple[str, ...], markdown: bool) -> None:
+    """Fidelity across PROFILES (default: every concrete profile), each deviation reason once with the
+    profiles it applies to; each profile is compiled for its own architecture's default target."""
+    from guestcompat.emulation.compiler import compile_profile
+    from guestcompat.emulation.fidelity_summary import markdown_lines, summarize, text_lines
+    from guestcompat.profiles.loader import list_profiles, load
+
+    loaded = [load(name) for name in profiles] or [p for p in (load(s.name) for s in list_profiles())
+                                                     if not p.abstract]
+    summary = summarize([compile_profile(p, make_target(None, None, "tcg", None, p.platform.arch))
+                         for p in loaded])
+    command = "guestcompat fidelity --markdown" + "".join(f" {name}" for name in profiles)
+    click.echo("\n".join(markdown_lines(summary, command) if markdown else text_lines(summary)))
+
+
 @cli.command("run")
 @click.argument("profile")
 @target_options
