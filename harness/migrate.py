@@ -54,7 +54,7 @@ from guestcompat.emulation.capabilities import capabilities_for
 from guestcompat.emulation.compiler import CompiledMachine, compile_profile
 from guestcompat.emulation.qemucheck import check_argv
 from guestcompat.emulation.target import Target
-from guestcompat.errors import MigrationError, QemuUnusableError, RunError
+from guestcompat.errors import CompileError, MigrationError, QemuUnusableError
 from guestcompat.harness.artefacts import build_all
 from guestcompat.harness.baseline import normalized
 from guestcompat.harness.qemu_instance import QemuInstance
@@ -191,12 +191,36 @@ def migrate_profile(name: str, target: Target, *, dest_qemu: str | None = None, 
 
 
 def check_dest_binary(compiled: CompiledMachine, binary: str) -> None:
-    """The destination binary must present everything the compiled argv asks for (before any boot)."""
+    """The destination binary must present everything the compiled argv asks for, and the machine
+    version the source runs (checked before any boot)."""
     resolved = shutil.which(binary)
     if resolved is None:
         raise QemuUnusableError(f"--dest-qemu {binary!r}: no such executable")
-    argv = (resolved, *compiled.argv[1:])
-    check_argv(argv, capabilities_for(resolved), compiled.profile)
+    caps = capabilities_for(resolved)
+    check_argv((resolved, *compiled.argv[1:]), caps, compiled.profile)
+    machine = pinned_machine(compiled)
+    if machine not in caps.machines:
+        raise CompileError(f"--dest-qemu {binary}: {caps.label} has no machine type {machine!r}, the version "
+                           f"the source runs as {compiled.target.machine!r}; a migration needs the same "
+                           "machine version on both sides")
+
+
+def pinned_machine(compiled: CompiledMachine) -> str:
+    """The versioned machine type the source binary runs for the target's machine (``pc`` →
+    ``pc-i440fx-7.2``): an alias names the newest version *of each binary*, so both sides of a
+    migration are given the source's version by name."""
+    caps = capabilities_for(compiled.argv[0])
+    return caps.machines.get(compiled.target.machine, compiled.target.machine)
+
+
+def pin_machine(argv: list[str], machine: str) -> list[str]:
+    """*argv* with the ``-machine`` option's type replaced by *machine* (its properties kept)."""
+    pinned = list(argv)
+    for i, option in enumerate(pinned[:-1]):
+        if option == "-machine":
+            _head, sep, props = pinned[i + 1].partition(",")
+            pinned[i + 1] = machine + sep + props
+    return pinned
 
 
 async def migrate_async(compiled: CompiledMachine, image: GuestImage, *, dest_qemu: str | None = None,
@@ -211,8 +235,9 @@ async def migrate_async(compiled: CompiledMachine, image: GuestImage, *, dest_qe
     try:
         artefacts = await asyncio.to_thread(build_all, compiled.artefacts)
         boot = boot_image(compiled, image)
-        src_argv = source_argv(compiled, boot, workdir / "source-qmp.sock", artefacts)
-        dst_argv = dest_argv(compiled, boot, workdir / "dest-qmp.sock", artefacts, dest_qemu)
+        machine = await asyncio.to_thread(pinned_machine, compiled)
+        src_argv = pin_machine(source_argv(compiled, boot, workdir / "source-qmp.sock", artefacts), machine)
+        dst_argv = pin_machine(dest_argv(compiled, boot, workdir / "dest-qmp.sock", artefacts, dest_qemu), machine)
         channel = f"unix:{workdir / 'migration.sock'}"
 
         say("booting the source")
