@@ -19,7 +19,7 @@ def report_lines(outcome: MigrationOutcome) -> list[str]:
     source, dest = outcome.source_argv[0], outcome.dest_argv[0]
     lines = [
         f"migrated {outcome.compiled.profile.name} on {outcome.compiled.target}"
-        + (f" from {source} to {dest}" if source != dest else f" ({source} to {dest})"),
+        + (f" from {source} to {dest}" if source != dest else f" (both sides: {source})"),
         f"  source boot to first fingerprint: {outcome.source_seconds:.1f} s",
         f"  migration: {outcome.migration_seconds:.2f} s until the destination ran "
         f"(QEMU: total {_ms(stats.total_ms)}, downtime {_ms(stats.downtime_ms)}, setup {_ms(stats.setup_ms)}, "
