@@ -56,3 +56,8 @@ class RunError(GuestcompatError):
         if self.argv:
             parts.append("command: " + " ".join(self.argv))
         return "\n".join(parts)
+
+
+class MigrationError(RunError):
+    """A live-migration check could not be carried out: QEMU blocks or fails the migration, the
+    destination dies or never runs, or the guest's second fingerprint is not the one asked for."""

@@ -179,6 +179,32 @@ def run_cmd(profile: str, arch: str | None, machine: str | None, accel: str, qem
     sys.exit(EXIT_PASS if outcome.passed else EXIT_MISMATCH)
 
 
+@cli.command("migrate")
+@click.argument("profile")
+@target_options
+@click.option("--dest-qemu", "dest_qemu", default=None,
+              help="QEMU binary of the destination  [default: the source's]")
+@click.option("--timeout", default=120.0, show_default=True,
+              help="seconds to wait for each step (each fingerprint, the migration)")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write the timings, query-migrate figures, verdict and both fingerprints as JSON")
+def migrate_cmd(profile: str, arch: str | None, machine: str | None, accel: str, qemu_binary: str | None,
+                dest_qemu: str | None, timeout: float, json_path: Path | None) -> None:
+    """Live-migrate PROFILE's guest to a second QEMU and check it sees the same machine:
+    exit 0 unchanged, 1 changed, 2 error or blocked."""
+    from guestcompat.harness.migrate import migrate_profile
+    from guestcompat.harness.migrate_report import report_lines
+    from guestcompat.profiles.loader import load
+
+    target = make_target(arch, machine, accel, qemu_binary, load(profile).platform.arch)
+    with progress_reporter(profile) as progress:
+        outcome = migrate_profile(profile, target, dest_qemu=dest_qemu, timeout=timeout, progress=progress)
+    out.print("\n".join(report_lines(outcome)), markup=False)
+    if json_path:
+        _write_atomic(json_path, json.dumps(outcome.to_json(), indent=2, sort_keys=True) + "\n")
+    sys.exit(EXIT_PASS if outcome.unchanged else EXIT_MISMATCH)
+
+
 @cli.command("matrix")
 @click.argument("profiles", nargs=-1)
 @click.option("--arch", "arch_names", multiple=True,

@@ -47,6 +47,10 @@ rec() {
 	printf '%s\t%s\t%s\n' "$1" "$2" "$3" >&3
 }
 
+# Which run this is: /init passes the host's token on a second run
+# (migration checks, images/init.py); absent on a normal boot.
+[ -n "${GC_RUN-}" ] && rec s run "$GC_RUN"
+
 # --- settle: wait (up to GC_SETTLE_TIMEOUT s) for the disks and NICs the -----
 # harness announced on the kernel command line (guestcompat.disks=N,
 # guestcompat.nics=N): some drivers (mptsas) discover disks asynchronously,
