@@ -67,18 +67,15 @@ def test_load_order_for_vmware_devices(image: GuestImage) -> None:
     assert image.unmatched_aliases == ()
 
 
-def test_cache_hit_is_fast_and_runs_no_apt(image: GuestImage,
+def test_cache_hit_runs_no_apt_and_no_tool(image: GuestImage,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     def no_tools(argv, **_kw):  # type: ignore[no-untyped-def]
         raise AssertionError(f"cache hit ran {argv}")
 
     monkeypatch.setattr(debian, "run_tool", no_tools)
     monkeypatch.setattr(debian, "apt_get_download", no_tools)
-    start = time.monotonic()
-    again = ensure_image(SPEC)
-    elapsed = time.monotonic() - start
+    again = ensure_image(SPEC)  # its speed is measured by bench/, not asserted here (host load varies)
     assert again == image
-    assert elapsed < 1.0, f"cache hit took {elapsed:.2f} s"
 
 
 def test_list_images_reads_image_json(image: GuestImage) -> None:
