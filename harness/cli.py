@@ -301,6 +301,54 @@ def import_capture_cmd(lspci_file: Path | None, dmidecode_file: Path | None, nam
     _write_imported(name, output, sources, result.profile, result.notes)
 
 
+@cli.command("replay")
+@click.argument("captures", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@target_options
+@click.option("--image", "disk_image", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="a disk image (raw, qcow2, VMDK) to attach as unit 0 of the first storage controller")
+@click.option("--timeout", default=240.0, show_default=True, help="seconds to wait for the guest's fingerprint")
+@click.option("--min-score", default=100.0, show_default=True,
+              help="exit 1 when any category scores below this percentage")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write the scores, every deviation, the imported profile and the booted fingerprint as JSON")
+def replay_cmd(captures: tuple[Path, ...], arch: str | None, machine: str | None, accel: str,
+               qemu_binary: str | None, disk_image: Path | None, timeout: float, min_score: float,
+               json_path: Path | None) -> None:
+    """Import CAPTURES (the capture script's JSON, or lspci -nnmmv and/or dmidecode text of one VM),
+    boot the result and score per category how faithfully the booted guest reproduces the source,
+    listing every deviation. Exit 0 all categories at or above --min-score, 1 below, 2 error."""
+    from guestcompat.harness.replay import load_sources, replay
+
+    source = load_sources(captures)
+    with progress_reporter(f"replay {source.label}") as progress:
+        result = replay(source, make_target(arch, machine, accel, qemu_binary), disk_image=disk_image,
+                        timeout=timeout, progress=progress)
+    comparison = result.comparison
+    out.print(f"replay of {source.label}: booted in {result.seconds:.1f} s "
+              f"(fingerprint {result.outcome.boot.seconds_to_document:.1f} s after launch)", markup=False)
+    for score in comparison.scores:
+        out.print("  " + score.line(), markup=False)
+    if comparison.deviations:
+        out.print(f"deviations ({len(comparison.deviations)}):", markup=False)
+        for dev in comparison.deviations:
+            out.print(f"  [{dev.category}] {dev.text}", markup=False)
+    for note in result.notes:
+        out.print(f"  not reproduced: {note}", markup=False)
+    if json_path:
+        _write_atomic(json_path, json.dumps({
+            "capture": source.label,
+            "scores": {s.category: {"compared": s.compared, "matched": s.matched, "score": s.score}
+                       for s in comparison.scores},
+            "deviations": [{"category": d.category, "subject": d.subject, "source": d.wanted, "replay": d.observed}
+                           for d in comparison.deviations],
+            "not_reproduced": list(result.notes), "profile_toml": result.profile_toml,
+            "run": result.outcome.to_json()}, indent=2) + "\n")
+    low = comparison.below(min_score / 100)
+    if low:
+        out.print("below --min-score {:g}%: {}".format(min_score, ", ".join(s.category for s in low)), markup=False)
+    sys.exit(EXIT_MISMATCH if low else EXIT_PASS)
+
+
 def _boot_fingerprint(profile: str, arch, machine, accel, qemu_binary, timeout: float):
     from guestcompat.harness.run import run_profile
     from guestcompat.profiles.loader import load
