@@ -328,6 +328,9 @@ def replay_cmd(captures: tuple[Path, ...], arch: str | None, machine: str | None
               f"(fingerprint {result.outcome.boot.seconds_to_document:.1f} s after launch)", markup=False)
     for score in comparison.scores:
         out.print("  " + score.line(), markup=False)
+    counts = result.outcome.counts()
+    out.print(f"the imported profile's own checks: {counts['pass']} passed, {counts['deviation']} known deviations, "
+              f"{counts['fail']} mismatches (`guestcompat run` on the profile lists them)", markup=False)
     if comparison.deviations:
         out.print(f"deviations ({len(comparison.deviations)}):", markup=False)
         for dev in comparison.deviations:

@@ -13,8 +13,9 @@ same tools' output, parsed the same way), category by category:
   present at its address;
 * identity: every dmidecode field of the BIOS, system, baseboard, chassis
   and OEM-strings structures, and the SMBIOS version;
-* detection: each detection model's verdict (detection/models.py) and the
-  real tools' answers (systemd-detect-virt, virt-what) the source ran;
+* detection: each detection model's verdict (detection/models.py) that
+  names a hypervisor from the captured facts alone, and the real tools'
+  answers (systemd-detect-virt, virt-what) the source ran;
 * names: the predictable name (``ens192``) of each source NIC.
 
 A score is matched/compared per category; it never stands alone: every
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +40,7 @@ from guestcompat.detection.fingerprint import Fingerprint
 from guestcompat.detection.tools import Dmidecode, LspciDevice
 from guestcompat.errors import ProfileError
 
+_PCI_ADDRESS = re.compile(r"^(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[01][0-9a-f]\.[0-7]$", re.IGNORECASE)
 CATEGORIES = ("placement", "ids", "identity", "detection", "names")
 _DMI_TYPES = {0: "BIOS", 1: "System", 2: "Base Board", 3: "Chassis"}
 _ID_FIELDS = (("vendor", 4), ("device", 4), ("subsystem_vendor", 4), ("subsystem_device", 4), ("class_id", 4),
@@ -123,7 +126,7 @@ def _label(d: LspciDevice) -> str:
 def compare(source: Fingerprint, replay: Fingerprint) -> Comparison:
     """Score how faithfully ``replay`` (a booted guest) reproduces ``source`` (a capture)."""
     tally = _Tally()
-    src_pci = {d.address: d for d in (source.tools.lspci if source.tools else ())}
+    src_pci = {d.address: d for d in (source.tools.lspci if source.tools else ()) if _PCI_ADDRESS.match(d.address)}
     rep_pci = {d.address: d for d in (replay.tools.lspci if replay.tools else ())}
     for address, d in sorted(src_pci.items()):
         there = rep_pci.get(address)
@@ -174,8 +177,11 @@ def _identity(tally: _Tally, src: Dmidecode | None, rep: Dmidecode | None) -> No
 def _detection(tally: _Tally, source: Fingerprint, replay: Fingerprint) -> None:
     want, got = models.evaluate(source), models.evaluate(replay)
     for name, verdict in want.items():
-        if verdict.missing and verdict.result is None:
-            continue  # the capture lacks what this detector decides on: nothing to compare
+        # A capture is partial (no CPUID, maybe no DMI): a detector that says nothing or "none" on it may
+        # only lack facts; one that already names the hypervisor from the captured facts alone is a
+        # finding the replay must reproduce.
+        if verdict.result in (None, "", "none"):
+            continue
         tally.check("detection", f"{name} model verdict", verdict.result, got[name].result)
     st, rt = source.tools, replay.tools
     if st is not None:
@@ -208,12 +214,19 @@ def predicted_name(d: LspciDevice) -> str:
 
 
 def _names(tally: _Tally, source: Fingerprint, replay: Fingerprint, src_pci: dict[str, LspciDevice]) -> None:
+    """A side that ran net_id is taken at its word; one that did not (an lspci text capture) gets the
+    name net_id derives from what lspci shows (physical slot, else bus path)."""
     observed_src, observed_rep = _nic_names(source), _nic_names(replay)
+    rep_pci = {d.address: d for d in (replay.tools.lspci if replay.tools else ())}
+    rep_ran_net_id = bool(replay.tools and replay.tools.net_names)
     for address, d in sorted(src_pci.items()):
         if d.class_id is None or d.class_id >> 8 != 0x02:
             continue
         want = observed_src.get(address) or predicted_name(d)
-        tally.check("names", f"NIC name of {address} ({_label(d)})", want, observed_rep.get(address))
+        got = observed_rep.get(address)
+        if got is None and not rep_ran_net_id and address in rep_pci:
+            got = predicted_name(rep_pci[address])
+        tally.check("names", f"NIC name of {address} ({_label(d)})", want, got)
 
 
 # ---------------------------------------------------------------------------
