@@ -248,12 +248,23 @@ def import_group() -> None:
 @click.option("--name", default=None, help="profile name (default: the .vmx file's stem under imported/)")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="where to write the TOML (default: ./profiles/<name>.toml)")
-def import_vmx_cmd(vmx_file: Path, name: str | None, output: Path | None) -> None:
+@click.option("--disks", "disk_mode", type=click.Choice(["attach", "convert", "blank"]), default="attach",
+              show_default=True, help="the VMDKs the .vmx names (scsiN:M.fileName): attach them as they are "
+                                      "(read-only), convert them with qemu-img, or use blank disks")
+@click.option("--disk-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="where --disks convert writes the images  [default: <output>.disks/ next to the TOML]")
+@click.option("--disk-format", type=click.Choice(["qcow2", "raw"]), default="qcow2", show_default=True,
+              help="format of converted disks")
+def import_vmx_cmd(vmx_file: Path, name: str | None, output: Path | None, disk_mode: str, disk_dir: Path | None,
+                   disk_format: str) -> None:
     """Import a VMware .vmx into a profile, report what cannot be reproduced, and check it compiles."""
-    from guestcompat.profiles.importers.vmx import import_vmx
+    from guestcompat.profiles.importers.vmx import DiskPolicy, import_vmx
 
     name = name or f"imported/{vmx_file.stem}"
-    result = import_vmx(vmx_file.read_text(errors="replace"), name, str(vmx_file))
+    output = output or Path("profiles") / f"{name}.toml"
+    policy = DiskPolicy(mode=disk_mode, base_dir=vmx_file.parent,
+                        disk_dir=disk_dir or output.with_name(output.stem + ".disks"), out_format=disk_format)
+    result = import_vmx(vmx_file.read_text(errors="replace"), name, str(vmx_file), disks=policy)
     _write_imported(name, output, vmx_file.name, result.profile, result.notes)
 
 

@@ -18,7 +18,7 @@ SAMPLE = Path(__file__).parent.parent / "data" / "esxi67-web01.vmx"
 
 
 def test_imported_vmx_boots_with_vmware_placement_and_names(tmp_path, monkeypatch):
-    proc = subprocess.run([sys.executable, "-m", "guestcompat.harness.cli", "import", "vmx", str(SAMPLE),
+    proc = subprocess.run([sys.executable, "-m", "guestcompat.harness.cli", "import", "vmx", str(SAMPLE), "--disks", "blank",
                            "--name", "imported/web01"], cwd=tmp_path, capture_output=True, text=True,
                           env={**os.environ, "GUESTCOMPAT_PROFILE_PATH": ""})
     assert proc.returncode == 0, proc.stderr + proc.stdout
