@@ -296,7 +296,7 @@ def _write_imported(name: str, output: Path | None, sources: str, profile: dict,
 
 @import_group.command("capture")
 @click.option("--lspci", "lspci_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="`lspci -nnmmv` output captured in the source VM")
+              help="lspci output captured in the source VM: -nnmmv (best), -nn, -vvv or -tv")
 @click.option("--dmidecode", "dmidecode_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="`dmidecode` output captured in the source VM")
 @click.option("--name", required=True, help="profile name, e.g. imported/web01")
@@ -307,6 +307,7 @@ def import_capture_cmd(lspci_file: Path | None, dmidecode_file: Path | None, nam
     from guestcompat.profiles.importers.capture import import_capture
 
     result = import_capture(name, lspci=lspci_file.read_text(errors="replace") if lspci_file else None,
+                            lspci_source=str(lspci_file),
                             dmidecode=dmidecode_file.read_text(errors="replace") if dmidecode_file else None)
     sources = ", ".join(p.name for p in (lspci_file, dmidecode_file) if p)
     _write_imported(name, output, sources, result.profile, result.notes)

@@ -26,6 +26,7 @@ shown as "not compared", not as 100%.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import tempfile
@@ -37,7 +38,8 @@ from typing import Any
 
 from guestcompat.detection import models
 from guestcompat.detection.fingerprint import Fingerprint
-from guestcompat.detection.tools import Dmidecode, LspciDevice
+from guestcompat.detection.tools import Dmidecode, GuestTools, LspciDevice
+from guestcompat.profiles.importers.lspci_text import detect_form, parse_lspci
 from guestcompat.errors import ProfileError
 
 _PCI_ADDRESS = re.compile(r"^(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[01][0-9a-f]\.[0-7]$", re.IGNORECASE)
@@ -250,6 +252,7 @@ def load_sources(paths: tuple[Path, ...]) -> SourceCapture:
     if not paths:
         raise ProfileError("replay needs a capture: the JSON `gc-capture.sh` printed, or lspci/dmidecode text")
     lspci = dmidecode = None
+    lspci_path = paths[0]
     for path in paths:
         try:
             text = path.read_text(errors="replace")
@@ -265,13 +268,18 @@ def load_sources(paths: tuple[Path, ...]) -> SourceCapture:
                                  dmi_run.stdout if dmi_run and dmi_run.ok else None, path.name)
         if "Handle 0x" in text and "DMI type" in text:
             dmidecode = _once(dmidecode, text, path, "dmidecode")
-        elif "Slot:" in text:
+        elif detect_form(text) != "unknown":
             lspci = _once(lspci, text, path, "lspci")
+            lspci_path = path
         else:
             raise ProfileError(f"{path}: neither a capture JSON, `lspci -nnmmv` output (Slot: lines) nor "
                                f"`dmidecode` output (Handle 0x…, DMI type …)")
-    return SourceCapture(models.fingerprint_from_captures(lspci, dmidecode), lspci, dmidecode,
-                         ", ".join(p.name for p in paths))
+    fp = models.fingerprint_from_captures(lspci if lspci and detect_form(lspci) == "vmm" else None, dmidecode)
+    if lspci and detect_form(lspci) != "vmm":   # -nn, -vvv, -tv: the same records, read by lspci_text
+        devices, _errors, _form = parse_lspci(lspci, str(lspci_path))
+        tools = fp.tools or GuestTools(runs={})
+        fp = dataclasses.replace(fp, tools=dataclasses.replace(tools, lspci=devices))
+    return SourceCapture(fp, lspci, dmidecode, ", ".join(p.name for p in paths))
 
 
 def _once(current: str | None, text: str, path: Path, what: str) -> str:
@@ -315,7 +323,8 @@ def replay(source: SourceCapture, target: Any, *, disk_image: Path | None = None
 
     say = progress or (lambda _m: None)
     name = "replay/capture"
-    imported = import_capture(source.label, lspci=source.lspci, dmidecode=source.dmidecode)
+    imported = import_capture(source.label, lspci=source.lspci, dmidecode=source.dmidecode,
+                              lspci_source=source.label)
     profile = imported.profile
     if disk_image is not None:
         _attach(profile, disk_image)
