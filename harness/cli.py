@@ -240,7 +240,7 @@ def capture_cmd(output: Path | None) -> None:
 
 @cli.group("import")
 def import_group() -> None:
-    """Write a profile from what a source VM comes with (.vmx, lspci/dmidecode captures)."""
+    """Write a profile from what a source VM comes with (.vmx, .ovf, lspci/dmidecode captures)."""
 
 
 @import_group.command("vmx")
@@ -266,6 +266,30 @@ def import_vmx_cmd(vmx_file: Path, name: str | None, output: Path | None, disk_m
                         disk_dir=disk_dir or output.with_name(output.stem + ".disks"), out_format=disk_format)
     result = import_vmx(vmx_file.read_text(errors="replace"), name, str(vmx_file), disks=policy)
     _write_imported(name, output, vmx_file.name, result.profile, result.notes)
+
+
+@import_group.command("ovf")
+@click.argument("ovf_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", default=None, help="profile name (default: the .ovf file's stem under imported/)")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="where to write the TOML (default: ./profiles/<name>.toml)")
+@click.option("--disks", "disk_mode", type=click.Choice(["attach", "convert", "blank"]), default="attach",
+              show_default=True, help="the VMDKs the OVF references: attach, convert with qemu-img, or blank disks")
+@click.option("--disk-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="where --disks convert writes the images  [default: <output>.disks/ next to the TOML]")
+@click.option("--disk-format", type=click.Choice(["qcow2", "raw"]), default="qcow2", show_default=True)
+def import_ovf_cmd(ovf_file: Path, name: str | None, output: Path | None, disk_mode: str, disk_dir: Path | None,
+                   disk_format: str) -> None:
+    """Import a VMware OVF descriptor (.ovf) into a profile, like a .vmx."""
+    from guestcompat.profiles.importers.ovf import import_ovf
+    from guestcompat.profiles.importers.vmx import DiskPolicy
+
+    name = name or f"imported/{ovf_file.stem}"
+    output = output or Path("profiles") / f"{name}.toml"
+    policy = DiskPolicy(mode=disk_mode, base_dir=ovf_file.parent,
+                        disk_dir=disk_dir or output.with_name(output.stem + ".disks"), out_format=disk_format)
+    result = import_ovf(ovf_file.read_text(errors="replace"), name, str(ovf_file), disks=policy)
+    _write_imported(name, output, ovf_file.name, result.profile, result.notes)
 
 
 def _write_imported(name: str, output: Path | None, sources: str, profile: dict, notes: list[str]) -> None:
