@@ -323,18 +323,25 @@ def _write_imported(name: str, output: Path | None, sources: str, profile: dict,
               help="lspci output captured in the source VM: -nnmmv (best), -nn, -vvv or -tv")
 @click.option("--dmidecode", "dmidecode_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="`dmidecode` output captured in the source VM")
+@click.option("--fingerprint", "capture_json", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="the JSON the capture script (`guestcompat capture`) printed in the source VM")
 @click.option("--name", required=True, help="profile name, e.g. imported/web01")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="where to write the TOML (default: ./profiles/<name>.toml)")
-def import_capture_cmd(lspci_file: Path | None, dmidecode_file: Path | None, name: str, output: Path | None) -> None:
-    """Import lspci/dmidecode text captured inside the source VM into a profile."""
+def import_capture_cmd(lspci_file: Path | None, dmidecode_file: Path | None, capture_json: Path | None, name: str,
+                       output: Path | None) -> None:
+    """Import lspci/dmidecode text, or the capture script's JSON, captured inside the source VM into a profile."""
+    from guestcompat.harness.replay import load_sources
     from guestcompat.profiles.importers.capture import import_capture
 
-    result = import_capture(name, lspci=lspci_file.read_text(errors="replace") if lspci_file else None,
-                            lspci_source=str(lspci_file),
-                            dmidecode=dmidecode_file.read_text(errors="replace") if dmidecode_file else None)
-    sources = ", ".join(p.name for p in (lspci_file, dmidecode_file) if p)
-    _write_imported(name, output, sources, result.profile, result.notes)
+    files = tuple(p for p in (capture_json, lspci_file, dmidecode_file) if p)
+    if capture_json and len(files) > 1:
+        raise click.UsageError("--fingerprint already holds the lspci and dmidecode output; give it alone")
+    if not files:
+        raise click.UsageError("give --lspci and/or --dmidecode, or --fingerprint")
+    source = load_sources(files)
+    result = import_capture(name, lspci=source.lspci, dmidecode=source.dmidecode, lspci_source=source.label)
+    _write_imported(name, output, source.label, result.profile, result.notes)
 
 
 @cli.command("replay")

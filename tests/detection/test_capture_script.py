@@ -90,3 +90,19 @@ def test_truncated_capture_is_a_clear_error(script: Path) -> None:
         load_capture_document(fp_text[: len(fp_text) // 2], "cap.json")
     with pytest.raises(ProbeError, match="not a guestcompat probe document"):
         load_capture_document('{"format": "something-else"}', "x.json")
+
+
+def test_capture_json_feeds_import_and_replay(script: Path, tmp_path: Path) -> None:
+    from guestcompat.harness.replay import load_sources
+
+    capture = tmp_path / "capture.json"
+    capture.write_text(subprocess.run(["sh", str(script)], capture_output=True, text=True, check=True).stdout)
+    source = load_sources((capture,))
+    assert source.lspci is not None and "Slot:" in source.lspci
+    assert {d.address for d in source.fingerprint.tools.lspci} == set(_host_lspci())
+    proc = subprocess.run([sys.executable, "-m", "guestcompat.harness.cli", "import", "capture", "--fingerprint",
+                           str(capture), "--name", "imported/host"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "GUESTCOMPAT_PROFILE_PATH": ""})
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "profiles" / "imported" / "host.toml").is_file()
+    assert "compiles for x86_64/pc/tcg" in proc.stdout

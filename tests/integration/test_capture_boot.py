@@ -21,7 +21,10 @@ pytestmark = [pytest.mark.boot, pytest.mark.usefixtures("leaves_nothing_behind")
 # PATH is a root login shell's (the init's own has no /usr/bin, where the image keeps the tools).
 WRAPPER = """#!/bin/sh
 echo 1 > /proc/sys/kernel/printk
+read -r t0 _ < /proc/uptime
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin sh /probe/gc-capture.sh > /tmp/capture.json 2> /tmp/capture.err
+read -r t1 _ < /proc/uptime
+echo "capture: started at $t0 s, done at $t1 s of guest uptime"
 sha256sum /tmp/capture.json > /tmp/capture.sha
 read -r sha _ < /tmp/capture.sha
 set -- $(wc -c < /tmp/capture.json)
@@ -43,6 +46,10 @@ def test_capture_in_guest_agrees_with_probe(tmp_path):
     result = boot(compiled, boot_image(compiled, image), timeout=240)
     doc = load_capture_document(__import__("json").dumps(result.document), "guest capture")
     captured = Fingerprint.from_document(doc)
+    print(next(line for line in result.console if line.startswith("capture: started")))
+    for label, fp in (("capture", captured), ("probe", probed)):
+        runs = fp.tools.runs if fp.tools else {}
+        print(label, "tool centiseconds:", {k: r.centiseconds for k, r in sorted(runs.items())})
 
     assert [(f.ref, f.vendor, f.device, f.subsystem_vendor, f.subsystem_device, f.class_code, f.driver)
             for f in captured.pci] == [(f.ref, f.vendor, f.device, f.subsystem_vendor, f.subsystem_device,
