@@ -8,6 +8,7 @@ image and be compared in golden files without run-time paths.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from guestcompat.emulation import arches
 from guestcompat.emulation.arches.base import ArchStrategy
@@ -126,6 +127,11 @@ def _controller(name: str, pci: PciPlan, vio: VioPlan) -> tuple[str | None, Devi
     return None
 
 
+#: image file suffix -> QEMU block driver (anything else is raw); VMDKs (imported from a .vmx) are read by
+#: QEMU's vmdk driver in every subformat, descriptor + extents included.
+_IMAGE_FORMATS = {".qcow2": "qcow2", ".vmdk": "vmdk"}
+
+
 def _disks_visible(controller: tuple[str | None, DeviceKind, str] | None) -> bool:
     return controller is not None and not (controller[1].qemu and controller[1].qemu.disks_absent)
 
@@ -148,7 +154,7 @@ def _disks(profile: Profile, catalog: Catalog, pci: PciPlan, vio: VioPlan, rates
         node = f"drive-{disk.name}"
         base_node = f"{node}-base" if disk.limits is not None else node
         if disk.image:
-            fmt = "qcow2" if disk.image.endswith(".qcow2") else "raw"
+            fmt = _IMAGE_FORMATS.get(Path(disk.image).suffix.lower(), "raw")
             argv += ["-blockdev", opts(None, **{"driver": "file", "node-name": f"{node}-file", "filename": disk.image,
                                                 "read-only": True}),
                      "-blockdev", opts(None, **{"driver": fmt, "node-name": base_node, "file": f"{node}-file",

@@ -14,6 +14,10 @@ class ProfileError(GuestcompatError):
     """A profile file is malformed, inconsistent or cannot be resolved."""
 
 
+class DiskImageError(ProfileError):
+    """A source disk (VMDK) cannot be read or converted: missing extent, unknown format, qemu-img failure."""
+
+
 class TopologyError(GuestcompatError):
     """The PCI topology a profile asks for is impossible (conflict, missing bridge, ...)."""
 

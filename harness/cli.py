@@ -263,9 +263,28 @@ def show_cmd(profile: str, arch: str, machine: str, accel: str, qemu_binary: str
     out.print("\n".join(render(compiled)), markup=False)
 
 
+@cli.command("capture")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write the script to this file (default: stdout)")
+def capture_cmd(output: Path | None) -> None:
+    """Write the standalone capture script to run as root inside the source VM:
+    `sh gc-capture.sh > capture.json` prints the probe document as plain JSON
+    (then `guestcompat replay capture.json` or `guestcompat import capture --fingerprint capture.json`)."""
+    from guestcompat.detection.capture_script import render_capture_script
+
+    text = render_capture_script()
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    _write_atomic(output, text)
+    output.chmod(0o755)
+    err.print(f"wrote {output}: copy it into the source VM and run `sh {output.name} > capture.json` as root",
+              markup=False)
+
+
 @cli.group("import")
 def import_group() -> None:
-    """Write a profile from what a source VM comes with (.vmx, lspci/dmidecode captures)."""
+    """Write a profile from what a source VM comes with (.vmx, .ovf, lspci/dmidecode captures)."""
 
 
 @import_group.command("vmx")
@@ -273,13 +292,48 @@ def import_group() -> None:
 @click.option("--name", default=None, help="profile name (default: the .vmx file's stem under imported/)")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="where to write the TOML (default: ./profiles/<name>.toml)")
-def import_vmx_cmd(vmx_file: Path, name: str | None, output: Path | None) -> None:
+@click.option("--disks", "disk_mode", type=click.Choice(["attach", "convert", "blank"]), default="attach",
+              show_default=True, help="the VMDKs the .vmx names (scsiN:M.fileName): attach them as they are "
+                                      "(read-only), convert them with qemu-img, or use blank disks")
+@click.option("--disk-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="where --disks convert writes the images  [default: <output>.disks/ next to the TOML]")
+@click.option("--disk-format", type=click.Choice(["qcow2", "raw"]), default="qcow2", show_default=True,
+              help="format of converted disks")
+def import_vmx_cmd(vmx_file: Path, name: str | None, output: Path | None, disk_mode: str, disk_dir: Path | None,
+                   disk_format: str) -> None:
     """Import a VMware .vmx into a profile, report what cannot be reproduced, and check it compiles."""
-    from guestcompat.profiles.importers.vmx import import_vmx
+    from guestcompat.profiles.importers.vmx import DiskPolicy, import_vmx
 
     name = name or f"imported/{vmx_file.stem}"
-    result = import_vmx(vmx_file.read_text(errors="replace"), name, str(vmx_file))
+    output = output or Path("profiles") / f"{name}.toml"
+    policy = DiskPolicy(mode=disk_mode, base_dir=vmx_file.parent,
+                        disk_dir=disk_dir or output.with_name(output.stem + ".disks"), out_format=disk_format)
+    result = import_vmx(vmx_file.read_text(errors="replace"), name, str(vmx_file), disks=policy)
     _write_imported(name, output, vmx_file.name, result.profile, result.notes)
+
+
+@import_group.command("ovf")
+@click.argument("ovf_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", default=None, help="profile name (default: the .ovf file's stem under imported/)")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="where to write the TOML (default: ./profiles/<name>.toml)")
+@click.option("--disks", "disk_mode", type=click.Choice(["attach", "convert", "blank"]), default="attach",
+              show_default=True, help="the VMDKs the OVF references: attach, convert with qemu-img, or blank disks")
+@click.option("--disk-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="where --disks convert writes the images  [default: <output>.disks/ next to the TOML]")
+@click.option("--disk-format", type=click.Choice(["qcow2", "raw"]), default="qcow2", show_default=True)
+def import_ovf_cmd(ovf_file: Path, name: str | None, output: Path | None, disk_mode: str, disk_dir: Path | None,
+                   disk_format: str) -> None:
+    """Import a VMware OVF descriptor (.ovf) into a profile, like a .vmx."""
+    from guestcompat.profiles.importers.ovf import import_ovf
+    from guestcompat.profiles.importers.vmx import DiskPolicy
+
+    name = name or f"imported/{ovf_file.stem}"
+    output = output or Path("profiles") / f"{name}.toml"
+    policy = DiskPolicy(mode=disk_mode, base_dir=ovf_file.parent,
+                        disk_dir=disk_dir or output.with_name(output.stem + ".disks"), out_format=disk_format)
+    result = import_ovf(ovf_file.read_text(errors="replace"), name, str(ovf_file), disks=policy)
+    _write_imported(name, output, ovf_file.name, result.profile, result.notes)
 
 
 def _write_imported(name: str, output: Path | None, sources: str, profile: dict, notes: list[str]) -> None:
@@ -310,20 +364,79 @@ def _write_imported(name: str, output: Path | None, sources: str, profile: dict,
 
 @import_group.command("capture")
 @click.option("--lspci", "lspci_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="`lspci -nnmmv` output captured in the source VM")
+              help="lspci output captured in the source VM: -nnmmv (best), -nn, -vvv or -tv")
 @click.option("--dmidecode", "dmidecode_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="`dmidecode` output captured in the source VM")
+@click.option("--fingerprint", "capture_json", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="the JSON the capture script (`guestcompat capture`) printed in the source VM")
 @click.option("--name", required=True, help="profile name, e.g. imported/web01")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="where to write the TOML (default: ./profiles/<name>.toml)")
-def import_capture_cmd(lspci_file: Path | None, dmidecode_file: Path | None, name: str, output: Path | None) -> None:
-    """Import lspci/dmidecode text captured inside the source VM into a profile."""
+def import_capture_cmd(lspci_file: Path | None, dmidecode_file: Path | None, capture_json: Path | None, name: str,
+                       output: Path | None) -> None:
+    """Import lspci/dmidecode text, or the capture script's JSON, captured inside the source VM into a profile."""
+    from guestcompat.harness.replay import load_sources
     from guestcompat.profiles.importers.capture import import_capture
 
-    result = import_capture(name, lspci=lspci_file.read_text(errors="replace") if lspci_file else None,
-                            dmidecode=dmidecode_file.read_text(errors="replace") if dmidecode_file else None)
-    sources = ", ".join(p.name for p in (lspci_file, dmidecode_file) if p)
-    _write_imported(name, output, sources, result.profile, result.notes)
+    files = tuple(p for p in (capture_json, lspci_file, dmidecode_file) if p)
+    if capture_json and len(files) > 1:
+        raise click.UsageError("--fingerprint already holds the lspci and dmidecode output; give it alone")
+    if not files:
+        raise click.UsageError("give --lspci and/or --dmidecode, or --fingerprint")
+    source = load_sources(files)
+    result = import_capture(name, lspci=source.lspci, dmidecode=source.dmidecode, lspci_source=source.label)
+    _write_imported(name, output, source.label, result.profile, result.notes)
+
+
+@cli.command("replay")
+@click.argument("captures", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@target_options
+@click.option("--image", "disk_image", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="a disk image (raw, qcow2, VMDK) to attach as unit 0 of the first storage controller")
+@click.option("--timeout", default=240.0, show_default=True, help="seconds to wait for the guest's fingerprint")
+@click.option("--min-score", default=100.0, show_default=True,
+              help="exit 1 when any category scores below this percentage")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write the scores, every deviation, the imported profile and the booted fingerprint as JSON")
+def replay_cmd(captures: tuple[Path, ...], arch: str | None, machine: str | None, accel: str,
+               qemu_binary: str | None, disk_image: Path | None, timeout: float, min_score: float,
+               json_path: Path | None) -> None:
+    """Import CAPTURES (the capture script's JSON, or lspci -nnmmv and/or dmidecode text of one VM),
+    boot the result and score per category how faithfully the booted guest reproduces the source,
+    listing every deviation. Exit 0 all categories at or above --min-score, 1 below, 2 error."""
+    from guestcompat.harness.replay import load_sources, replay
+
+    source = load_sources(captures)
+    with progress_reporter(f"replay {source.label}") as progress:
+        result = replay(source, make_target(arch, machine, accel, qemu_binary), disk_image=disk_image,
+                        timeout=timeout, progress=progress)
+    comparison = result.comparison
+    out.print(f"replay of {source.label}: booted in {result.seconds:.1f} s "
+              f"(fingerprint {result.outcome.boot.seconds_to_document:.1f} s after launch)", markup=False)
+    for score in comparison.scores:
+        out.print("  " + score.line(), markup=False)
+    counts = result.outcome.counts()
+    out.print(f"the imported profile's own checks: {counts['pass']} passed, {counts['deviation']} known deviations, "
+              f"{counts['fail']} mismatches (`guestcompat run` on the profile lists them)", markup=False)
+    if comparison.deviations:
+        out.print(f"deviations ({len(comparison.deviations)}):", markup=False)
+        for dev in comparison.deviations:
+            out.print(f"  [{dev.category}] {dev.text}", markup=False)
+    for note in result.notes:
+        out.print(f"  not reproduced: {note}", markup=False)
+    if json_path:
+        _write_atomic(json_path, json.dumps({
+            "capture": source.label,
+            "scores": {s.category: {"compared": s.compared, "matched": s.matched, "score": s.score}
+                       for s in comparison.scores},
+            "deviations": [{"category": d.category, "subject": d.subject, "source": d.wanted, "replay": d.observed}
+                           for d in comparison.deviations],
+            "not_reproduced": list(result.notes), "profile_toml": result.profile_toml,
+            "run": result.outcome.to_json()}, indent=2) + "\n")
+    low = comparison.below(min_score / 100)
+    if low:
+        out.print("below --min-score {:g}%: {}".format(min_score, ", ".join(s.category for s in low)), markup=False)
+    sys.exit(EXIT_MISMATCH if low else EXIT_PASS)
 
 
 def _boot_fingerprint(profile: str, arch, machine, accel, qemu_binary, timeout: float):

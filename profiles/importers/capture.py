@@ -23,7 +23,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from guestcompat.detection.tools import Dmidecode, LspciDevice, parse_dmidecode, parse_lspci_vmm
+from guestcompat.detection.tools import Dmidecode, LspciDevice, parse_dmidecode
+from guestcompat.profiles.importers.lspci_text import parse_lspci
 from guestcompat.errors import ProfileError
 from guestcompat.profiles.catalog import Catalog, load_catalog
 from guestcompat.profiles.loader import load
@@ -40,18 +41,23 @@ class CaptureImport:
     notes: list[str] = field(default_factory=list)
 
 
-def import_capture(name: str, *, lspci: str | None = None, dmidecode: str | None = None) -> CaptureImport:
-    """A profile (TOML-ready data) reproducing the machine the capture texts describe."""
+def import_capture(name: str, *, lspci: str | None = None, dmidecode: str | None = None,
+                   lspci_source: str = "lspci") -> CaptureImport:
+    """A profile (TOML-ready data) reproducing the machine the capture texts describe.
+
+    ``lspci`` may be any form lspci_text.py reads (-nnmmv, -nn, -vvv, -tv)."""
     if not lspci and not dmidecode:
         raise ProfileError("a capture import needs lspci -nnmmv output, dmidecode output, or both")
     notes: list[str] = []
     profile: dict[str, Any] = {"description": f"imported from a capture ({name})"}
     if lspci:
-        devices, errors = parse_lspci_vmm(lspci)
+        devices, errors, form = parse_lspci(lspci, lspci_source)
         if not devices:
             raise ProfileError("the lspci text holds no device records: expected `lspci -nnmmv` output "
                                "(Slot:/Class:/Vendor:/Device: lines)")
         notes += [f"lspci: {e}" for e in errors]
+        if form == "tree":
+            notes.append("lspci -tv shows no classes, subsystems or physical slots: devices are placed by ids only")
         _layout_and_devices(devices, profile, notes, load_catalog())
     else:
         profile["extends"] = "vmware/base"
@@ -70,7 +76,8 @@ def import_capture(name: str, *, lspci: str | None = None, dmidecode: str | None
 def _layout_and_devices(devices: tuple[LspciDevice, ...], profile: dict[str, Any], notes: list[str],
                         catalog: Catalog) -> None:
     by_slot = {_short(d.slot).lower(): d for d in devices}
-    modern = _is(by_slot.get("00:11.0"), 0x15AD, 0x0790) and _is(by_slot.get("00:15.0"), 0x15AD, 0x07A0)
+    modern = all(_is(by_slot.get(a), 0x15AD, d) or _unnamed_bridge(by_slot.get(a))
+                 for a, d in (("00:11.0", 0x0790), ("00:15.0", 0x07A0)))
     profile["extends"] = "vmware/base" if modern else "vmware/chipset"
     base = load(profile["extends"])
     base_addresses = {d.address for d in base.pci.devices} | {b.address for b in base.pci.bridges}
@@ -146,6 +153,11 @@ def _pick(fields: dict[str, str] | Any, names: dict[str, str]) -> dict[str, str]
 
 def _short(slot: str) -> str:
     return slot[5:] if len(slot) == 12 and slot[4] == ":" else slot
+
+
+def _unnamed_bridge(dev: LspciDevice | None) -> bool:
+    """A bridge lspci -tv drew without ids (it names only leaves): placed by the layout, not by ids."""
+    return dev is not None and dev.vendor is None and dev.class_id == 0x0604
 
 
 def _is(dev: LspciDevice | None, vendor: int, device: int) -> bool:

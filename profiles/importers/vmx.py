@@ -13,7 +13,12 @@ What a .vmx says maps onto the profile model like this:
   address its ``pciSlotNumber`` implies (slot 32 + d: behind the bridge at
   02:d.0; slot 160 + 32·k + f: behind root port 00:(15+k).f, bus 3 + 8k + f;
   a slot below 32: device on bus 0), its ``virtualDev`` the catalogue kind;
-* ``scsiN:M`` disks become disks on that controller.
+* ``scsiN:M`` disks become disks on that controller; with a :class:`DiskPolicy`
+  their ``fileName`` VMDK is checked (every extent present) and either
+  attached as it is (``image = "/…/disk.vmdk"``, QEMU's vmdk driver) or
+  converted with qemu-img into ``disk_dir`` (``image = "/…/scsi0-0.qcow2"``);
+  without one (or with ``mode = "blank"``) the disk is a blank disk and the
+  report says so.
 
 Everything else (USB, sound, SATA/NVMe controllers, CD-ROMs, serial ports…)
 is listed in the import report with the reason it is not reproduced, never
@@ -40,6 +45,27 @@ DEFAULT_SCSI = "lsilogic"
 _LINE = re.compile(r'^\s*([A-Za-z0-9_.:]+)\s*=\s*"(.*)"\s*$')
 _DEVICE = re.compile(r"^(ethernet|scsi|sata|nvme|ide|usb|sound|serial|parallel|floppy|vmci|ehci|usb_xhci)(\d+)?\.present$",
                      re.IGNORECASE)
+
+
+DISK_MODES = ("attach", "convert", "blank")
+
+
+@dataclass(frozen=True)
+class DiskPolicy:
+    """What to do with the VMDKs a .vmx names: ``attach`` them as they are, ``convert`` them
+    (qemu-img, into ``disk_dir``, as ``out_format``) or leave ``blank`` disks.
+    Relative file names resolve against ``base_dir`` (the .vmx's directory)."""
+
+    mode: str = "attach"
+    base_dir: Path = Path(".")
+    disk_dir: Path | None = None
+    out_format: str = "qcow2"
+
+    def __post_init__(self) -> None:
+        if self.mode not in DISK_MODES:
+            raise ProfileError(f"disk mode {self.mode!r}: one of {', '.join(DISK_MODES)}")
+        if self.mode == "convert" and self.disk_dir is None:
+            raise ProfileError("disk mode convert needs a directory for the converted images")
 
 
 @dataclass
@@ -84,9 +110,14 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("true", "yes", "1")
 
 
-def import_vmx(text: str, name: str, source: str = "<vmx>") -> ImportResult:
+def import_vmx(text: str, name: str, source: str = "<vmx>", disks: DiskPolicy | None = None) -> ImportResult:
     """A profile (as TOML-ready data) reproducing the VM the .vmx describes."""
-    vmx = parse_vmx(text, source)
+    return import_settings(parse_vmx(text, source), name, source, disks)
+
+
+def import_settings(vmx: dict[str, str], name: str, source: str, disks_policy: DiskPolicy | None = None
+                    ) -> ImportResult:
+    """The profile for .vmx-style settings (lower-case keys); the OVF importer maps onto this too."""
     try:
         hw = int(vmx["virtualhw.version"])
     except ValueError:
@@ -128,7 +159,7 @@ def import_vmx(text: str, name: str, source: str = "<vmx>") -> ImportResult:
             continue  # part of the modern layout (vmware/base), reported there as QEMU's gap
         elif family == "scsi":
             if _controller(vmx, prefix, hw, devices, notes):
-                _scsi_disks(vmx, prefix, disks, notes)
+                _scsi_disks(vmx, prefix, disks, notes, disks_policy, source)
         else:
             notes.append(f"{prefix}: {family} devices are not reproduced by this importer")
     profile["pci"] = {"devices": devices}
@@ -181,7 +212,8 @@ def _controller(vmx: dict[str, str], prefix: str, hw: int, devices: list[dict[st
     return True
 
 
-def _scsi_disks(vmx: dict[str, str], prefix: str, disks: list[dict[str, Any]], notes: list[str]) -> None:
+def _scsi_disks(vmx: dict[str, str], prefix: str, disks: list[dict[str, Any]], notes: list[str],
+                policy: DiskPolicy | None, source: str) -> None:
     unit_key = re.compile(rf"^{prefix}:(\d+)\.present$")
     for key in sorted(vmx):
         match = unit_key.match(key)
@@ -195,7 +227,25 @@ def _scsi_disks(vmx: dict[str, str], prefix: str, disks: list[dict[str, Any]], n
         disk = {"name": f"{prefix}-{unit}", "controller": prefix, "unit": unit, "vendor": "VMware",
                 "model": "Virtual disk"}
         file_name = vmx.get(f"{prefix}:{unit}.filename")
-        if file_name:
+        if file_name and (policy is None or policy.mode == "blank"):
             notes.append(f"{prefix}:{unit}: disk {file_name} imported as a blank disk of the default size "
-                         f"(attach the VMDK with `image =` after converting it with qemu-img)")
+                         f"(import with disks attached or converted to carry the VMDK)")
+        elif file_name:
+            disk["image"] = _disk_image(file_name, f"{prefix}-{unit}", policy, source)
         disks.append(disk)
+
+
+def _disk_image(file_name: str, stem: str, policy: DiskPolicy, source: str) -> str:
+    """The absolute path of the image the disk uses: the VMDK itself, or its converted copy."""
+    from guestcompat.profiles.importers.vmdk import convert_vmdk, inspect_vmdk
+
+    path = Path(file_name) if Path(file_name).is_absolute() else policy.base_dir / file_name
+    try:
+        if policy.mode == "attach":
+            inspect_vmdk(path)
+            return str(path.resolve())
+        assert policy.disk_dir is not None
+        dest = policy.disk_dir / f"{stem}.{policy.out_format}"
+        return str(convert_vmdk(path, dest, policy.out_format).resolve())
+    except ProfileError as exc:
+        raise ProfileError(f"{source}: {stem.replace('-', ':')}.fileName: {exc}") from None

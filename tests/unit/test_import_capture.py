@@ -39,5 +39,8 @@ def test_fusion_dmidecode_gives_identity_with_uuid_bios_from_the_serial():
 def test_empty_or_foreign_text_is_a_clear_error():
     with pytest.raises(ProfileError, match="needs lspci"):
         import_capture("x")
-    with pytest.raises(ProfileError, match="no device records"):
-        import_capture("x", lspci="00:00.0 Host bridge: Intel Corporation 440FX\n")
+    with pytest.raises(ProfileError, match="not lspci output"):
+        import_capture("x", lspci="hello: this is not lspci\n")
+    # -v text (another accepted form) whose names pci.ids does not know: imported with the problem named
+    result = import_capture("x", lspci="00:00.0 Host bridge: Intel Corporation 440FX\n")
+    assert any("line 1: 'Intel Corporation 440FX' names no vendor/device in pci.ids" in n for n in result.notes)

@@ -1,0 +1,89 @@
+"""Replay scoring (pure logic): identical captures score 100%, every difference is a listed deviation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from guestcompat.detection.models import fingerprint_from_captures
+from guestcompat.errors import ProfileError
+from guestcompat.harness.replay import CATEGORIES, compare, load_sources, predicted_name
+
+CAPTURES = Path("/work/shared/vmware-captures")
+LSPCI = (CAPTURES / "fusion-ubuntu2010-jc.lspci.txt").read_text()
+DMI = (CAPTURES / "fusion-centos77-jc.dmidecode.txt").read_text()
+
+
+def test_a_capture_reproduces_itself_fully() -> None:
+    fp = fingerprint_from_captures(LSPCI, DMI)
+    result = compare(fp, fp)
+    assert result.deviations == ()
+    scores = {s.category: s for s in result.scores}
+    assert set(scores) == set(CATEGORIES)
+    for category in ("placement", "ids", "identity", "names"):
+        assert scores[category].compared > 0 and scores[category].score == 1.0, category
+    assert result.below(1.0) == ()
+
+
+def test_each_difference_is_a_deviation_in_its_category() -> None:
+    source = fingerprint_from_captures(LSPCI, DMI)
+    moved = LSPCI.replace("Slot:\t02:01.0", "Slot:\t02:09.0", 1)           # the e1000 moved
+    changed = DMI.replace("Manufacturer: VMware, Inc.", "Manufacturer: QEMU", 1)
+    result = compare(source, fingerprint_from_captures(moved, changed))
+    by_cat = {}
+    for dev in result.deviations:
+        by_cat.setdefault(dev.category, []).append(dev.text)
+    assert any("PCI 02:01.0" in t and "these ids are at 02:09.0" in t for t in by_cat["placement"]), by_cat
+    assert any("NIC name of 02:01.0" in t and "'ens33'" in t for t in by_cat["names"]), by_cat
+    assert any("Manufacturer: source 'VMware, Inc.', replay 'QEMU'" in t for t in by_cat["identity"]), by_cat
+    scores = {s.category: s for s in result.scores}
+    for category, texts in by_cat.items():   # the score counts exactly the listed deviations
+        assert scores[category].compared - scores[category].matched == len(texts)
+    assert {s.category for s in result.below(1.0)} >= {"placement", "identity", "names"}
+
+
+def test_an_lspci_only_capture_does_not_pretend_to_judge_identity() -> None:
+    fp = fingerprint_from_captures(LSPCI, None)
+    scores = {s.category: s for s in compare(fp, fingerprint_from_captures(None, None)).scores}
+    assert scores["identity"].compared == 0 and scores["identity"].score is None
+    assert "not compared" in scores["identity"].line()
+    assert scores["placement"].score == 0.0
+
+
+def test_predicted_names_follow_net_id() -> None:
+    fp = fingerprint_from_captures(LSPCI, None)
+    nics = [d for d in fp.tools.lspci if d.class_id and d.class_id >> 8 == 2]
+    assert [predicted_name(d) for d in nics] == ["ens33"]
+
+
+def test_sources_are_recognised_or_refused_by_name(tmp_path: Path) -> None:
+    source = load_sources((CAPTURES / "fusion-ubuntu2010-jc.lspci.txt", CAPTURES / "fusion-centos77-jc.dmidecode.txt"))
+    assert source.lspci == LSPCI and source.dmidecode == DMI
+    junk = tmp_path / "notes.txt"
+    junk.write_text("hello\n")
+    with pytest.raises(ProfileError, match="notes.txt: neither a capture JSON"):
+        load_sources((junk,))
+    with pytest.raises(ProfileError, match="a second lspci capture"):
+        load_sources((CAPTURES / "fusion-ubuntu2010-jc.lspci.txt",) * 2)
+    cut = tmp_path / "cap.json"
+    cut.write_text('{"format": "guestcompat-probe", "version": 1, "pci": {')
+    with pytest.raises(Exception, match="cap.json: line 1: not valid JSON"):
+        load_sources((cut,))
+
+
+def test_image_goes_on_the_first_presented_storage_controller(tmp_path: Path) -> None:
+    from guestcompat.harness.replay import _attach
+
+    disk = tmp_path / "disk.qcow2"
+    disk.write_bytes(b"x")
+    profile = {"pci": {"devices": [{"name": "nic", "kind": "vmxnet3", "address": "0b:00.0"},
+                                   {"name": "sas", "kind": "lsisas1068", "address": "00:10.0",
+                                    "substitute": {"reason": "r"}},
+                                   {"name": "pv", "kind": "pvscsi", "address": "03:00.0"}]}}
+    _attach(profile, disk)
+    assert profile["disks"] == [{"name": "disk0", "controller": "pv", "unit": 0, "image": str(disk.resolve())}]
+    with pytest.raises(ProfileError, match="no such file"):
+        _attach(profile, tmp_path / "missing.vmdk")
+    with pytest.raises(ProfileError, match="no storage controller"):
+        _attach({"pci": {"devices": []}}, disk)
