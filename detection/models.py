@@ -328,6 +328,47 @@ def evaluate(fp: Fingerprint) -> dict[str, Verdict]:
     return {name: model(fp) for name, model in MODELS.items()}
 
 
+def real_verdicts(fp: Fingerprint) -> dict[str, str | None]:
+    """What the real detectors in the guest concluded, keyed like ``MODELS``, in the
+    models' vocabulary; a detector that did not run (a ppc64 image has no
+    systemd-detect-virt, virt-what or vmware-checkvm) is absent.  ``linux`` is the
+    kernel's ``Hypervisor detected:`` line (None: no such line), present whenever
+    the kernel log was read.  The Windows checks have no tool in a Linux guest."""
+    out: dict[str, str | None] = {}
+    if fp.kernel_log or fp.hypervisor_lines:
+        out["linux"] = kernel_says(fp)
+    tools = fp.tools
+    if tools is None:
+        return out
+    if "systemd-detect-virt" in tools.runs:
+        out["systemd-detect-virt"] = tools.detect_virt
+    if "virt-what" in tools.runs:
+        out["virt-what"] = ",".join(tools.virt_what or ())
+    if "vmware-checkvm-ioperm" in tools.runs:
+        out["vmware-checkvm"] = checkvm_says(tools.vmware_checkvm_ioperm)
+    return out
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """A model that concluded otherwise than the real detector on the same guest."""
+
+    detector: str
+    model: Verdict
+    real: str | None
+
+    def line(self) -> str:
+        return (f"{self.detector}: model says {self.model.result!r}, the real tool {self.real!r} "
+                f"(model evidence: {'; '.join(self.model.evidence) or '-'})")
+
+
+def disagreements(fp: Fingerprint) -> list[Disagreement]:
+    """Every detector that ran in the guest whose model concludes something else."""
+    verdicts = evaluate(fp)
+    return [Disagreement(name, verdicts[name], real) for name, real in real_verdicts(fp).items()
+            if verdicts[name].result != real]
+
+
 def fingerprint_from_captures(lspci_text: str | None = None, dmidecode_text: str | None = None) -> Fingerprint:
     """A partial fingerprint of a real machine from its ``lspci -nnmmv`` and ``dmidecode`` text."""
     runs = {}

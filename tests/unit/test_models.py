@@ -97,3 +97,24 @@ def test_models_on_real_vmware_captures(capture):
     assert models.vmware_vmcheck(capture).missing == ("backdoor",)
     # VMware's BIOS (04/13/2018) does not set SMBIOS's 'virtual machine' bit: systemd needs its vendor table
     assert models.smbios_vm_bit(capture) is False
+
+
+def test_real_verdicts_and_disagreements_on_the_stored_boot(fp):
+    assert models.real_verdicts(fp) == {"linux": "VMware", "systemd-detect-virt": "vmware", "virt-what": "vmware",
+                                        "vmware-checkvm": "vmware"}
+    assert models.disagreements(fp) == []
+
+
+def test_a_model_that_concludes_otherwise_is_a_disagreement(fp):
+    """The guest's tools said vmware; a fingerprint whose CPUID now says KVM makes the models say kvm."""
+    kvm = with_cpuid(fp, b"KVMKVMKVM")
+    found = {d.detector: (d.model.result, d.real) for d in models.disagreements(kvm)}
+    assert found["systemd-detect-virt"] == ("kvm", "vmware")
+    assert found["linux"] == ("KVM", "VMware")
+    assert "signature 'KVMKVMKVM'" in models.disagreements(kvm)[0].line()
+
+
+def test_a_detector_that_did_not_run_is_not_compared(fp):
+    runs = {k: v for k, v in fp.tools.runs.items() if k not in ("systemd-detect-virt", "virt-what")}
+    partial = dataclasses.replace(fp, tools=dataclasses.replace(fp.tools, runs=runs, detect_virt=None, virt_what=None))
+    assert set(models.real_verdicts(partial)) == {"linux", "vmware-checkvm"}
