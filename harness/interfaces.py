@@ -143,17 +143,22 @@ async def _boot_all(names: Sequence[str], jobs: int, timeout: float,
 def boot_combinations(names: Sequence[str], *, jobs: int = 2, timeout: float = 240.0,
                       progress: Callable[[str], None] = lambda _m: None) -> tuple[CombinationRow, ...]:
     catalog = load_interfaces()
+    _check_names(catalog, names)
+    booted = asyncio.run(_boot_all(names, jobs, timeout, progress))
+    return tuple(combination_row(n, catalog.combination[n].presents, *booted[n]) for n in names)
+
+
+def _check_names(catalog: InterfaceCatalog, names: Sequence[str]) -> None:
     unknown = [n for n in names if n not in catalog.combination]
     if unknown:
         raise GuestcompatError(f"not a combination of profiles/catalog/interfaces.toml: {', '.join(unknown)} "
                                f"(known: {', '.join(catalog.combination)})")
-    booted = asyncio.run(_boot_all(names, jobs, timeout, progress))
-    return tuple(combination_row(n, catalog.combination[n].presents, *booted[n]) for n in names)
 
 
 def build_table(names: Sequence[str] = (), *, jobs: int = 2, timeout: float = 240.0,
                 progress: Callable[[str], None] = lambda _m: None) -> InterfaceTable:
     catalog = load_interfaces()
+    _check_names(catalog, names)
     binary = arches.get(ARCH).qemu_binary
     progress("asking QEMU about each presentation")
     rows = probe_presentations(catalog, binary)
