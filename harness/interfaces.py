@@ -17,6 +17,7 @@ Two parts, both measured when the table is generated:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -52,6 +53,8 @@ class QemuAnswer:
 class PresentationRow:
     presentation: Presentation
     answers: tuple[QemuAnswer, ...]
+    proof: str | None = None
+    """What the guest booted with the options (``prove_on``) read, e.g. its CPUID signature."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,35 @@ def probe_presentations(catalog: InterfaceCatalog, binary: str) -> tuple[Present
                  for p in catalog.presentation)
 
 
+def with_cpu_flags(argv: Sequence[str], presentation: Presentation) -> tuple[str, ...]:
+    """``argv`` with the presentation's ``-cpu`` flags appended to the compiled ``-cpu`` value
+    (a second ``-cpu`` would replace the model, vendor and brand the profile chose)."""
+    flags = presentation.argv[1].split(",", 1)[1] if "," in presentation.argv[1] else ""
+    out = list(argv)
+    where = out.index("-cpu") + 1
+    if flags:
+        out[where] = f"{out[where]},{flags}"
+    return tuple(out)
+
+
+async def _prove(presentation: Presentation, gate: asyncio.Semaphore, timeout: float,
+                 progress: Callable[[str], None]) -> str:
+    name = presentation.prove_on or ""
+    try:
+        compiled = compile_profile(load(name), TARGET)
+        compiled = dataclasses.replace(compiled, argv=with_cpu_flags(compiled.argv, presentation))
+        image = await asyncio.to_thread(image_for, compiled, lambda msg: progress(f"{name}: {msg}"))
+        async with gate:
+            progress(f"{name} + {presentation.argv[1]}: booting")
+            outcome = await run_with_image_async(compiled, image, timeout=timeout)
+    except GuestcompatError as exc:
+        return f"boot of {name} with {presentation.argv[1]} failed: {exc}"
+    fp = outcome.fingerprint
+    return (f"booted {name} with `{' '.join(presentation.argv)}`: CPUID bit "
+            f"{'set' if models.hypervisor_bit(fp) else 'clear'}, 0x40000000 reads {fp.hypervisor_signature!r}, "
+            f"kernel: {models.kernel_says(fp) or 'no hypervisor line'}")
+
+
 # ---------------------------------------------------------------------------
 # booted combinations
 
@@ -148,6 +180,13 @@ def boot_combinations(names: Sequence[str], *, jobs: int = 2, timeout: float = 2
     return tuple(combination_row(n, catalog.combination[n].presents, *booted[n]) for n in names)
 
 
+async def _prove_all(presentations: Sequence[Presentation], jobs: int, timeout: float,
+                     progress: Callable[[str], None]) -> dict[str, str]:
+    gate = asyncio.Semaphore(jobs)
+    found = await asyncio.gather(*(_prove(p, gate, timeout, progress) for p in presentations))
+    return {p.key: proof for p, proof in zip(presentations, found)}
+
+
 def _check_names(catalog: InterfaceCatalog, names: Sequence[str]) -> None:
     unknown = [n for n in names if n not in catalog.combination]
     if unknown:
@@ -162,6 +201,9 @@ def build_table(names: Sequence[str] = (), *, jobs: int = 2, timeout: float = 24
     binary = arches.get(ARCH).qemu_binary
     progress("asking QEMU about each presentation")
     rows = probe_presentations(catalog, binary)
+    proofs = asyncio.run(_prove_all([r.presentation for r in rows if r.presentation.prove_on], jobs, timeout,
+                                    progress))
+    rows = tuple(dataclasses.replace(r, proof=proofs.get(r.presentation.key)) for r in rows)
     combos = boot_combinations(list(names) or list(catalog.combination), jobs=jobs, timeout=timeout,
                                progress=progress)
     return InterfaceTable(_qemu_version(binary), rows, combos)
@@ -206,7 +248,7 @@ def render_markdown(table: InterfaceTable) -> str:
         answers = "; ".join(f"{'accepted' if a.accepted else 'refused'}"
                             f"{': ' + _cell(a.message) if a.message else ''}" for a in row.answers)
         options = " ".join(p.argv) if p.argv else "(QEMU's defaults)"
-        why = "; ".join(x for x in (p.guest_sees, p.note) if x)
+        why = "; ".join(x for x in (row.proof, p.guest_sees, p.note) if x)
         out.append(f"| {p.interface} | {p.facet} | {_cell(p.what)} | `{_cell(options)}` | {answers} | "
                    f"{p.needs or 'tcg'} | {_cell(why) if why else ''} |")
     out += ["", "## What each detector concludes, per booted combination", "",
@@ -238,6 +280,8 @@ def render_text(table: InterfaceTable) -> str:
             state = "accepted" if a.accepted else "refused"
             lines.append(f"  {p.key:<18} {a.accel}: {state}{' (' + a.message + ')' if a.message else ''}"
                          f"{'  needs ' + p.needs if p.needs else ''}")
+        if row.proof:
+            lines.append(f"  {'':<18} {row.proof}")
     lines.append("combinations:")
     for row in table.combinations:
         if row.error:

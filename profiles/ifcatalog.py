@@ -33,6 +33,9 @@ class Presentation(Frozen):
     """Accelerator the presentation requires when TCG cannot give it."""
     guest_sees: str | None = None
     note: str | None = None
+    prove_on: str | None = None
+    """A combination profile booted once more with these ``-cpu`` flags added, to show in a
+    real guest what an accepted-but-ignored option gives (the CPUID signature it reads)."""
 
     @property
     def key(self) -> str:
@@ -70,4 +73,8 @@ def load_interfaces() -> InterfaceCatalog:
         if needing:
             raise ProfileError(f"profiles/catalog/interfaces.toml: combination.{name!r}: {', '.join(needing)} "
                                f"cannot be presented under TCG")
+    for p in data.presentation:
+        if p.prove_on is not None and (p.prove_on not in data.combination or list(p.argv[:1]) != ["-cpu"]):
+            raise ProfileError(f"profiles/catalog/interfaces.toml: {p.key}: prove_on needs a combination and "
+                               f"'-cpu' options")
     return data

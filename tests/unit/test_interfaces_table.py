@@ -63,3 +63,14 @@ def test_qemu_answers_for_real(argv, accepted, words):
     from guestcompat.harness.interfaces import qemu_answer
     answer = qemu_answer("qemu-system-x86_64", argv, "tcg")
     assert answer.accepted is accepted and words in answer.message
+
+
+def test_cpu_flags_join_the_compiled_cpu_option():
+    from guestcompat.harness.interfaces import with_cpu_flags
+    p = load_interfaces().by_key()["hyperv:cpuid"]
+    argv = ("qemu-system-x86_64", "-machine", "pc", "-cpu", "qemu64,vendor=GenuineIntel", "-m", "512")
+    assert with_cpu_flags(argv, p) == ("qemu-system-x86_64", "-machine", "pc", "-cpu",
+                                      "qemu64,vendor=GenuineIntel,hv-relaxed=on,hv-vendor-id=Microsoft Hv",
+                                      "-m", "512")
+    assert {q.key for q in load_interfaces().presentation if q.prove_on} == {"vmware:cpuid", "kvm:cpuid",
+                                                                             "hyperv:cpuid"}
