@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import subprocess
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
