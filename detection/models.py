@@ -17,6 +17,7 @@ signatures at later bases (0x40000100, Xen under Hyper-V) are not modelled.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -213,10 +214,16 @@ def _dmidecode_text(fp: Fingerprint) -> str | None:
 
 
 def virt_what(fp: Fingerprint) -> Verdict:
-    """Facts virt-what prints, in order.  Its cpuid helper prints the 0x40000000
-    signature; DMI checks grep dmidecode's text ("Manufacturer: VMware")."""
+    """Facts virt-what prints, in the script's order (virt-what 1.25, x86 checks that
+    read CPUID or dmidecode).  Its cpuid helper prints the 0x40000000 signature; the
+    DMI checks grep dmidecode's text ("Manufacturer: VMware").  Not modelled: the
+    container, UML, s390, sparc and ppc64 checks (not x86 VMs), /proc/xen and
+    /sys/hypervisor (a Xen guest's kernel; the x86 fingerprint has the CPUID
+    signature instead), and the last resort of the QEMU/KVM block, "QEMU" in
+    /proc/cpuinfo's model name, which the probe does not record: when the model
+    gets that far it names ``cpuinfo`` among the missing facts."""
     text = _dmidecode_text(fp)
-    missing = () if text is not None else ("dmidecode",)
+    missing: tuple[str, ...] = () if text is not None else ("dmidecode",)
     text = text or ""
     sig = cpuid_signature(fp)
     if sig is None:
@@ -225,38 +232,67 @@ def virt_what(fp: Fingerprint) -> Verdict:
     facts: list[str] = []
     ev: list[str] = []
 
-    def grep(s: str) -> bool:
-        return s in text
+    def grep(pattern: str) -> bool:
+        return re.search(pattern, text) is not None
 
-    if sig == "VMwareVMware" or grep("Manufacturer: VMware"):
-        facts.append("vmware")
-        ev.append("CPUID 'VMwareVMware'" if sig == "VMwareVMware" else "dmidecode 'Manufacturer: VMware'")
+    def fact(name: str, why: str) -> None:
+        facts.append(name)
+        ev.append(f"{name}: {why}")
+
+    if grep("Manufacturer: Alibaba"):
+        fact("alibaba_cloud", "dmidecode 'Manufacturer: Alibaba'")
+    if sig == "VMwareVMware":
+        fact("vmware", "CPUID 'VMwareVMware'")
+    elif grep("Manufacturer: VMware"):
+        fact("vmware", "dmidecode 'Manufacturer: VMware'")
     if sig == "Microsoft Hv":
-        facts.append("hyperv")
+        fact("hyperv", "CPUID 'Microsoft Hv'")
     if sig != "Microsoft Hv" and grep("Manufacturer: Microsoft Corporation") and grep("Product Name: Virtual Machine"):
-        facts.append("virtualpc")
+        fact("virtualpc", "dmidecode 'Microsoft Corporation' / 'Virtual Machine' without the Hyper-V signature")
     if grep("Manufacturer: innotek GmbH"):
-        facts.append("virtualbox")
+        fact("virtualbox", "dmidecode 'Manufacturer: innotek GmbH'")
     if sig == "bhyve bhyve " or grep("Vendor: BHYVE"):
-        facts.append("bhyve")
-    skip_qemu = False
+        fact("bhyve", "CPUID or dmidecode bhyve")
+    if grep("Manufacturer.*HITACHI") and grep("Product.* LPAR"):
+        fact("virtage", "dmidecode HITACHI LPAR")
+    skip_qemu_kvm = False
     if grep("Vendor: Parallels"):
-        facts.append("parallels")
-        skip_qemu = True
-    if sig == "XenVMMXenVMM":
-        facts += ["xen", "xen-hvm"]
-        skip_qemu = True
-    if not skip_qemu:
+        fact("parallels", "dmidecode 'Vendor: Parallels'")
+        skip_qemu_kvm = True
+    for pattern, name in (("Manufacturer: Nutanix", "nutanix_ahv"), ("Manufacturer: oVirt", "ovirt"),
+                          ("Product Name: RHEV Hypervisor", "rhev"),
+                          ("Product Name: Google Compute Engine", "google_cloud"), ("Manufacturer: Red Hat", "redhat")):
+        if grep(pattern):
+            fact(name, f"dmidecode {pattern!r}")
+    if sig == "XenVMMXenVMM" and not grep("No SMBIOS nor DMI entry point found, sorry"):
+        fact("xen", "CPUID 'XenVMMXenVMM'")
+        facts.append("xen-hvm")
+        skip_qemu_kvm = True
+    skip_lkvm = False
+    if not skip_qemu_kvm:
         if sig == "KVMKVMKVM":
-            facts.append("kvm")
+            fact("kvm", "CPUID 'KVMKVMKVM'")
         elif sig == "TCGTCGTCGTCG":
-            facts.append("qemu")
-            ev.append("CPUID 'TCGTCGTCGTCG'")
+            fact("qemu", "CPUID 'TCGTCGTCGTCG'")
         elif grep("Product Name: KVM") or grep("Manufacturer: KVM"):
-            facts.append("kvm")
+            fact("kvm", "dmidecode KVM")
+            skip_lkvm = True
+        elif grep("Manufacturer: Amazon EC2") and grep("System is a virtual machine"):
+            fact("kvm", "dmidecode 'Manufacturer: Amazon EC2' on a virtual machine")
+            skip_lkvm = True
         elif grep("Manufacturer: QEMU"):
-            facts.append("qemu")
-            ev.append("dmidecode 'Manufacturer: QEMU'")
+            fact("qemu", "dmidecode 'Manufacturer: QEMU' (any structure: QEMU's type 4/17 default)")
+            skip_lkvm = True
+        else:
+            missing += ("cpuinfo",)
+    if not skip_lkvm and sig == "LKVMLKVMLKVM":
+        fact("lkvm", "CPUID 'LKVMLKVMLKVM'")
+    if sig == "OpenBSDVMM58":
+        fact("vmm", "CPUID 'OpenBSDVMM58'")
+    if grep(r"Version: [0-9]+\.[0-9]+\.amazon"):
+        fact("aws", "dmidecode 'Version: N.N.amazon' (AWS on Xen)")
+    elif grep("Vendor: Amazon EC2"):
+        fact("aws", "dmidecode 'Vendor: Amazon EC2'")
     if not ev:
         ev.append(f"CPUID signature {sig!r}, no DMI string matched")
     return Verdict("virt-what", ",".join(facts), tuple(ev), missing)
@@ -326,6 +362,47 @@ MODELS: dict[str, Callable[[Fingerprint], Verdict]] = {
 def evaluate(fp: Fingerprint) -> dict[str, Verdict]:
     """Every model's verdict on *fp*."""
     return {name: model(fp) for name, model in MODELS.items()}
+
+
+def real_verdicts(fp: Fingerprint) -> dict[str, str | None]:
+    """What the real detectors in the guest concluded, keyed like ``MODELS``, in the
+    models' vocabulary; a detector that did not run (a ppc64 image has no
+    systemd-detect-virt, virt-what or vmware-checkvm) is absent.  ``linux`` is the
+    kernel's ``Hypervisor detected:`` line (None: no such line), present whenever
+    the kernel log was read.  The Windows checks have no tool in a Linux guest."""
+    out: dict[str, str | None] = {}
+    if fp.kernel_log or fp.hypervisor_lines:
+        out["linux"] = kernel_says(fp)
+    tools = fp.tools
+    if tools is None:
+        return out
+    if "systemd-detect-virt" in tools.runs:
+        out["systemd-detect-virt"] = tools.detect_virt
+    if "virt-what" in tools.runs:
+        out["virt-what"] = ",".join(tools.virt_what or ())
+    if "vmware-checkvm-ioperm" in tools.runs:
+        out["vmware-checkvm"] = checkvm_says(tools.vmware_checkvm_ioperm)
+    return out
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """A model that concluded otherwise than the real detector on the same guest."""
+
+    detector: str
+    model: Verdict
+    real: str | None
+
+    def line(self) -> str:
+        return (f"{self.detector}: model says {self.model.result!r}, the real tool {self.real!r} "
+                f"(model evidence: {'; '.join(self.model.evidence) or '-'})")
+
+
+def disagreements(fp: Fingerprint) -> list[Disagreement]:
+    """Every detector that ran in the guest whose model concludes something else."""
+    verdicts = evaluate(fp)
+    return [Disagreement(name, verdicts[name], real) for name, real in real_verdicts(fp).items()
+            if verdicts[name].result != real]
 
 
 def fingerprint_from_captures(lspci_text: str | None = None, dmidecode_text: str | None = None) -> Fingerprint:

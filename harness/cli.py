@@ -248,6 +248,34 @@ def matrix_cmd(profiles: tuple[str, ...], arch_names: tuple[str, ...], qemu_bina
     sys.exit(matrix.exit_code())
 
 
+@cli.command("interfaces")
+@click.argument("combinations", nargs=-1)
+@click.option("--markdown", is_flag=True, help="print the table as Markdown (docs/multi-interface.md)")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write the table to this file instead of stdout")
+@click.option("--jobs", "-j", type=int, default=2, show_default=True, help="guests booted at a time")
+@click.option("--timeout", default=240.0, show_default=True, help="seconds to wait for each guest's fingerprint")
+def interfaces_cmd(combinations: tuple[str, ...], markdown: bool, output: Path | None, jobs: int,
+                   timeout: float) -> None:
+    """Boot the multi-interface combinations (VMware, KVM, Hyper-V, Xen under TCG) and tabulate what each
+    detector and its model conclude; exit 1 when a model disagrees with its real tool."""
+    from guestcompat.harness.interfaces import build_table, render_markdown, render_text
+
+    if jobs < 1:
+        raise GuestcompatError(f"--jobs must be at least 1, not {jobs}")
+    table = build_table(combinations, jobs=jobs, timeout=timeout,
+                        progress=lambda msg: click.echo(f"  {msg}", err=True))
+    text = render_markdown(table) if markdown else render_text(table)
+    if output is not None:
+        output.write_text(text)
+    else:
+        click.echo(text, nl=False)
+    if any(row.error for row in table.combinations):
+        sys.exit(2)
+    if any(row.disagreeing for row in table.combinations):
+        sys.exit(1)
+
+
 @cli.command("show")
 @click.argument("profile")
 @target_options

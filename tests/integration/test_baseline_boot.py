@@ -1,7 +1,8 @@
 """Baselines for real: record vmware/esxi-6.5 from one boot, boot a profile that moves
 its NIC, and `baseline check` must fail with one line naming the move and the rename.
-The models are cross-checked against the real tools on these boots and on one
-more layout (workstation-17: NICs behind the PCI bridge, ens33).  3 boots."""
+The models are cross-checked against the real tools on the stored baseline (every
+other bundled profile is cross-checked on its own boot in test_vmware_family.py,
+test_esxi65_boot.py and test_ppc64_boot.py).  2 boots."""
 
 from __future__ import annotations
 
@@ -13,9 +14,7 @@ from pathlib import Path
 import pytest
 
 from guestcompat.detection import models
-from guestcompat.emulation.target import Target
 from guestcompat.harness.baseline import load_fingerprint
-from guestcompat.harness.run import run_profile
 
 pytestmark = pytest.mark.boot
 
@@ -27,12 +26,9 @@ def guestcompat(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def assert_models_agree_with_real_tools(fp) -> None:
-    tools = fp.tools
-    assert tools is not None
-    assert models.linux_kernel(fp).result == models.kernel_says(fp)
-    assert models.systemd_detect_virt(fp).result == tools.detect_virt
-    assert models.virt_what(fp).result == ",".join(tools.virt_what or ())
-    assert models.vmware_vmcheck(fp).result == models.checkvm_says(tools.vmware_checkvm_ioperm)
+    """The stored (normalised) baseline still carries what every model needs."""
+    assert set(models.real_verdicts(fp)) == {"linux", "systemd-detect-virt", "virt-what", "vmware-checkvm"}
+    assert [d.line() for d in models.disagreements(fp)] == []
     assert models.windows_checks(fp).result == "vmware"
 
 
@@ -73,8 +69,3 @@ def test_check_without_a_baseline_is_an_error_before_booting(tmp_path):
     assert res.returncode == 2
     assert "error: no baseline at none/vmware/esxi-6.5.json" in res.stderr
 
-
-def test_models_agree_with_real_tools_on_workstation_17():
-    fp = run_profile("vmware/workstation-17", Target("x86_64", "pc", "tcg"), timeout=300).fingerprint
-    assert_models_agree_with_real_tools(fp)
-    assert models.linux_kernel(fp).result == "VMware"

@@ -6,6 +6,7 @@ import pytest
 
 from detection_support import compare_with_dmidecode, dmidecode_of
 
+from guestcompat.detection import models
 from guestcompat.emulation.target import Target
 from guestcompat.harness.compare import Status
 from guestcompat.harness.run import RunOutcome, run_profile
@@ -108,6 +109,12 @@ def test_systemd_detect_virt_and_virt_what_say_vmware(outcome):
     # 0x40000000 signature, "QEMU" as SMBIOS type 4/17 manufacturer, the CPU
     # brand string) are replaced by tcg-cpuid=off and the profile's VMware values.
     assert tools.virt_what == ("vmware",)
+
+
+def test_detection_models_agree_with_the_real_tools(outcome):
+    fp = outcome.fingerprint
+    assert set(models.real_verdicts(fp)) == {"linux", "systemd-detect-virt", "virt-what", "vmware-checkvm"}
+    assert [d.line() for d in models.disagreements(fp)] == []
 
 
 def test_vmware_checkvm_needs_io_permission_under_tcg(outcome):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from guestcompat.detection import models
 from guestcompat.emulation.fidelity import FidelityReport
 from guestcompat.emulation.target import Target
 from guestcompat.harness.compare import Status, compare
@@ -120,3 +121,17 @@ def test_qemu_accepts_the_bundled_vio_layout(tmp_path):
     result = subprocess.run([*argv, "-serial", "null"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert b"IBM,9009-22A" in (tmp_path / "x.dtb").read_bytes()
+
+
+@pytest.mark.parametrize("which", ["vscsi", "pci"])
+def test_detection_models_agree_with_the_guest(which, request):
+    """ppc64 images carry no systemd-detect-virt, virt-what or vmware-checkvm (x86 tools):
+    the real detector is the kernel, which names no hypervisor on pseries; the x86 models
+    say nothing either and name the facts they lack instead of guessing."""
+    fp = request.getfixturevalue(which).fingerprint
+    assert models.real_verdicts(fp) == {"linux": None}
+    assert [d.line() for d in models.disagreements(fp)] == []
+    verdicts = models.evaluate(fp)
+    assert "cpuid" in verdicts["linux"].missing
+    assert verdicts["vmware-checkvm"].result is None and "backdoor" in verdicts["vmware-checkvm"].missing
+    assert verdicts["windows"].result == "none"

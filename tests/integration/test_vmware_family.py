@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from guestcompat.detection import models
 from guestcompat.emulation.target import Target
 from guestcompat.harness.compare import Status
 from guestcompat.harness.run import RunOutcome, run_profile
@@ -52,6 +53,20 @@ def test_profile_passes_and_guest_sees_its_devices_and_identity(name):
         assert fn is not None, f"{device.name} missing at {device.address}"
         assert (fn.vendor, fn.device, fn.driver) == (ids.vendor, ids.device, kind.guest_driver)
         assert [n.mac for n in fp.net if n.pci == device.address] == [device.mac]
+
+
+X86_DETECTORS = {"linux", "systemd-detect-virt", "virt-what", "vmware-checkvm"}
+
+
+@pytest.mark.parametrize("name", FAMILY)
+def test_detection_models_agree_with_the_real_tools(name):
+    """Reuses the boot above: every model concludes what the guest's real detector printed."""
+    fp = booted(name).fingerprint
+    real = models.real_verdicts(fp)
+    assert set(real) == X86_DETECTORS, real             # every real detector ran
+    assert [d.line() for d in models.disagreements(fp)] == []
+    assert real["linux"] == "VMware" and real["systemd-detect-virt"] == "vmware"
+    assert models.windows_checks(fp).result == "vmware"
 
 
 def test_hw4_has_no_bridges_and_its_nic_on_bus_0():

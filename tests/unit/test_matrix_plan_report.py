@@ -50,7 +50,9 @@ def test_bad_names_are_errors_for_the_whole_command():
 
 def test_default_plan_is_every_concrete_profile_on_its_own_target():
     planned = plan()
-    assert len(planned) == 12 and all(p.compiled is not None for p in planned)
+    # 10 VMware + 2 pseries + 7 multi-interface combinations (profiles/interfaces/)
+    assert len(planned) == 19 and all(p.compiled is not None for p in planned)
+    assert len([p for p in planned if p.cell.profile.startswith("interfaces/")]) == 7
     assert {p.cell.target.arch for p in planned if p.cell.profile.startswith("power/")} == {"ppc64"}
 
 

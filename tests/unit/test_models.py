@@ -36,7 +36,9 @@ def test_models_agree_with_the_real_tools_of_the_stored_boot(fp):
     assert models.virt_what(fp).result == ",".join(fp.tools.virt_what) == "vmware"
     assert models.vmware_vmcheck(fp).result == models.checkvm_says(fp.tools.vmware_checkvm_ioperm) == "vmware"
     assert models.windows_checks(fp).result == "vmware"
-    assert all(not v.missing for v in models.evaluate(fp).values())
+    missing = {name: v.missing for name, v in models.evaluate(fp).items() if v.missing}
+    # virt-what's last resort ("QEMU" in /proc/cpuinfo) reads what the probe does not record
+    assert missing == {"virt-what": ("cpuinfo",)}
 
 
 def test_kernel_uses_dmi_and_backdoor_only_without_the_hypervisor_bit(fp):
@@ -97,3 +99,38 @@ def test_models_on_real_vmware_captures(capture):
     assert models.vmware_vmcheck(capture).missing == ("backdoor",)
     # VMware's BIOS (04/13/2018) does not set SMBIOS's 'virtual machine' bit: systemd needs its vendor table
     assert models.smbios_vm_bit(capture) is False
+
+
+def test_real_verdicts_and_disagreements_on_the_stored_boot(fp):
+    assert models.real_verdicts(fp) == {"linux": "VMware", "systemd-detect-virt": "vmware", "virt-what": "vmware",
+                                        "vmware-checkvm": "vmware"}
+    assert models.disagreements(fp) == []
+
+
+def test_a_model_that_concludes_otherwise_is_a_disagreement(fp):
+    """The guest's tools said vmware; a fingerprint whose CPUID now says KVM makes the models say kvm."""
+    kvm = with_cpuid(fp, b"KVMKVMKVM")
+    found = {d.detector: (d.model.result, d.real) for d in models.disagreements(kvm)}
+    assert found["systemd-detect-virt"] == ("kvm", "vmware")
+    assert found["linux"] == ("KVM", "VMware")
+    assert "signature 'KVMKVMKVM'" in models.disagreements(kvm)[0].line()
+
+
+def test_a_detector_that_did_not_run_is_not_compared(fp):
+    runs = {k: v for k, v in fp.tools.runs.items() if k not in ("systemd-detect-virt", "virt-what")}
+    partial = dataclasses.replace(fp, tools=dataclasses.replace(fp.tools, runs=runs, detect_virt=None, virt_what=None))
+    assert set(models.real_verdicts(partial)) == {"linux", "vmware-checkvm"}
+
+
+def test_virt_what_follows_the_script_for_clouds_and_qemu_defaults(fp):
+    """Found on the booted Xen combination: virt-what prints 'qemu,aws' for Xen DMI strings
+    with an Amazon version under TCG (QEMU's own 'Manufacturer: QEMU' in type 4/17, then AWS on Xen)."""
+    text = ("Handle 0x0100, DMI type 1, 27 bytes\nSystem Information\n\tManufacturer: Xen\n"
+            "\tProduct Name: HVM domU\n\tVersion: 4.11.amazon\n"
+            "Handle 0x0400, DMI type 4, 42 bytes\nProcessor Information\n\tManufacturer: QEMU\n")
+    xen = models.fingerprint_from_captures(dmidecode_text=text)
+    assert models.virt_what(xen).result == "qemu,aws"
+    assert models.virt_what(with_cpuid(fp, b"XenVMMXenVMM")).result == "vmware,xen,xen-hvm"   # skips qemu/kvm
+    gce = models.fingerprint_from_captures(dmidecode_text="\tProduct Name: Google Compute Engine\n")
+    assert models.virt_what(gce).result == "google_cloud"
+    assert "cpuinfo" in models.virt_what(gce).missing
