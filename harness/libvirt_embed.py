@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,7 @@ class Connection:
     conn: libvirt.virConnect
     uri: str
     root: Path | None
-    """The embed root (None for a remote/system URI)."""
+    """The embed root (None for a daemon's URI)."""
 
 
 _root_lock = threading.Lock()
@@ -112,8 +113,39 @@ def _seed_capabilities(root: Path) -> None:
         shutil.copyfile(xml, target / xml.name)
 
 
+def embed_uri_root(uri: str) -> Path | None:
+    """The root directory of a ``qemu:///embed?root=DIR`` URI, None for any other URI."""
+    parsed = urllib.parse.urlsplit(uri)
+    if parsed.scheme != "qemu" or parsed.netloc or parsed.path != "/embed":
+        return None
+    roots = urllib.parse.parse_qs(parsed.query).get("root")
+    return Path(roots[0]) if roots else None
+
+
+def prepare_embed_root(root: Path) -> bool:
+    """Make a caller-named embed root usable like the throwaway one; True if this call prepared it.
+
+    A root without ``etc/qemu.conf`` gets the same qemu.conf (QEMU as root, no security driver,
+    no virtlogd) and the probed QEMU capabilities; a root that has a qemu.conf is used as it is
+    (its owner configured it). The root itself is the caller's and is never removed.
+    """
+    conf = root / "etc" / "qemu.conf"
+    if conf.exists():
+        return False
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text(QEMU_CONF)
+    _seed_capabilities(root)
+    return True
+
+
 def _retire(root: Path) -> None:
     """At exit: keep what libvirt probed for the next process, then remove the root."""
+    _keep_capabilities(root)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _keep_capabilities(root: Path) -> None:
+    """Copy what libvirt probed in ``root`` to the cache the next root is seeded from."""
     with contextlib.suppress(OSError):
         cache = _caps_cache()
         cache.mkdir(parents=True, exist_ok=True)
@@ -121,7 +153,6 @@ def _retire(root: Path) -> None:
             tmp = cache / f".{xml.name}.{os.getpid()}"
             shutil.copyfile(xml, tmp)
             os.replace(tmp, cache / xml.name)
-    shutil.rmtree(root, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -133,6 +164,10 @@ def connect(uri: str | None = None) -> Iterator[Connection]:
     if uri is None:
         root = embed_root()
         uri = f"qemu:///embed?root={root}"
+    else:
+        root = embed_uri_root(uri)
+        if root is not None and prepare_embed_root(root):
+            atexit.register(_keep_capabilities, root)
     try:
         conn = libvirt.open(uri)
     except libvirt.libvirtError as exc:
