@@ -122,6 +122,20 @@ def embed_uri_root(uri: str) -> Path | None:
     return Path(roots[0]) if roots else None
 
 
+MONITOR_SOCKET_SUFFIX = len("/lib/qemu/domain-9999-") + 20 + len("/monitor.sock")
+"""What libvirt appends to the root for a domain's QMP socket (it cuts the domain name to 20 characters)."""
+MAX_EMBED_ROOT = 107 - MONITOR_SOCKET_SUFFIX
+"""A UNIX socket path holds at most 107 bytes: a longer root fails every domain start."""
+
+
+def check_embed_root(root: Path) -> None:
+    """Refuse an embed root libvirt could create but never start a domain in (its sockets would not fit)."""
+    if len(str(root)) > MAX_EMBED_ROOT:
+        raise RunError(f"libvirt embed root {root} is too long ({len(str(root))} characters; at most "
+                       f"{MAX_EMBED_ROOT}): libvirt puts each domain's monitor socket under it, and a UNIX "
+                       f"socket path holds 107 bytes")
+
+
 def prepare_embed_root(root: Path) -> bool:
     """Make a caller-named embed root usable like the throwaway one; True if this call prepared it.
 
@@ -166,8 +180,10 @@ def connect(uri: str | None = None) -> Iterator[Connection]:
         uri = f"qemu:///embed?root={root}"
     else:
         root = embed_uri_root(uri)
-        if root is not None and prepare_embed_root(root):
-            atexit.register(_keep_capabilities, root)
+        if root is not None:
+            check_embed_root(root)
+            if prepare_embed_root(root):
+                atexit.register(_keep_capabilities, root)
     try:
         conn = libvirt.open(uri)
     except libvirt.libvirtError as exc:

@@ -119,7 +119,7 @@ def run_matrix(planned: Sequence[PlannedCell], reporter: Reporter, *, jobs: int 
         if len(set(hosts)) != len(hosts):
             raise GuestcompatError(f"a libvirt host is given twice: {', '.join(hosts)}")
         mode = HOSTS_MODE
-        jobs = jobs or 1
+        jobs = 1 if jobs is None else jobs
         if jobs < 1:
             raise GuestcompatError(f"--jobs-per-host must be at least 1, not {jobs}")
     elif mode not in MODES:
