@@ -154,11 +154,11 @@ def prepare_embed_root(root: Path) -> bool:
 
 def _retire(root: Path) -> None:
     """At exit: keep what libvirt probed for the next process, then remove the root."""
-    _keep_capabilities(root)
+    keep_capabilities(root)
     shutil.rmtree(root, ignore_errors=True)
 
 
-def _keep_capabilities(root: Path) -> None:
+def keep_capabilities(root: Path) -> None:
     """Copy what libvirt probed in ``root`` to the cache the next root is seeded from."""
     with contextlib.suppress(OSError):
         cache = _caps_cache()
@@ -183,7 +183,7 @@ def connect(uri: str | None = None) -> Iterator[Connection]:
         if root is not None:
             check_embed_root(root)
             if prepare_embed_root(root):
-                atexit.register(_keep_capabilities, root)
+                atexit.register(keep_capabilities, root)
     try:
         conn = libvirt.open(uri)
     except libvirt.libvirtError as exc:

@@ -60,7 +60,7 @@ def _error(cell: Cell, uri: str, reason: str, seconds: float = 0.0) -> CellResul
 
 def host_worker(uri: str, work: list[Work], jobs: int, timeout: float, events) -> None:
     """Body of one host's worker process: reachability check, then ``jobs`` boots at a time."""
-    from guestcompat.harness.libvirt_embed import connect
+    from guestcompat.harness.libvirt_embed import connect, embed_uri_root, keep_capabilities
     from guestcompat.harness.run import run_with_image_libvirt
 
     cancel = threading.Event()
@@ -97,6 +97,9 @@ def host_worker(uri: str, work: list[Work], jobs: int, timeout: float, events) -
         futures = [pool.submit(one, item) for item in work]
         while not all(f.done() for f in futures):
             time.sleep(0.1)  # the main thread stays free for the signal handlers
+    root = embed_uri_root(uri)
+    if root is not None:  # multiprocessing children skip atexit: keep what libvirt probed here now
+        keep_capabilities(root)
     events.put(("done", uri))
 
 
