@@ -171,7 +171,10 @@ def keep_capabilities(root: Path) -> None:
 
 @contextlib.contextmanager
 def connect(uri: str | None = None) -> Iterator[Connection]:
-    """Open ``uri``, or the embedded driver in this process's throwaway root."""
+    """Open ``uri``, or the embedded driver in this process's throwaway root.
+
+    An embed URI yields the process's shared connection (see :func:`_embedded`), left open.
+    """
     _ensure_event_loop()
     libvirt.registerErrorHandler(_quiet, None)
     root: Path | None = None
@@ -184,6 +187,9 @@ def connect(uri: str | None = None) -> Iterator[Connection]:
             check_embed_root(root)
             if prepare_embed_root(root):
                 atexit.register(keep_capabilities, root)
+    if root is not None:
+        yield Connection(_embedded(uri), uri, root)
+        return
     try:
         conn = libvirt.open(uri)
     except libvirt.libvirtError as exc:
@@ -191,5 +197,37 @@ def connect(uri: str | None = None) -> Iterator[Connection]:
     try:
         yield Connection(conn, uri, root)
     finally:
+        with contextlib.suppress(libvirt.libvirtError):
+            conn.close()
+
+
+_embedded_lock = threading.Lock()
+_embedded_conns: dict[str, libvirt.virConnect] = {}
+
+
+def _embedded(uri: str) -> libvirt.virConnect:
+    """The process's one connection to an embedded driver, opened on first use and closed at exit.
+
+    Every virConnectOpen of an embed URI loads the QEMU driver module and registers it again
+    (libvirt's virRegisterConnectDriver), and a process can register at most MAX_DRIVERS: about
+    twenty opens in one process fail with "Too many drivers, cannot register QEMU" (measured in
+    an xdist worker running the libvirt tests). One shared connection (libvirt connections are
+    thread-safe) keeps a process at one registration however many runs it makes.
+    """
+    with _embedded_lock:
+        conn = _embedded_conns.get(uri)
+        if conn is None:
+            try:
+                conn = libvirt.open(uri)
+            except libvirt.libvirtError as exc:
+                raise RunError(f"cannot open libvirt connection {uri}: {exc.get_error_message()}") from None
+            _embedded_conns[uri] = conn
+            atexit.register(_close_embedded, uri)
+        return conn
+
+
+def _close_embedded(uri: str) -> None:
+    conn = _embedded_conns.pop(uri, None)
+    if conn is not None:
         with contextlib.suppress(libvirt.libvirtError):
             conn.close()
