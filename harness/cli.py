@@ -214,13 +214,19 @@ def migrate_cmd(profile: str, arch: str | None, machine: str | None, accel: str,
 @click.option("--jobs", "-j", type=int, default=None, help="runs at a time  [default: one per core]")
 @click.option("--mode", type=click.Choice(["async", "process"]), default="async", show_default=True,
               help="run the guests as asyncio tasks in this process or in a process pool")
+@click.option("--libvirt", "hosts", multiple=True, metavar="URI",
+              help="boot through libvirt at URI (repeatable: the cells are spread over the hosts, each with "
+                   "its own pool of --jobs-per-host workers)")
+@click.option("--jobs-per-host", type=int, default=None,
+              help="with --libvirt: runs at a time on each host  [default: 1]")
 @click.option("--timeout", default=120.0, show_default=True, help="seconds to wait for each guest's fingerprint")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="write a JUnit XML report (one testcase per run)")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="write a JSON report")
 def matrix_cmd(profiles: tuple[str, ...], arch_names: tuple[str, ...], qemu_binaries: tuple[str, ...],
-               accels: tuple[str, ...], jobs: int | None, mode: str, timeout: float, junit_path: Path | None,
+               accels: tuple[str, ...], jobs: int | None, mode: str, hosts: tuple[str, ...],
+               jobs_per_host: int | None, timeout: float, junit_path: Path | None,
                json_path: Path | None) -> None:
     """Run PROFILES (default: every concrete profile) × architectures × QEMU binaries × accelerators
     in parallel. Combinations that cannot work are skipped with a reason. Exit 0 all pass, 1 any
@@ -231,12 +237,17 @@ def matrix_cmd(profiles: tuple[str, ...], arch_names: tuple[str, ...], qemu_bina
     from guestcompat.harness.matrix_report import (LiveReporter, PlainReporter, json_text, junit_bytes,
                                                    summary_table)
 
+    if hosts and jobs is not None:
+        raise _Error("--jobs applies to direct runs; with --libvirt, say --jobs-per-host")
+    if jobs_per_host is not None and not hosts:
+        raise _Error("--jobs-per-host needs at least one --libvirt URI")
     planned = plan(profiles, arch_names, qemu_binaries, accels or ("tcg",))
+    jobs = jobs_per_host if hosts else jobs
     if err.is_terminal:
         with LiveReporter(err) as reporter:
-            matrix = run_matrix(planned, reporter, jobs=jobs, timeout=timeout, mode=mode)
+            matrix = run_matrix(planned, reporter, jobs=jobs, timeout=timeout, mode=mode, hosts=hosts)
     else:
-        matrix = run_matrix(planned, PlainReporter(), jobs=jobs, timeout=timeout, mode=mode)
+        matrix = run_matrix(planned, PlainReporter(), jobs=jobs, timeout=timeout, mode=mode, hosts=hosts)
     # A CI log is not 80 columns wide: without a terminal, print the table at a width that fits the reasons.
     (out if out.is_terminal else Console(highlight=False, width=220)).print(summary_table(matrix))
     if junit_path:

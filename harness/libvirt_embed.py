@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,7 @@ class Connection:
     conn: libvirt.virConnect
     uri: str
     root: Path | None
-    """The embed root (None for a remote/system URI)."""
+    """The embed root (None for a daemon's URI)."""
 
 
 _root_lock = threading.Lock()
@@ -112,8 +113,53 @@ def _seed_capabilities(root: Path) -> None:
         shutil.copyfile(xml, target / xml.name)
 
 
+def embed_uri_root(uri: str) -> Path | None:
+    """The root directory of a ``qemu:///embed?root=DIR`` URI, None for any other URI."""
+    parsed = urllib.parse.urlsplit(uri)
+    if parsed.scheme != "qemu" or parsed.netloc or parsed.path != "/embed":
+        return None
+    roots = urllib.parse.parse_qs(parsed.query).get("root")
+    return Path(roots[0]) if roots else None
+
+
+MONITOR_SOCKET_SUFFIX = len("/lib/qemu/domain-9999-") + 20 + len("/monitor.sock")
+"""What libvirt appends to the root for a domain's QMP socket (it cuts the domain name to 20 characters)."""
+MAX_EMBED_ROOT = 107 - MONITOR_SOCKET_SUFFIX
+"""A UNIX socket path holds at most 107 bytes: a longer root fails every domain start."""
+
+
+def check_embed_root(root: Path) -> None:
+    """Refuse an embed root libvirt could create but never start a domain in (its sockets would not fit)."""
+    if len(str(root)) > MAX_EMBED_ROOT:
+        raise RunError(f"libvirt embed root {root} is too long ({len(str(root))} characters; at most "
+                       f"{MAX_EMBED_ROOT}): libvirt puts each domain's monitor socket under it, and a UNIX "
+                       f"socket path holds 107 bytes")
+
+
+def prepare_embed_root(root: Path) -> bool:
+    """Make a caller-named embed root usable like the throwaway one; True if this call prepared it.
+
+    A root without ``etc/qemu.conf`` gets the same qemu.conf (QEMU as root, no security driver,
+    no virtlogd) and the probed QEMU capabilities; a root that has a qemu.conf is used as it is
+    (its owner configured it). The root itself is the caller's and is never removed.
+    """
+    conf = root / "etc" / "qemu.conf"
+    if conf.exists():
+        return False
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    conf.write_text(QEMU_CONF)
+    _seed_capabilities(root)
+    return True
+
+
 def _retire(root: Path) -> None:
     """At exit: keep what libvirt probed for the next process, then remove the root."""
+    keep_capabilities(root)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def keep_capabilities(root: Path) -> None:
+    """Copy what libvirt probed in ``root`` to the cache the next root is seeded from."""
     with contextlib.suppress(OSError):
         cache = _caps_cache()
         cache.mkdir(parents=True, exist_ok=True)
@@ -121,18 +167,29 @@ def _retire(root: Path) -> None:
             tmp = cache / f".{xml.name}.{os.getpid()}"
             shutil.copyfile(xml, tmp)
             os.replace(tmp, cache / xml.name)
-    shutil.rmtree(root, ignore_errors=True)
 
 
 @contextlib.contextmanager
 def connect(uri: str | None = None) -> Iterator[Connection]:
-    """Open ``uri``, or the embedded driver in this process's throwaway root."""
+    """Open ``uri``, or the embedded driver in this process's throwaway root.
+
+    An embed URI yields the process's shared connection (see :func:`_embedded`), left open.
+    """
     _ensure_event_loop()
     libvirt.registerErrorHandler(_quiet, None)
     root: Path | None = None
     if uri is None:
         root = embed_root()
         uri = f"qemu:///embed?root={root}"
+    else:
+        root = embed_uri_root(uri)
+        if root is not None:
+            check_embed_root(root)
+            if prepare_embed_root(root):
+                atexit.register(keep_capabilities, root)
+    if root is not None:
+        yield Connection(_embedded(uri), uri, root)
+        return
     try:
         conn = libvirt.open(uri)
     except libvirt.libvirtError as exc:
@@ -140,5 +197,37 @@ def connect(uri: str | None = None) -> Iterator[Connection]:
     try:
         yield Connection(conn, uri, root)
     finally:
+        with contextlib.suppress(libvirt.libvirtError):
+            conn.close()
+
+
+_embedded_lock = threading.Lock()
+_embedded_conns: dict[str, libvirt.virConnect] = {}
+
+
+def _embedded(uri: str) -> libvirt.virConnect:
+    """The process's one connection to an embedded driver, opened on first use and closed at exit.
+
+    Every virConnectOpen of an embed URI loads the QEMU driver module and registers it again
+    (libvirt's virRegisterConnectDriver), and a process can register at most MAX_DRIVERS: about
+    twenty opens in one process fail with "Too many drivers, cannot register QEMU" (measured in
+    an xdist worker running the libvirt tests). One shared connection (libvirt connections are
+    thread-safe) keeps a process at one registration however many runs it makes.
+    """
+    with _embedded_lock:
+        conn = _embedded_conns.get(uri)
+        if conn is None:
+            try:
+                conn = libvirt.open(uri)
+            except libvirt.libvirtError as exc:
+                raise RunError(f"cannot open libvirt connection {uri}: {exc.get_error_message()}") from None
+            _embedded_conns[uri] = conn
+            atexit.register(_close_embedded, uri)
+        return conn
+
+
+def _close_embedded(uri: str) -> None:
+    conn = _embedded_conns.pop(uri, None)
+    if conn is not None:
         with contextlib.suppress(libvirt.libvirtError):
             conn.close()

@@ -63,8 +63,12 @@ def _cleanup(dom: libvirt.virDomain | None) -> None:
 
 
 def boot_libvirt(compiled: CompiledMachine, image: BootImage, *, uri: str | None = None,
-                 timeout: float = 120.0) -> BootResult:
-    """Boot through libvirt (``uri``, or a fresh embedded driver) and return what the guest printed."""
+                 timeout: float = 120.0, cancel: threading.Event | None = None) -> BootResult:
+    """Boot through libvirt (``uri``, or a fresh embedded driver) and return what the guest printed.
+
+    ``cancel``: set by another thread (a matrix host worker told to stop) to end the run early
+    with a RunError; the domain is destroyed and undefined as on every other path.
+    """
     workdir = Path(tempfile.mkdtemp(prefix=f"guestcompat-lvrun-{os.getpid()}-"))
     launched = time.monotonic()
     dom: libvirt.virDomain | None = None
@@ -91,7 +95,7 @@ def boot_libvirt(compiled: CompiledMachine, image: BootImage, *, uri: str | None
                                            "libvirt could not start the domain of")) from None
                 started = time.monotonic()
                 dom.resume()
-                reader, lines = _read_console(dom, console, tail, timeout)
+                reader, lines = _read_console(dom, console, tail, timeout, cancel)
                 seconds = time.monotonic() - started
                 from_launch = time.monotonic() - launched
                 query_pci: list = []
@@ -108,8 +112,8 @@ def boot_libvirt(compiled: CompiledMachine, image: BootImage, *, uri: str | None
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _read_console(dom: libvirt.virDomain, path: Path, tail: deque[str], timeout: float
-                  ) -> tuple[FrameReader, list[str]]:
+def _read_console(dom: libvirt.virDomain, path: Path, tail: deque[str], timeout: float,
+                  cancel: threading.Event | None = None) -> tuple[FrameReader, list[str]]:
     reader = FrameReader()
     lines: list[str] = []
     deadline = time.monotonic() + timeout
@@ -140,5 +144,8 @@ def _read_console(dom: libvirt.virDomain, path: Path, tail: deque[str], timeout:
                            console_tail=list(tail))
         if time.monotonic() > deadline:
             raise RunError(f"the guest did not deliver its fingerprint within {timeout:.0f} s",
+                           console_tail=list(tail))
+        if cancel is not None and cancel.is_set():
+            raise RunError("the run was cancelled before the guest delivered its fingerprint",
                            console_tail=list(tail))
         time.sleep(POLL)

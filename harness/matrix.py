@@ -34,6 +34,8 @@ from guestcompat.harness.run import RunOutcome, image_for, run_profile, run_with
 from guestcompat.images.build import GuestImage
 
 MODES = ("async", "process")
+HOSTS_MODE = "libvirt"
+"""The mode a matrix spread over libvirt hosts reports (harness/matrix_hosts.py)."""
 CELL_GRACE = 30.0
 """Seconds a cell may take beyond the boot timeout (compile, compare, QEMU's exit) before it is cancelled."""
 
@@ -51,13 +53,17 @@ class CellResult:
     mismatches: tuple[str, ...] = ()
     """One line per failed check (what the guest saw instead of what the profile asks)."""
     seconds_to_fingerprint: float | None = None
+    host: str | None = None
+    """The libvirt URI the cell ran on (``matrix --libvirt``); None for direct QEMU runs and for cells
+    never sent to a host (skipped, or an error before any boot)."""
 
     def to_json(self) -> dict:
         return {"profile": self.cell.profile, "target": str(self.cell.target), "arch": self.cell.target.arch,
                 "machine": self.cell.target.machine, "accel": self.cell.target.accel,
                 "qemu_binary": self.cell.target.qemu_binary, "verdict": self.verdict,
                 "seconds": round(self.seconds, 3), "seconds_to_fingerprint": self.seconds_to_fingerprint,
-                "counts": dict(self.counts), "reason": self.reason, "mismatches": list(self.mismatches)}
+                "counts": dict(self.counts), "reason": self.reason, "mismatches": list(self.mismatches),
+                "host": self.host}
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,8 @@ class MatrixResult:
     wall_seconds: float
     jobs: int
     mode: str
+    hosts: tuple[str, ...] = ()
+    """libvirt URIs the cells were spread over (``mode == "libvirt"``; ``jobs`` is then per host)."""
 
     @property
     def run_seconds(self) -> float:
@@ -101,9 +109,20 @@ def default_jobs() -> int:
 
 
 def run_matrix(planned: Sequence[PlannedCell], reporter: Reporter, *, jobs: int | None = None,
-               timeout: float = 120.0, mode: str = "async") -> MatrixResult:
-    """Run every runnable cell (``jobs`` at a time) and return all cells' results in plan order."""
-    if mode not in MODES:
+               timeout: float = 120.0, mode: str = "async", hosts: Sequence[str] = ()) -> MatrixResult:
+    """Run every runnable cell (``jobs`` at a time) and return all cells' results in plan order.
+
+    With ``hosts`` (libvirt URIs), the cells are spread over them and ``jobs`` is per host
+    (harness/matrix_hosts.py); ``mode`` is then ignored and reported as ``libvirt``.
+    """
+    if hosts:
+        if len(set(hosts)) != len(hosts):
+            raise GuestcompatError(f"a libvirt host is given twice: {', '.join(hosts)}")
+        mode = HOSTS_MODE
+        jobs = 1 if jobs is None else jobs
+        if jobs < 1:
+            raise GuestcompatError(f"--jobs-per-host must be at least 1, not {jobs}")
+    elif mode not in MODES:
         raise GuestcompatError(f"unknown matrix mode {mode!r} (known: {', '.join(MODES)})")
     jobs = jobs or default_jobs()
     if jobs < 1:
@@ -124,10 +143,15 @@ def run_matrix(planned: Sequence[PlannedCell], reporter: Reporter, *, jobs: int 
     for result in results.values():
         reporter.finished(result)
     started = time.monotonic()
-    runner = _run_async if mode == "async" else _run_processes
-    results.update(asyncio.run(runner(planned, images, reporter, jobs, timeout)))
+    if hosts:
+        from guestcompat.harness.matrix_hosts import run_hosts
+
+        results.update(asyncio.run(run_hosts(planned, images, reporter, tuple(hosts), jobs, timeout)))
+    else:
+        runner = _run_async if mode == "async" else _run_processes
+        results.update(asyncio.run(runner(planned, images, reporter, jobs, timeout)))
     wall = time.monotonic() - started
-    return MatrixResult(tuple(results[i] for i in range(len(planned))), wall, jobs, mode)
+    return MatrixResult(tuple(results[i] for i in range(len(planned))), wall, jobs, mode, tuple(hosts))
 
 
 async def _run_async(planned: Sequence[PlannedCell], images: dict[int, GuestImage], reporter: Reporter,

@@ -1,7 +1,8 @@
 """Render a matrix: live progress, the summary table, JUnit XML and JSON.
 
 JUnit: one ``testsuite`` (``guestcompat.matrix``), one ``testcase`` per cell
-(classname = profile, name = target); a mismatch is a ``failure`` whose text
+(classname = profile, name = target, and for a cell run on a libvirt host a
+``<properties><property name="host" value=URI/>``); a mismatch is a ``failure`` whose text
 is the mismatch lines, an error an ``error``, a skipped cell ``skipped`` with
 its reason. Built with xml.etree, so profile names and guest output are
 escaped by the library.
@@ -40,6 +41,10 @@ def _name(cell: Cell) -> str:
     return f"{cell.profile} {cell.label}"
 
 
+def _on(result: CellResult) -> str:
+    return f" on {result.host}" if result.host else ""
+
+
 class PlainReporter:
     """One line per event on stderr: CI logs keep the whole history."""
 
@@ -61,7 +66,8 @@ class PlainReporter:
     def finished(self, result: CellResult) -> None:
         self.done += 1
         detail = f" ({result.reason.splitlines()[0]})" if result.reason else ""
-        print(f"[{self.done}/{self.total}] {_name(result.cell)}: {result.verdict} {result.seconds:.1f} s{detail}",
+        print(f"[{self.done}/{self.total}] {_name(result.cell)}: {result.verdict}{_on(result)} {result.seconds:.1f} s"
+              f"{detail}",
               file=self.stream, flush=True)
 
 
@@ -97,22 +103,27 @@ class LiveReporter:
         if task is not None:
             self.progress.remove_task(task)
         style = VERDICT_STYLE[result.verdict]
-        self.progress.console.print(f"[{style}]{result.verdict:>8}[/] {escape(_name(result.cell))} "
+        self.progress.console.print(f"[{style}]{result.verdict:>8}[/] {escape(_name(result.cell) + _on(result))} "
                                     f"{result.seconds:.1f} s")
         self.progress.advance(self.overall)
 
 
 def summary_table(matrix: MatrixResult) -> Table:
-    table = Table(title=f"matrix: {len(matrix.results)} cells, {matrix.jobs} jobs ({matrix.mode}), "
+    jobs = (f"{len(matrix.hosts)} libvirt hosts x {matrix.jobs} jobs" if matrix.hosts
+            else f"{matrix.jobs} jobs ({matrix.mode})")
+    table = Table(title=f"matrix: {len(matrix.results)} cells, {jobs}, "
                         f"wall {matrix.wall_seconds:.1f} s, runs {matrix.run_seconds:.1f} s")
-    for column, justify in (("profile", "left"), ("target", "left"), ("verdict", "left"), ("passed", "right"),
-                            ("deviations", "right"), ("mismatches", "right"), ("seconds", "right"),
-                            ("note", "left")):
+    columns = [("profile", "left"), ("target", "left"), ("verdict", "left"), ("passed", "right"),
+               ("deviations", "right"), ("mismatches", "right"), ("seconds", "right"), ("note", "left")]
+    if matrix.hosts:
+        columns.insert(2, ("host", "left"))
+    for column, justify in columns:
         table.add_column(column, justify=justify)
     for r in matrix.results:
         counts = [str(r.counts[k]) if r.counts else "" for k in ("pass", "deviation", "fail")]
         note = r.reason.splitlines()[0] if r.reason else (r.mismatches[0] if r.mismatches else "")
-        table.add_row(escape(r.cell.profile), escape(r.cell.label),
+        host = [escape(r.host or "")] if matrix.hosts else []
+        table.add_row(escape(r.cell.profile), escape(r.cell.label), *host,
                       f"[{VERDICT_STYLE[r.verdict]}]{r.verdict}[/]", *counts,
                       f"{r.seconds:.1f}" if r.verdict != "skipped" else "", escape(note))
     return table
@@ -121,6 +132,7 @@ def summary_table(matrix: MatrixResult) -> Table:
 def to_json(matrix: MatrixResult) -> dict[str, Any]:
     verdicts = [r.verdict for r in matrix.results]
     return {"format": FORMAT, "version": VERSION, "jobs": matrix.jobs, "mode": matrix.mode,
+            "hosts": list(matrix.hosts),
             "wall_seconds": round(matrix.wall_seconds, 3), "run_seconds": round(matrix.run_seconds, 3),
             "exit_code": matrix.exit_code(),
             "totals": {v: verdicts.count(v) for v in ("pass", "mismatch", "error", "skipped")},
@@ -141,6 +153,9 @@ def to_junit(matrix: MatrixResult) -> ET.ElementTree:
     for r in matrix.results:
         case = ET.SubElement(suite, "testcase", {"classname": r.cell.profile, "name": r.cell.label,
                                                  "time": f"{r.seconds:.3f}"})
+        if r.host:  # the form pytest's record_property writes, which CI viewers show
+            props = ET.SubElement(case, "properties")
+            ET.SubElement(props, "property", {"name": "host", "value": _xml(r.host)})
         if r.verdict == "mismatch":
             failure = ET.SubElement(case, "failure", {
                 "message": _xml(f"{len(r.mismatches)} mismatches: {r.mismatches[0] if r.mismatches else ''}"),

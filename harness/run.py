@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -93,12 +94,20 @@ def run_compiled(compiled: CompiledMachine, *, timeout: float = 120.0, progress:
     image = image_for(compiled, progress)
     if backend != "libvirt":
         return asyncio.run(run_with_image_async(compiled, image, timeout=timeout, progress=progress))
+    return run_with_image_libvirt(compiled, image, uri=uri, timeout=timeout, progress=progress)
+
+
+def run_with_image_libvirt(compiled: CompiledMachine, image: GuestImage, *, uri: str | None = None,
+                           timeout: float = 120.0, progress: Progress | None = None,
+                           cancel: threading.Event | None = None) -> RunOutcome:
+    """Boot an already built image through libvirt at ``uri`` and compare (a matrix host worker's run)."""
     from guestcompat.emulation.libvirt_xml import libvirt_report
     from guestcompat.harness.libvirt_runner import boot_libvirt
 
+    refuse_blocked(compiled)
     say = progress or (lambda _msg: None)
     say("booting the guest through libvirt")
-    result = boot_libvirt(compiled, boot_image(compiled, image), uri=uri, timeout=timeout)
+    result = boot_libvirt(compiled, boot_image(compiled, image), uri=uri, timeout=timeout, cancel=cancel)
     return _judge(compiled, image, result, libvirt_report(compiled), say)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -13,6 +16,22 @@ from hypothesis import HealthCheck, settings
 # number of examples and every assertion stay as the tests state them.
 settings.register_profile("shared-host", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("shared-host")
+
+from shared_boots import ENV as SHARED_BOOTS_ENV
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The controller makes the session's shared-boot directory; xdist workers inherit its path."""
+    if not hasattr(config, "workerinput") and SHARED_BOOTS_ENV not in os.environ:
+        config._shared_boots = tempfile.mkdtemp(prefix="gctest-boots-")  # type: ignore[attr-defined]
+        os.environ[SHARED_BOOTS_ENV] = config._shared_boots  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    made = getattr(config, "_shared_boots", None)
+    if made:
+        shutil.rmtree(made, ignore_errors=True)
+        os.environ.pop(SHARED_BOOTS_ENV, None)
 
 
 @pytest.fixture

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from detection_support import compare_with_dmidecode, dmidecode_of
+from shared_boots import direct_boot
 
 from guestcompat.detection import models
 from guestcompat.emulation.target import Target
 from guestcompat.harness.compare import Status
-from guestcompat.harness.run import RunOutcome, run_profile
+from guestcompat.harness.run import RunOutcome
 from guestcompat.profiles.identity import effective_smbios
 
 pytestmark = pytest.mark.boot
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.boot
 
 @pytest.fixture(scope="module")
 def outcome() -> RunOutcome:
-    return run_profile("vmware/esxi-6.5", Target("x86_64", "pc", "tcg"), timeout=240)
+    return direct_boot("vmware/esxi-6.5", Target("x86_64", "pc", "tcg"))
 
 
 def test_verdict_passes_with_no_mismatch(outcome):

@@ -10,21 +10,18 @@ import sys
 
 import pytest
 
+from shared_boots import direct_boot
+
 from guestcompat.detection import models
 from guestcompat.harness.compare import Status
 from guestcompat.harness.interfaces import TARGET, combination_row, render_markdown, InterfaceTable
-from guestcompat.harness.run import RunOutcome, run_profile
+from guestcompat.harness.run import RunOutcome
 from guestcompat.profiles.ifcatalog import load_interfaces
 
 pytestmark = pytest.mark.boot
 
-_BOOTED: dict[str, RunOutcome] = {}
-
-
 def booted(name: str) -> RunOutcome:
-    if name not in _BOOTED:
-        _BOOTED[name] = run_profile(name, TARGET, timeout=240)
-    return _BOOTED[name]
+    return direct_boot(name, TARGET)  # shared with test_libvirt.py's equality test (tests/support/shared_boots.py)
 
 
 @pytest.mark.parametrize("name, real", [

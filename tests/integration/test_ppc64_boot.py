@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from shared_boots import direct_boot
+
 from guestcompat.detection import models
 from guestcompat.emulation.fidelity import FidelityReport
 from guestcompat.emulation.target import Target
 from guestcompat.harness.compare import Status, compare
-from guestcompat.harness.run import RunOutcome, run_profile
+from guestcompat.harness.run import RunOutcome
 
 pytestmark = pytest.mark.boot
 
@@ -17,12 +19,12 @@ PSERIES = Target("ppc64", "pseries", "tcg")
 
 @pytest.fixture(scope="module")
 def vscsi() -> RunOutcome:
-    return run_profile("power/pseries-vscsi", PSERIES, timeout=240)
+    return direct_boot("power/pseries-vscsi", PSERIES)
 
 
 @pytest.fixture(scope="module")
 def pci() -> RunOutcome:
-    return run_profile("power/pseries-pci", PSERIES, timeout=240)
+    return direct_boot("power/pseries-pci", PSERIES)
 
 
 def _failures(outcome: RunOutcome) -> list[str]:

@@ -1,17 +1,19 @@
 """Boot every bundled VMware profile for real; what the guest sees must be what the profile states.
 
 vmware/esxi-6.5 has its own, more detailed module (test_esxi65_boot.py).
-Each profile boots once (module-scoped cache); xdist spreads them over workers.
+Each profile boots once per session (tests/support/shared_boots.py, shared with test_libvirt.py); xdist spreads them over workers.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from shared_boots import direct_boot
+
 from guestcompat.detection import models
 from guestcompat.emulation.target import Target
 from guestcompat.harness.compare import Status
-from guestcompat.harness.run import RunOutcome, run_profile
+from guestcompat.harness.run import RunOutcome
 from guestcompat.profiles.catalog import load_catalog
 from guestcompat.profiles.identity import effective_smbios
 from guestcompat.profiles.loader import list_profiles, load
@@ -20,13 +22,10 @@ pytestmark = pytest.mark.boot
 
 FAMILY = sorted(s.name for s in list_profiles()
                 if s.name.startswith("vmware/") and s.name != "vmware/esxi-6.5" and not load(s.name).abstract)
-_BOOTED: dict[str, RunOutcome] = {}
 
 
 def booted(name: str) -> RunOutcome:
-    if name not in _BOOTED:
-        _BOOTED[name] = run_profile(name, Target("x86_64", "pc", "tcg"), timeout=240)
-    return _BOOTED[name]
+    return direct_boot(name, Target("x86_64", "pc", "tcg"))
 
 
 def test_the_family_covers_old_and_new_layouts():
