@@ -148,7 +148,7 @@ def _disks(profile: Profile, catalog: Catalog, pci: PciPlan, vio: VioPlan, rates
         node = f"drive-{disk.name}"
         base_node = f"{node}-base" if disk.limits is not None else node
         if disk.image:
-            fmt = "qcow2" if disk.image.endswith(".qcow2") else "raw"
+            fmt = next((f for f in ("qcow2", "vmdk") if disk.image.lower().endswith(f".{f}")), "raw")
             argv += ["-blockdev", opts(None, **{"driver": "file", "node-name": f"{node}-file", "filename": disk.image,
                                                 "read-only": True}),
                      "-blockdev", opts(None, **{"driver": fmt, "node-name": base_node, "file": f"{node}-file",

@@ -57,7 +57,8 @@ class FullGuestConfig:
 
     suite: str = "bookworm"
     packages: tuple[str, ...] = ("systemd", "systemd-sysv", "udev", "linux-image-amd64", "iproute2", "pciutils",
-                                 "dmidecode", "kmod", "virt-what", "pci.ids")
+                                 "dmidecode", "kmod", "virt-what", "pci.ids",
+                                 "open-vm-tools")
     hostname: str = "debian12-vm"
     nic_name: str = "ens192"
     address: str = "192.168.50.10/24"
@@ -202,10 +203,12 @@ def _build(config: FullGuestConfig, payload: ProbePayload, key: str, scratch: Pa
 
 #: Units masked in the guest: they only cost boot time in a test VM and none of
 #: them is what the tests look at (no getty, so nothing but the probe writes on
-#: the serial console; no timers that start maintenance jobs).
+#: the serial console; no timers that start maintenance jobs; open-vm-tools'
+#: daemons are not needed by vmware-checkvm, which talks to the backdoor itself).
 MASKED_UNITS = ("getty.target", "serial-getty@ttyS0.service", "getty@tty1.service", "apt-daily.timer",
                 "apt-daily-upgrade.timer", "e2scrub_all.timer", "e2scrub_reap.service", "fstrim.timer",
-                "dpkg-db-backup.timer", "systemd-fsck-root.service", "systemd-tmpfiles-clean.timer")
+                "dpkg-db-backup.timer", "systemd-fsck-root.service", "systemd-tmpfiles-clean.timer",
+                "open-vm-tools.service", "vgauth.service")
 
 
 def _tree_mb(root: Path) -> int:
