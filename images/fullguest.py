@@ -38,13 +38,14 @@ from guestcompat.errors import ImageError
 
 from . import cache
 from .debian import PackageSource
-from .fullguest_files import templates_text, write_guest_files
+from .fullguest_files import templates_text, write_guest_files, write_text_files
+from .fullguest_initrd import initramfs_conf, read_aliases, resolve_modules, storage_modaliases
 from .tools import run_tool
 
 Progress = Callable[[str], None]
 
 #: Bump when the build steps change in a way the key does not see.
-BUILD_FORMAT = 1
+BUILD_FORMAT = 2
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 #: Tries of the whole debootstrap run: a mirror answering 404 for a file its
 #: index still lists (an index updated between two downloads) succeeds on a retry.
@@ -66,6 +67,11 @@ class FullGuestConfig:
     mac: str = "00:50:56:9a:60:e7"
     uuid_bios: str = "42 1e 5b 8f 9c 3a 1d 2e-7f 41 3b 2a 6c 5d 4e 3f"
     memory_mb: int = 1024
+    controller: str = "pvscsi"
+    """Catalog kind of the VM's SCSI controller (the .vmx's ``scsi0.virtualDev``), holding the root disk."""
+    also_boots_on: tuple[str, ...] = ("pc",)
+    """QEMU machine types the same disk must also boot on (the counter-case): their storage is in the initrd."""
+    fs_type: str = "ext4"
     headroom_mb: int = 160
     """Free space left in the root file system beyond what the tree needs."""
 
@@ -129,6 +135,7 @@ def ensure_full_guest(payload: ProbePayload, config: FullGuestConfig = FullGuest
         if found:
             return found
         cache.remove_stale_temps(parent, key)
+        cache.sweep_scratch(parent, label="tree", before_remove=_unmount_under)
         import time
 
         started = time.monotonic()
@@ -169,9 +176,21 @@ def _debootstrap(config: FullGuestConfig, root: Path, say: Progress) -> None:
 def _build(config: FullGuestConfig, payload: ProbePayload, key: str, scratch: Path, out: Path,
            say: Progress) -> dict:
     root = scratch / "root"
-    _debootstrap(config, root, say)
+    try:
+        _debootstrap(config, root, say)
+    finally:
+        _unmount_under(root)
+    kernels = sorted(p.name.removeprefix("vmlinuz-") for p in (root / "boot").glob("vmlinuz-*"))
+    if len(kernels) != 1:
+        raise ImageError(f"the guest tree should hold one kernel, found {kernels or 'none'} in /boot")
     say("configuring the guest (networkd, probe unit, trimmed units)")
     write_guest_files(root, config, payload, machine_id=key)
+    modules = resolve_modules(read_aliases(root / "lib/modules" / kernels[0] / "modules.alias"),
+                              storage_modaliases([config.controller], config.also_boots_on), config.fs_type)
+    say(f"mkinitramfs with only {', '.join(modules)} (and their dependencies)")
+    write_text_files(root, initramfs_conf(modules))
+    run_tool(["chroot", str(root), "mkinitramfs", "-o", f"/boot/initrd.img-{kernels[0]}", kernels[0]],
+             what="mkinitramfs (in the guest tree)")
     # What a real guest would run once: units enabled through the guest's own systemctl.
     run_tool(["chroot", str(root), "systemctl", "enable", "systemd-networkd.service", "guestcompat-probe.service"],
              what="systemctl enable (in the guest tree)")
@@ -179,9 +198,8 @@ def _build(config: FullGuestConfig, payload: ProbePayload, key: str, scratch: Pa
     installed = run_tool(["chroot", str(root), "dpkg-query", "-W", "-f", "${Package}\t${Version}\n"],
                          what="dpkg-query (in the guest tree)")
     packages = sorted(tuple(line.split("\t", 1)) for line in installed.splitlines() if "\t" in line)
-    kernels = sorted(p.name.removeprefix("vmlinuz-") for p in (root / "boot").glob("vmlinuz-*"))
-    if len(kernels) != 1 or not (root / "boot" / f"initrd.img-{kernels[0]}").is_file():
-        raise ImageError(f"the guest tree should hold one kernel and its initrd, found {kernels or 'none'} in /boot")
+    if not (root / "boot" / f"initrd.img-{kernels[0]}").is_file():
+        raise ImageError(f"the guest tree has no initrd for its kernel {kernels[0]} in /boot")
     for leftover in (root / "var/cache/apt/archives").glob("*.deb"):
         leftover.unlink()
     shutil.rmtree(root / "debootstrap", ignore_errors=True)
@@ -189,7 +207,7 @@ def _build(config: FullGuestConfig, payload: ProbePayload, key: str, scratch: Pa
     size_mb = _tree_mb(root) + config.headroom_mb
     raw = scratch / "disk.raw"
     say(f"mke2fs -d: ext4 root file system of {size_mb} MiB")
-    run_tool(["mke2fs", "-q", "-F", "-t", "ext4", "-L", "debian-root", "-U", root_uuid, "-d", str(root),
+    run_tool(["mke2fs", "-q", "-F", "-t", config.fs_type, "-L", "debian-root", "-U", root_uuid, "-d", str(root),
               str(raw), f"{size_mb}M"], what="mke2fs -d")
     vmdk = out / "debian12.vmdk"
     say("qemu-img convert -O vmdk (monolithic sparse)")
@@ -201,14 +219,43 @@ def _build(config: FullGuestConfig, payload: ProbePayload, key: str, scratch: Pa
             "packages": packages}
 
 
-#: Units masked in the guest: they only cost boot time in a test VM and none of
-#: them is what the tests look at (no getty, so nothing but the probe writes on
-#: the serial console; no timers that start maintenance jobs; open-vm-tools'
-#: daemons are not needed by vmware-checkvm, which talks to the backdoor itself).
-MASKED_UNITS = ("getty.target", "serial-getty@ttyS0.service", "getty@tty1.service", "apt-daily.timer",
+#: Units masked in the guest: they only cost boot time in a test VM (each unit
+#: start is a few fork+execs, ~14 ms each under TCG, plus its own work) and none
+#: of them is what the tests look at: no getty or logind (nobody logs in, and
+#: nothing but the probe writes on the serial console); no timers that start
+#: maintenance jobs; no fsck (the root is mounted read-only); nothing that needs
+#: a writable root (journal flush, random seed, utmp); no pseudo file systems
+#: nobody uses (debugfs, tracefs, configfs, fusectl, hugetlbfs, mqueue,
+#: binfmt_misc); no pstore, no kernel-cmdline network generator (the network is
+#: the .network file); open-vm-tools' daemons and its vmblock FUSE mount are not
+#: needed by vmware-checkvm, which talks to the backdoor itself.
+#: Kept: udev, journald, networkd and its wait-online (what the tests assert), tmpfiles.
+MASKED_UNITS = ("getty.target", "serial-getty@ttyS0.service", "getty@tty1.service", "systemd-logind.service",
+                "systemd-user-sessions.service", "apt-daily.timer",
                 "apt-daily-upgrade.timer", "e2scrub_all.timer", "e2scrub_reap.service", "fstrim.timer",
                 "dpkg-db-backup.timer", "systemd-fsck-root.service", "systemd-tmpfiles-clean.timer",
-                "open-vm-tools.service", "vgauth.service")
+                "systemd-journal-flush.service", "systemd-random-seed.service", "systemd-update-utmp.service",
+                "systemd-update-utmp-runlevel.service", "sys-kernel-debug.mount", "sys-kernel-tracing.mount",
+                "sys-kernel-config.mount", "sys-fs-fuse-connections.mount", "dev-hugepages.mount", "dev-mqueue.mount",
+                "proc-sys-fs-binfmt_misc.automount", "systemd-binfmt.service", "systemd-pstore.service",
+                "systemd-network-generator.service", "kmod-static-nodes.service",
+                "open-vm-tools.service", "vgauth.service", "run-vmblock\\x2dfuse.mount")
+
+
+def _unmount_under(root: Path) -> None:
+    """Unmount what debootstrap mounted inside *root* (/proc, /sys, ...) if it died before doing it.
+
+    A killed debootstrap leaves ``root/proc`` mounted; removing the scratch tree would then walk
+    the host's /proc, and mke2fs -d would copy it.
+    """
+    prefix = str(root.resolve()) + "/"
+    try:
+        lines = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return
+    targets = [line.split()[1].replace("\\040", " ") for line in lines if len(line.split()) > 1]
+    for target in sorted((t for t in targets if t.startswith(prefix)), key=len, reverse=True):
+        subprocess.run(["umount", "-l", target], capture_output=True, check=False)
 
 
 def _tree_mb(root: Path) -> int:
@@ -244,7 +291,7 @@ def vmx_text(config: FullGuestConfig, vmdk_name: str) -> str:
         "pciBridge5.functions": "8",
         "vmci0.present": "TRUE",
         "scsi0.present": "TRUE",
-        "scsi0.virtualDev": "pvscsi",
+        "scsi0.virtualDev": config.controller,
         "scsi0.pciSlotNumber": "160",
         "scsi0:0.present": "TRUE",
         "scsi0:0.deviceType": "scsi-hardDisk",

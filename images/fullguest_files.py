@@ -54,3 +54,9 @@ def write_guest_files(root: Path, config: Any, payload: ProbePayload, machine_id
         _write(root, f"{PROBE_PREFIX}{path}", content, mode)
     _write(root, f"{PROBE_PREFIX}/fullguest.sh", _template("fullguest.sh", NIC=config.nic_name), 0o755)
     _write(root, "/etc/systemd/system/guestcompat-probe.service", _template("guestcompat-probe.service"))
+
+
+def write_text_files(root: Path, files: dict[str, str]) -> None:
+    """Write *files* (path in the guest → content) into the tree at *root*."""
+    for path, content in files.items():
+        _write(root, path, content)

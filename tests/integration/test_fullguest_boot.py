@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from guestcompat.detection.diff import diff
+from guestcompat.harness.boottime import boot_timing
 from guestcompat.harness.compare import Status
+from guestcompat.harness.diskboot import TEST_BOOT_CMDLINE
 from guestcompat.harness.fullguest_cmd import ensure_default_full_guest
 from guestcompat.harness.imported import imported_profile, run_imported
 from guestcompat.images.fullguest import FullGuestConfig
@@ -78,3 +80,19 @@ def test_counter_case_on_qemu_defaults_loses_ens192_and_the_diff_says_why(on_pvs
     assert any("e1000" in t and "8086:100e" in t for t in texts), texts
     assert any(t == f"address {CONFIG.address} of {CONFIG.nic_name} is no longer configured; "
                     f"interface {CONFIG.nic_name} no longer exists" for t in texts), texts
+
+
+def test_the_boot_is_timed_and_uses_the_targeted_initrd(on_pvscsi, guest, record_property):
+    """The wrapper's timing lines arrive (what README's boot-time numbers come from), the test
+    boot's command line is on the argv, and the initrd is the targeted one (not MODULES=most:
+    136 MB unpacked; the targeted one is ~19 MB)."""
+    timing = boot_timing(on_pvscsi.boot.console)
+    assert timing is not None, "no gc-boot lines on the console"
+    assert timing.kernel_and_initrd is not None and 0 < timing.kernel_and_initrd < timing.probe_start
+    assert timing.blame and all(sec >= 0 for _unit, sec in timing.blame)
+    record_property("boot_timing", timing.summary(8))
+    record_property("seconds_to_document", round(on_pvscsi.boot.seconds_to_document, 1))
+    append = on_pvscsi.boot.argv[on_pvscsi.boot.argv.index("-append") + 1]
+    assert all(word in append.split() for word in TEST_BOOT_CMDLINE)
+    initrd = Path(on_pvscsi.boot.argv[on_pvscsi.boot.argv.index("-initrd") + 1])
+    assert initrd.stat().st_size < 12 * 2**20, initrd.stat().st_size

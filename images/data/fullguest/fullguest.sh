@@ -32,5 +32,15 @@ ip -j addr > "$T/gc-ip" 2>&1
 	printf 's\tsystem/wait_online\t%s\n' "$wait_st"
 	printf 't\tsystem/ip_addr\t%s\n' "$T/gc-ip"
 } > "$X"
+# Where the boot's time went, on the console before the framed document (not
+# in it; harness/boottime.py reads it): seconds since the kernel started, when
+# systemd started on the real root (kernel + initrd), the slowest units.
+# Two processes (echo and read are shell builtins).
+read up _idle < /proc/uptime
+echo "gc-boot: uptime $up"
+echo "gc-boot: begin"
+systemctl show -p UserspaceTimestampMonotonic
+systemd-analyze blame --no-pager 2>&1
+echo "gc-boot: end"
 GC_EXTRA=$X GC_TMPDIR=$T /usr/lib/guestcompat/probe/probe.sh
 systemctl poweroff --no-block
