@@ -3,7 +3,10 @@
 The full guest's probe wrapper (images/data/fullguest/fullguest.sh) prints,
 before the framed document, the seconds since the kernel started, the
 manager's ``UserspaceTimestampMonotonic`` (when systemd started on the real
-root: kernel + initrd before it) and ``systemd-analyze blame``. This is
+root: kernel + initrd before it) and, per service, ``systemctl show``'s
+``Id``, ``InactiveExitTimestampMonotonic`` and ``ActiveEnterTimestampMonotonic``
+(what ``systemd-analyze blame`` computes, which refuses to run before the
+boot has finished, and the probe unit is part of the boot). This is
 diagnostics for keeping the full-guest tests inside the CI budget, not part of
 the fingerprint: a guest that prints nothing of it gives ``None``.
 """
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 
 _UPTIME = re.compile(r"gc-boot: uptime ([0-9.]+)")
 _USERSPACE = re.compile(r"UserspaceTimestampMonotonic=(\d+)")
-_BLAME = re.compile(r"^\s*((?:\d+min )?[0-9.]+m?s)\s+(\S+)$")
+_PROPERTY = re.compile(r"^(Id|InactiveExitTimestampMonotonic|ActiveEnterTimestampMonotonic)=(\S*)$")
 
 
 @dataclass(frozen=True)
@@ -42,24 +45,24 @@ class BootTiming:
         return f"probe started {self.probe_start:.1f} s after the kernel ({split}); slowest units: {units or 'none'}"
 
 
-def _seconds(text: str) -> float:
-    """systemd's time span (``1min 2.5s``, ``350ms``, ``2.1s``) in seconds."""
-    total = 0.0
-    for word in text.split():
-        if word.endswith("min"):
-            total += 60 * float(word[:-3])
-        elif word.endswith("ms"):
-            total += float(word[:-2]) / 1000
-        elif word.endswith("s"):
-            total += float(word[:-1])
-    return total
+def _blame(units: list[dict[str, str]]) -> list[tuple[str, float]]:
+    """(unit, seconds from leaving inactive to entering active) of units that did both."""
+    spans = []
+    for unit in units:
+        try:
+            left, entered = int(unit["InactiveExitTimestampMonotonic"]), int(unit["ActiveEnterTimestampMonotonic"])
+        except (KeyError, ValueError):
+            continue
+        if left and entered >= left:
+            spans.append((unit.get("Id", "?"), (entered - left) / 1e6))
+    return spans
 
 
 def boot_timing(console: Iterable[str]) -> BootTiming | None:
     """The timing the wrapper printed on *console*, or None when it printed none."""
     uptime: float | None = None
     userspace: float | None = None
-    blame: list[tuple[str, float]] = []
+    units: list[dict[str, str]] = []
     inside = False
     for raw in console:
         line = raw.strip()
@@ -71,8 +74,10 @@ def boot_timing(console: Iterable[str]) -> BootTiming | None:
             inside = False
         elif inside and (m := _USERSPACE.search(line)) is not None:
             userspace = int(m[1]) / 1e6 if int(m[1]) else None
-        elif inside and (m := _BLAME.match(line)) is not None:
-            blame.append((m[2], _seconds(m[1])))
+        elif inside and (m := _PROPERTY.match(line)) is not None:
+            if m[1] == "Id" or not units:
+                units.append({})
+            units[-1][m[1]] = m[2]
     if uptime is None:
         return None
-    return BootTiming(uptime, userspace, tuple(sorted(blame, key=lambda b: -b[1])))
+    return BootTiming(uptime, userspace, tuple(sorted(_blame(units), key=lambda b: -b[1])))

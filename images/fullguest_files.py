@@ -17,7 +17,7 @@ from guestcompat.detection.payload import ProbePayload
 PROBE_PREFIX = "/usr/lib/guestcompat"
 
 
-TEMPLATES = ("fullguest.sh", "guestcompat-probe.service", "10-nic.network")
+TEMPLATES = ("fullguest.sh", "guestcompat-probe.service", "10-nic.network", "guestcompat-modprobe.conf")
 
 
 def templates_text() -> str:
@@ -54,6 +54,7 @@ def write_guest_files(root: Path, config: Any, payload: ProbePayload, machine_id
         _write(root, f"{PROBE_PREFIX}{path}", content, mode)
     _write(root, f"{PROBE_PREFIX}/fullguest.sh", _template("fullguest.sh", NIC=config.nic_name), 0o755)
     _write(root, "/etc/systemd/system/guestcompat-probe.service", _template("guestcompat-probe.service"))
+    _write(root, "/etc/modprobe.d/guestcompat.conf", _template("guestcompat-modprobe.conf"))
 
 
 def write_text_files(root: Path, files: dict[str, str]) -> None:
