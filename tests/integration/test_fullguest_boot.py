@@ -82,7 +82,7 @@ def test_counter_case_on_qemu_defaults_loses_ens192_and_the_diff_says_why(on_pvs
                     f"interface {CONFIG.nic_name} no longer exists" for t in texts), texts
 
 
-def test_the_boot_is_timed_and_uses_the_targeted_initrd(on_pvscsi, guest, record_property):
+def test_the_boot_is_timed_and_uses_the_targeted_initrd(on_pvscsi, guest):
     """The wrapper's timing lines arrive (what README's boot-time numbers come from), the test
     boot's command line is on the argv, and the initrd is the targeted one (not MODULES=most:
     136 MB unpacked; the targeted one is ~19 MB)."""
@@ -90,8 +90,8 @@ def test_the_boot_is_timed_and_uses_the_targeted_initrd(on_pvscsi, guest, record
     assert timing is not None, "no gc-boot lines on the console"
     assert timing.kernel_and_initrd is not None and 0 < timing.kernel_and_initrd < timing.probe_start
     assert timing.blame and all(sec >= 0 for _unit, sec in timing.blame)
-    record_property("boot_timing", timing.summary(8))
-    record_property("seconds_to_document", round(on_pvscsi.boot.seconds_to_document, 1))
+    # shown by `pytest -rP`: where the time went in this run
+    print(f"fingerprint after {on_pvscsi.boot.seconds_to_document:.1f} s; {timing.summary(8)}")
     append = on_pvscsi.boot.argv[on_pvscsi.boot.argv.index("-append") + 1]
     assert all(word in append.split() for word in TEST_BOOT_CMDLINE)
     initrd = Path(on_pvscsi.boot.argv[on_pvscsi.boot.argv.index("-initrd") + 1])
