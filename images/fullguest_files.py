@@ -17,7 +17,8 @@ from guestcompat.detection.payload import ProbePayload
 PROBE_PREFIX = "/usr/lib/guestcompat"
 
 
-TEMPLATES = ("fullguest.sh", "guestcompat-probe.service", "10-nic.network", "guestcompat-modprobe.conf")
+TEMPLATES = ("fullguest.sh", "guestcompat-probe.service", "10-nic.network", "guestcompat-modprobe.conf",
+             "guestcompat-journald.conf")
 
 
 def templates_text() -> str:
@@ -55,6 +56,7 @@ def write_guest_files(root: Path, config: Any, payload: ProbePayload, machine_id
     _write(root, f"{PROBE_PREFIX}/fullguest.sh", _template("fullguest.sh", NIC=config.nic_name), 0o755)
     _write(root, "/etc/systemd/system/guestcompat-probe.service", _template("guestcompat-probe.service"))
     _write(root, "/etc/modprobe.d/guestcompat.conf", _template("guestcompat-modprobe.conf"))
+    _write(root, "/etc/systemd/journald.conf.d/guestcompat.conf", _template("guestcompat-journald.conf"))
 
 
 def write_text_files(root: Path, files: dict[str, str]) -> None:
