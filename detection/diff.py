@@ -32,7 +32,7 @@ from .fingerprint import Fingerprint, NetInterface, PciFunction
 # facts are compared through pci/dmi/smbios; smbios_raw is the bytes behind
 # the decoded `smbios` view.
 _SEMANTIC = {"arch", "kernel", "dmi", "pci", "net", "block", "kernel_log", "hypervisor_lines", "cpuid",
-             "backdoor", "backdoor_error", "tools", "smbios_raw", "probe_errors"}
+             "backdoor", "backdoor_error", "tools", "smbios_raw", "probe_errors", "system"}
 
 
 @dataclass(frozen=True)
@@ -314,7 +314,35 @@ def diff_generic(a: Fingerprint, b: Fingerprint) -> list[Change]:
     return out
 
 
+def diff_system(a: Fingerprint, b: Fingerprint) -> list[Change]:
+    """A full guest's state: multi-user reached, failed units, the addresses its network configuration set."""
+    sa, sb = a.system, b.system
+    if sa is None and sb is None:
+        return []
+    if sa is None or sb is None:
+        return [Change("system", "full-guest system state " + ("appeared" if sa is None else "disappeared"))]
+    out = []
+    if sa.multi_user != sb.multi_user:
+        out.append(Change("system", f"multi-user.target: {sa.multi_user} → {sb.multi_user}"))
+    for unit in sorted(set(sb.failed_units) - set(sa.failed_units)):
+        out.append(Change("system", f"unit {unit} now fails"))
+    for unit in sorted(set(sa.failed_units) - set(sb.failed_units)):
+        out.append(Change("system", f"unit {unit} no longer fails"))
+    where_b = {addr: name for name, addrs in sb.addresses.items() for addr in addrs}
+    where_a = {addr: name for name, addrs in sa.addresses.items() for addr in addrs}
+    for addr, name in sorted(where_a.items()):
+        if addr not in where_b:
+            gone = "" if name in sb.addresses else f"; interface {name} no longer exists"
+            out.append(Change("system", f"address {addr} of {name} is no longer configured{gone}"))
+        elif where_b[addr] != name:
+            out.append(Change("system", f"address {addr} moved from {name} to {where_b[addr]}"))
+    for addr, name in sorted(where_b.items()):
+        if addr not in where_a:
+            out.append(Change("system", f"address {addr} now configured on {name}"))
+    return out
+
+
 def diff(a: Fingerprint, b: Fingerprint) -> tuple[Change, ...]:
     """Every semantic difference from *a* (before) to *b* (after); empty when they match."""
     return tuple(diff_pci(a, b) + diff_net(a, b) + diff_detectors(a, b) + diff_dmi(a, b)
-                 + diff_kernel(a, b) + diff_block(a, b) + diff_generic(a, b))
+                 + diff_kernel(a, b) + diff_block(a, b) + diff_system(a, b) + diff_generic(a, b))

@@ -164,6 +164,19 @@ class BackdoorReply:
 
 
 @dataclass(frozen=True)
+class SystemState:
+    """What a full (systemd) guest reached, recorded by its probe unit (images/data/fullguest/).
+
+    Absent (``Fingerprint.system is None``) in the initramfs probe images."""
+
+    multi_user: str | None                        # `systemctl is-active multi-user.target`
+    state: str | None                             # `systemctl is-system-running`
+    failed_units: tuple[str, ...]
+    wait_online: int | None                       # systemd-networkd-wait-online status, None: NIC absent
+    addresses: Mapping[str, tuple[str, ...]]      # interface -> "address/prefix" (global IPv4/IPv6)
+
+
+@dataclass(frozen=True)
 class Fingerprint:
     """Everything the probe observed in one guest, typed."""
 
@@ -184,6 +197,7 @@ class Fingerprint:
     devicetree: Mapping[str, tuple[str, ...]]
     probe_errors: tuple[str, ...]
     tools: guest_tools.GuestTools | None = None   # the guest's own tools (x86 images), parsed
+    system: SystemState | None = None             # full guests only (optional, additive)
 
     # -- lookups ---------------------------------------------------------
     def pci_function(self, ref: str) -> PciFunction | None:
@@ -349,7 +363,33 @@ class _Builder:
             devicetree=self.devicetree(),
             probe_errors=tuple(self.errors),
             tools=tools,
+            system=self.system(),
         )
+
+    def system(self) -> SystemState | None:
+        sec = self.obj(self.doc, "system", "system")
+        if not sec:
+            return None
+        raw_ip = self.text(sec, "ip_addr", "system.ip_addr") or ""
+        addresses: dict[str, tuple[str, ...]] = {}
+        try:
+            links = json.loads(raw_ip) if raw_ip.strip() else []
+        except json.JSONDecodeError as exc:
+            self.errors.append(f"system.ip_addr: `ip -j addr` output does not parse: {exc}")
+            links = []
+        for link in links if isinstance(links, list) else ():
+            if not isinstance(link, dict) or not isinstance(link.get("ifname"), str):
+                continue
+            addresses[_clean(link["ifname"])] = tuple(
+                f"{a.get('local')}/{a.get('prefixlen')}" for a in link.get("addr_info") or ()
+                if isinstance(a, dict) and a.get("scope") == "global")
+        failed = self.text(sec, "failed", "system.failed") or ""
+        return SystemState(
+            multi_user=self.text(sec, "multi_user", "system.multi_user"),
+            state=self.text(sec, "state", "system.state"),
+            failed_units=tuple(line.split()[0] for line in failed.splitlines() if line.strip()),
+            wait_online=self.decint(sec, "wait_online", "system.wait_online"),
+            addresses=dict(sorted(addresses.items())))
 
     def _run(self, d: Mapping[str, Any], path: str) -> guest_tools.ToolRun:
         return guest_tools.ToolRun(

@@ -205,6 +205,35 @@ def migrate_cmd(profile: str, arch: str | None, machine: str | None, accel: str,
     sys.exit(EXIT_PASS if outcome.unchanged else EXIT_MISMATCH)
 
 
+@cli.command("boot-imported")
+@click.argument("vmx_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--qemu-defaults", is_flag=True,
+              help="counter-case: boot the same disk on QEMU's default pc machine (e1000, IDE), judged against "
+                   "the same imported profile")
+@click.option("--timeout", default=300.0, show_default=True, help="seconds to wait for the fingerprint "
+                                                                   "(a systemd guest under TCG)")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="write the outcome (verdict, checks, fingerprint) as JSON; `guestcompat diff` reads two")
+@click.option("--console", "console_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="save the guest console to this file")
+@click.option("-v", "--verbose", is_flag=True, help="list every check, not only deviations and mismatches")
+def boot_imported_cmd(vmx_file: Path, qemu_defaults: bool, timeout: float, json_path: Path | None,
+                      console_path: Path | None, verbose: bool) -> None:
+    """Import a VMware VM (.vmx + its VMDK) and boot it from its own disk: the disk's kernel, initrd and
+    root file system on the imported controller; compare what it sees with the imported profile."""
+    from guestcompat.harness.imported import run_imported
+    from guestcompat.harness.verdict import render_verdict
+
+    with progress_reporter(vmx_file.name) as progress:
+        outcome = run_imported(vmx_file, qemu_defaults=qemu_defaults, timeout=timeout, progress=progress)
+    if console_path:
+        console_path.write_text("\n".join(outcome.boot.console) + "\n")
+    render_verdict(out, outcome, verbose=verbose)
+    if json_path:
+        _write_atomic(json_path, json.dumps(outcome.to_json(), indent=2, sort_keys=True) + "\n")
+    sys.exit(EXIT_PASS if outcome.passed else EXIT_MISMATCH)
+
+
 @cli.command("matrix")
 @click.argument("profiles", nargs=-1)
 @click.option("--arch", "arch_names", multiple=True,
@@ -588,6 +617,16 @@ def images_build(arch_names: tuple[str, ...]) -> None:
         images = build_images_for_bundled(arch_names, progress=progress)
     for image in images:
         out.print(f"{image.key[:12]}  {image.kernel_version}  {image.kernel.parent}")
+
+
+@images_group.command("fullguest")
+def images_fullguest() -> None:
+    """Build (or find cached) the full Debian 12 guest (VMDK + .vmx) and print the .vmx path."""
+    from guestcompat.harness.fullguest_cmd import ensure_default_full_guest
+
+    with progress_reporter("full guest") as progress:
+        guest = ensure_default_full_guest(progress)
+    out.print(f"{guest.key[:12]}  {guest.kernel_version}  {guest.vmx}", markup=False)
 
 
 @images_group.command("list")

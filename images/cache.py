@@ -17,7 +17,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,17 +96,19 @@ def scratch_dir(parent: Path, label: str) -> Iterator[Path]:
         os.close(fd)
 
 
-def sweep_scratch(parent: Path, min_age: float = 60.0) -> None:
-    """Remove scratch dirs under *parent* whose owner died without cleaning up.
+def sweep_scratch(parent: Path, min_age: float = 60.0, label: str = "",
+                  before_remove: Callable[[Path], None] | None = None) -> None:
+    """Remove scratch dirs under *parent* (of *label* if given) whose owner died without cleaning up.
 
     A dir counts as abandoned when its lock is free (no live owner) and the
     lock is older than *min_age* seconds (closes the window between
-    creating a lock file and locking it).
+    creating a lock file and locking it). *before_remove* gets each abandoned
+    dir first (the full guest unmounts what a killed debootstrap left mounted).
     """
     if not parent.is_dir():
         return
     now = time.time()
-    for lock in parent.glob(f"{TMP_PREFIX}*.lock"):
+    for lock in parent.glob(f"{TMP_PREFIX}{label}{'-' if label else ''}*.lock"):
         try:
             if now - lock.stat().st_mtime < min_age:
                 continue
@@ -119,6 +121,8 @@ def sweep_scratch(parent: Path, min_age: float = 60.0) -> None:
             os.close(fd)
             continue
         try:
+            if before_remove is not None:
+                before_remove(lock.with_name(lock.name.removesuffix(".lock")))
             shutil.rmtree(lock.with_name(lock.name.removesuffix(".lock")), ignore_errors=True)
             with contextlib.suppress(FileNotFoundError):
                 lock.unlink()

@@ -21,6 +21,7 @@
 #   GC_DMESG          command printing the kernel log (default "dmesg")
 #   GC_CONSOLE_LEVEL  console log level set first; "" leaves it alone (default 1)
 #   GC_TOOLROOT       prefix of the guest's own tools (/usr/bin/lspci, ...; default "")
+#   GC_EXTRA          a file of further records (a full guest's system state)
 
 export LC_ALL=C
 START=$PWD
@@ -325,6 +326,11 @@ tool() {
 		done
 	fi
 } 2>/dev/null
+
+# --- what a full guest's wrapper recorded (GC_EXTRA: a record file; see ----
+# images/data/fullguest/fullguest.sh): system state, addresses. Absent in the
+# initramfs probe images.
+[ -n "${GC_EXTRA-}" ] && [ -r "$GC_EXTRA" ] && rec i "" "$GC_EXTRA"
 
 # --- kernel log (filtered by probe.awk) ---------------------------------------
 $DMESG > "$T/gc-klog" 2>/dev/null || rec e "" "$DMESG failed"

@@ -1,0 +1,96 @@
+"""``guestcompat boot-imported VMX``: import a VMware VM and boot it from its own disk.
+
+The .vmx becomes a profile (profiles/importers/vmx.py); the VMDK its
+``scsiN:M.fileName`` names is attached to that disk (diskboot.attach_disk,
+the profile's ``disks[].image``); the machine boots the disk's own kernel,
+initrd and root file system (diskboot.py) and the probe unit inside the guest
+prints the fingerprint, which is compared with the imported profile.
+
+``qemu_defaults=True`` is the counter-case: the same disk on QEMU's default
+``pc`` machine, judged against the same profile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import tomli_w
+
+from guestcompat.emulation.compiler import CompiledMachine, compile_profile
+from guestcompat.errors import RunError
+from guestcompat.harness.diskboot import (DiskBoot, attach_disk, boot_from_disk, extract_boot_files,
+                                          qemu_default_machine)
+from guestcompat.harness.qemu_runner import boot_async
+from guestcompat.harness.run import RunOutcome, _judge, refuse_blocked
+from guestcompat.images.build import GuestImage
+from guestcompat.profiles.importers.vmx import import_vmx, parse_vmx
+from guestcompat.profiles.loader import load
+from guestcompat.profiles.model import Profile
+
+Progress = Callable[[str], None]
+
+#: A full systemd guest under TCG: kernel, initrd, systemd to multi-user and the probe.
+DEFAULT_TIMEOUT = 300.0
+
+
+@contextlib.contextmanager
+def _profile_dir(path: Path) -> Iterator[None]:
+    old = os.environ.get("GUESTCOMPAT_PROFILE_PATH")
+    os.environ["GUESTCOMPAT_PROFILE_PATH"] = os.pathsep.join(filter(None, [str(path), old]))
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("GUESTCOMPAT_PROFILE_PATH", None)
+        else:
+            os.environ["GUESTCOMPAT_PROFILE_PATH"] = old
+
+
+def imported_profile(vmx: Path) -> tuple[Profile, str, Path]:
+    """(profile imported from *vmx*, name of the disk that holds its VMDK, the VMDK's path)."""
+    text = vmx.read_text(errors="replace")
+    name = f"imported/{vmx.stem}"
+    result = import_vmx(text, name, str(vmx))
+    values = parse_vmx(text, str(vmx))
+    disks = [(d["name"], values.get(f"{d['controller']}:{d['unit']}.filename")) for d in result.profile.get("disks", [])]
+    disks = [(n, f) for n, f in disks if f]
+    if not disks:
+        raise RunError(f"{vmx}: no SCSI disk with a fileName: nothing to boot from")
+    disk_name, file_name = disks[0]
+    disk = (vmx.parent / file_name) if not Path(file_name).is_absolute() else Path(file_name)
+    if not disk.is_file():
+        raise RunError(f"{vmx}: {disk_name} names {file_name}, which does not exist ({disk})")
+    with tempfile.TemporaryDirectory(prefix="guestcompat-import-") as tmp:
+        target = Path(tmp) / f"{name}.toml"
+        target.parent.mkdir(parents=True)
+        target.write_text(tomli_w.dumps(result.profile))
+        with _profile_dir(Path(tmp)):
+            profile = load(name)
+    return attach_disk(profile, disk_name, disk), disk_name, disk
+
+
+def _image_record(boot: DiskBoot) -> GuestImage:
+    """What RunOutcome reports as the image: the disk's own kernel and initrd."""
+    return GuestImage(kernel=boot.kernel, initrd=boot.initrd, kernel_version=boot.kernel.name, packages={},
+                      key=f"disk:{boot.disk}", modules=(), cmdline=f"root=UUID={boot.root_uuid} ro")
+
+
+def run_imported(vmx: Path, *, qemu_defaults: bool = False, timeout: float = DEFAULT_TIMEOUT,
+                 progress: Progress | None = None) -> RunOutcome:
+    """Boot the VM *vmx* describes from its own disk and compare with its imported profile."""
+    say = progress or (lambda _msg: None)
+    say("importing the .vmx")
+    profile, _disk_name, disk = imported_profile(vmx)
+    compiled = compile_profile(profile)
+    refuse_blocked(compiled)
+    say("reading the kernel and initrd from the disk")
+    boot = extract_boot_files(disk)
+    machine: CompiledMachine = qemu_default_machine(compiled, disk) if qemu_defaults else compiled
+    say("booting the guest from its disk" + (" on QEMU's default machine" if qemu_defaults else ""))
+    result = asyncio.run(boot_async(machine, boot_from_disk(compiled, boot), timeout=timeout))
+    return _judge(compiled, _image_record(boot), result, compiled.report, say)
