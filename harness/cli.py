@@ -409,7 +409,7 @@ def _write_imported(name: str, output: Path | None, sources: str, profile: dict,
     import tomli_w
 
     from guestcompat.emulation.compiler import compile_profile
-    from guestcompat.profiles.loader import load
+    from guestcompat.profiles.loader import extra_profile_dir, load
 
     output = output or Path("profiles") / f"{name}.toml"
     if not str(output).endswith(f"{name}.toml"):
@@ -422,9 +422,8 @@ def _write_imported(name: str, output: Path | None, sources: str, profile: dict,
     out.print(f"wrote {output}", markup=False)
     for note in notes:
         out.print(f"  not reproduced: {note}", markup=False)
-    os.environ["GUESTCOMPAT_PROFILE_PATH"] = os.pathsep.join(
-        [str(search_root), *filter(None, [os.environ.get("GUESTCOMPAT_PROFILE_PATH")])])
-    compiled = compile_profile(load(name))
+    with extra_profile_dir(search_root):
+        compiled = compile_profile(load(name))
     counts = compiled.report.counts()
     out.print(f"{name} compiles for {compiled.target}: {counts['exact']} exact, {counts['approximate']} approximate, "
               f"{counts['unsupported']} unsupported (`guestcompat compile {name}` shows the report)", markup=False)

@@ -13,10 +13,8 @@ prints the fingerprint, which is compared with the imported profile.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import tomli_w
@@ -29,26 +27,13 @@ from guestcompat.harness.qemu_runner import boot_async
 from guestcompat.harness.run import RunOutcome, _judge, refuse_blocked
 from guestcompat.images.build import GuestImage
 from guestcompat.profiles.importers.vmx import import_vmx, parse_vmx
-from guestcompat.profiles.loader import load
+from guestcompat.profiles.loader import extra_profile_dir, load
 from guestcompat.profiles.model import Profile
 
 Progress = Callable[[str], None]
 
 #: A full systemd guest under TCG: kernel, initrd, systemd to multi-user and the probe.
 DEFAULT_TIMEOUT = 300.0
-
-
-@contextlib.contextmanager
-def _profile_dir(path: Path) -> Iterator[None]:
-    old = os.environ.get("GUESTCOMPAT_PROFILE_PATH")
-    os.environ["GUESTCOMPAT_PROFILE_PATH"] = os.pathsep.join(filter(None, [str(path), old]))
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("GUESTCOMPAT_PROFILE_PATH", None)
-        else:
-            os.environ["GUESTCOMPAT_PROFILE_PATH"] = old
 
 
 def imported_profile(vmx: Path) -> tuple[Profile, str, Path]:
@@ -69,7 +54,7 @@ def imported_profile(vmx: Path) -> tuple[Profile, str, Path]:
         target = Path(tmp) / f"{name}.toml"
         target.parent.mkdir(parents=True)
         target.write_text(tomli_w.dumps(result.profile))
-        with _profile_dir(Path(tmp)):
+        with extra_profile_dir(Path(tmp)):
             profile = load(name)
     return attach_disk(profile, disk_name, disk), disk_name, disk
 

@@ -25,13 +25,11 @@ shown as "not compared", not as 100%.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +37,7 @@ from typing import Any
 from guestcompat.detection import models
 from guestcompat.detection.fingerprint import Fingerprint
 from guestcompat.detection.tools import Dmidecode, GuestTools, LspciDevice
+from guestcompat.profiles.loader import extra_profile_dir
 from guestcompat.profiles.importers.lspci_text import detect_form, parse_lspci
 from guestcompat.errors import ProfileError
 
@@ -288,19 +287,6 @@ def _once(current: str | None, text: str, path: Path, what: str) -> str:
     return text
 
 
-@contextlib.contextmanager
-def _profile_path(root: Path) -> Iterator[None]:
-    old = os.environ.get("GUESTCOMPAT_PROFILE_PATH")
-    os.environ["GUESTCOMPAT_PROFILE_PATH"] = os.pathsep.join(filter(None, [str(root), old]))
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("GUESTCOMPAT_PROFILE_PATH", None)
-        else:
-            os.environ["GUESTCOMPAT_PROFILE_PATH"] = old
-
-
 @dataclass(frozen=True)
 class ReplayResult:
     source: SourceCapture
@@ -333,7 +319,7 @@ def replay(source: SourceCapture, target: Any, *, disk_image: Path | None = None
     with tempfile.TemporaryDirectory(prefix="guestcompat-replay-") as tmp:
         (Path(tmp) / "replay").mkdir()
         (Path(tmp) / "replay" / "capture.toml").write_text(text)
-        with _profile_path(Path(tmp)):
+        with extra_profile_dir(Path(tmp)):
             say("compiling the imported profile")
             compiled = compile_profile(load(name), target)
             outcome = run_compiled(compiled, timeout=timeout, progress=progress)

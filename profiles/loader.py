@@ -12,11 +12,13 @@ entries by name: ``pci.devices[ethernet0].address``), never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import ValidationError
@@ -38,14 +40,33 @@ class ProfileSource:
     path: Path
 
 
+#: Directories searched before the bundled profiles (``os.pathsep`` separated).
+PATH_ENV = "GUESTCOMPAT_PROFILE_PATH"
+
+
 def bundled_dir() -> Path:
     return Path(str(resources.files("guestcompat.profiles")))
 
 
 def search_dirs() -> list[Path]:
     """User directories first (``GUESTCOMPAT_PROFILE_PATH``, colon separated), then the bundled ones."""
-    extra = [Path(p) for p in os.environ.get("GUESTCOMPAT_PROFILE_PATH", "").split(os.pathsep) if p]
+    extra = [Path(p) for p in os.environ.get(PATH_ENV, "").split(os.pathsep) if p]
     return [*extra, bundled_dir()]
+
+
+@contextlib.contextmanager
+def extra_profile_dir(path: Path) -> Iterator[None]:
+    """Search ``path`` first while the block runs (an imported profile written to a temp dir must be
+    found by its name, and so must the profiles it ``extends``); the previous search path is restored."""
+    old = os.environ.get(PATH_ENV)
+    os.environ[PATH_ENV] = os.pathsep.join(filter(None, [str(path), old]))
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(PATH_ENV, None)
+        else:
+            os.environ[PATH_ENV] = old
 
 
 def find(name: str) -> ProfileSource:
