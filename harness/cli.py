@@ -355,53 +355,59 @@ def import_group() -> None:
     """Write a profile from what a source VM comes with (.vmx, .ovf, lspci/dmidecode captures)."""
 
 
+def descriptor_import_options(kind: str, disks_help: str):
+    """The options `import vmx` and `import ovf` share: where the profile goes and what becomes of the
+    VMDKs the descriptor names."""
+    def decorate(func):
+        for option in reversed([
+            click.option("--name", default=None, help=f"profile name (default: the {kind} file's stem under imported/)"),
+            click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                         help="where to write the TOML (default: ./profiles/<name>.toml)"),
+            click.option("--disks", "disk_mode", type=click.Choice(["attach", "convert", "blank"]), default="attach",
+                         show_default=True, help=disks_help),
+            click.option("--disk-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                         help="where --disks convert writes the images  [default: <output>.disks/ next to the TOML]"),
+            click.option("--disk-format", type=click.Choice(["qcow2", "raw"]), default="qcow2", show_default=True,
+                         help="format of converted disks"),
+        ]):
+            func = option(func)
+        return func
+    return decorate
+
+
+def _import_descriptor(source: Path, name: str | None, output: Path | None, disk_mode: str, disk_dir: Path | None,
+                       disk_format: str, importer) -> None:
+    from guestcompat.profiles.importers.vmx import DiskPolicy
+
+    name = name or f"imported/{source.stem}"
+    output = output or Path("profiles") / f"{name}.toml"
+    policy = DiskPolicy(mode=disk_mode, base_dir=source.parent,
+                        disk_dir=disk_dir or output.with_name(output.stem + ".disks"), out_format=disk_format)
+    result = importer(source.read_text(errors="replace"), name, str(source), disks=policy)
+    _write_imported(name, output, source.name, result.profile, result.notes)
+
+
 @import_group.command("vmx")
 @click.argument("vmx_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--name", default=None, help="profile name (default: the .vmx file's stem under imported/)")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="where to write the TOML (default: ./profiles/<name>.toml)")
-@click.option("--disks", "disk_mode", type=click.Choice(["attach", "convert", "blank"]), default="attach",
-              show_default=True, help="the VMDKs the .vmx names (scsiN:M.fileName): attach them as they are "
-                                      "(read-only), convert them with qemu-img, or use blank disks")
-@click.option("--disk-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="where --disks convert writes the images  [default: <output>.disks/ next to the TOML]")
-@click.option("--disk-format", type=click.Choice(["qcow2", "raw"]), default="qcow2", show_default=True,
-              help="format of converted disks")
+@descriptor_import_options(".vmx", "the VMDKs the .vmx names (scsiN:M.fileName): attach them as they are "
+                                   "(read-only), convert them with qemu-img, or use blank disks")
 def import_vmx_cmd(vmx_file: Path, name: str | None, output: Path | None, disk_mode: str, disk_dir: Path | None,
                    disk_format: str) -> None:
     """Import a VMware .vmx into a profile, report what cannot be reproduced, and check it compiles."""
-    from guestcompat.profiles.importers.vmx import DiskPolicy, import_vmx
+    from guestcompat.profiles.importers.vmx import import_vmx
 
-    name = name or f"imported/{vmx_file.stem}"
-    output = output or Path("profiles") / f"{name}.toml"
-    policy = DiskPolicy(mode=disk_mode, base_dir=vmx_file.parent,
-                        disk_dir=disk_dir or output.with_name(output.stem + ".disks"), out_format=disk_format)
-    result = import_vmx(vmx_file.read_text(errors="replace"), name, str(vmx_file), disks=policy)
-    _write_imported(name, output, vmx_file.name, result.profile, result.notes)
+    _import_descriptor(vmx_file, name, output, disk_mode, disk_dir, disk_format, import_vmx)
 
 
 @import_group.command("ovf")
 @click.argument("ovf_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--name", default=None, help="profile name (default: the .ovf file's stem under imported/)")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="where to write the TOML (default: ./profiles/<name>.toml)")
-@click.option("--disks", "disk_mode", type=click.Choice(["attach", "convert", "blank"]), default="attach",
-              show_default=True, help="the VMDKs the OVF references: attach, convert with qemu-img, or blank disks")
-@click.option("--disk-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="where --disks convert writes the images  [default: <output>.disks/ next to the TOML]")
-@click.option("--disk-format", type=click.Choice(["qcow2", "raw"]), default="qcow2", show_default=True)
+@descriptor_import_options(".ovf", "the VMDKs the OVF references: attach, convert with qemu-img, or blank disks")
 def import_ovf_cmd(ovf_file: Path, name: str | None, output: Path | None, disk_mode: str, disk_dir: Path | None,
                    disk_format: str) -> None:
     """Import a VMware OVF descriptor (.ovf) into a profile, like a .vmx."""
     from guestcompat.profiles.importers.ovf import import_ovf
-    from guestcompat.profiles.importers.vmx import DiskPolicy
 
-    name = name or f"imported/{ovf_file.stem}"
-    output = output or Path("profiles") / f"{name}.toml"
-    policy = DiskPolicy(mode=disk_mode, base_dir=ovf_file.parent,
-                        disk_dir=disk_dir or output.with_name(output.stem + ".disks"), out_format=disk_format)
-    result = import_ovf(ovf_file.read_text(errors="replace"), name, str(ovf_file), disks=policy)
-    _write_imported(name, output, ovf_file.name, result.profile, result.notes)
+    _import_descriptor(ovf_file, name, output, disk_mode, disk_dir, disk_format, import_ovf)
 
 
 def _write_imported(name: str, output: Path | None, sources: str, profile: dict, notes: list[str]) -> None:
