@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from qemu_processes import qemu_pids
 from shared_boots import default_target as _target, direct_boot
 
 from guestcompat.emulation.compiler import compile_profile
@@ -36,16 +37,7 @@ GUESTCOMPAT = str(Path(sys.executable).with_name("guestcompat"))
 
 def _qemus_named(prefix: str) -> list[int]:
     """QEMU processes whose libvirt domain name starts with ``prefix`` (libvirt passes -name guest=NAME)."""
-    pids = []
-    for path in glob.glob("/proc/[0-9]*/cmdline"):
-        try:
-            with open(path, "rb") as fh:
-                argv = fh.read().split(b"\0")
-        except OSError:
-            continue
-        if argv and b"qemu-system" in argv[0] and any(a.startswith(f"guest={prefix}".encode()) for a in argv):
-            pids.append(int(path.split("/")[2]))
-    return pids
+    return qemu_pids(lambda argv: any(a.startswith(f"guest={prefix}".encode()) for a in argv))
 
 
 def _leftover_dirs(pid: int, embed_root: bool = True) -> list[str]:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from qemu_processes import qemu_pids
+
 pytestmark = pytest.mark.boot
 
 GUESTCOMPAT = str(Path(sys.executable).with_name("guestcompat"))
@@ -27,16 +29,7 @@ CELLS = ["power/pseries-vscsi", "vmware/esxi-6.0", "power/pseries-pci", "vmware/
 
 def _qemus_using(root: Path) -> list[int]:
     """QEMU processes started by the libvirt driver embedded at ``root`` (their argv names files in it)."""
-    pids = []
-    for path in glob.glob("/proc/[0-9]*/cmdline"):
-        try:
-            with open(path, "rb") as fh:
-                argv = fh.read().split(b"\0")
-        except OSError:
-            continue
-        if argv and b"qemu-system" in argv[0] and any(str(root).encode() in a for a in argv):
-            pids.append(int(path.split("/")[2]))
-    return pids
+    return qemu_pids(lambda argv: any(str(root).encode() in a for a in argv))
 
 
 def _domains_in(root: Path) -> list[str]:
