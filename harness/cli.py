@@ -15,6 +15,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -22,6 +23,9 @@ from rich.markup import escape as markup_escape
 
 from guestcompat.emulation.target import Target
 from guestcompat.errors import GuestcompatError
+
+if TYPE_CHECKING:
+    from guestcompat.harness.run import RunOutcome
 
 EXIT_PASS, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
 
@@ -147,6 +151,19 @@ def fidelity_cmd(profiles: tuple[str, ...], markdown: bool) -> None:
     click.echo("\n".join(markdown_lines(summary, command) if markdown else text_lines(summary)))
 
 
+def _finish_run(outcome: RunOutcome, console_path: Path | None, json_path: Path | None, verbose: bool) -> None:
+    """What `run` and `boot-imported` do with a finished boot: save the console, print the verdict,
+    write the JSON, exit 0 pass / 1 mismatch."""
+    from guestcompat.harness.verdict import render_verdict
+
+    if console_path:
+        console_path.write_text("\n".join(outcome.boot.console) + "\n")
+    render_verdict(out, outcome, verbose=verbose)
+    if json_path:
+        _write_atomic(json_path, json.dumps(outcome.to_json(), indent=2, sort_keys=True) + "\n")
+    sys.exit(EXIT_PASS if outcome.passed else EXIT_MISMATCH)
+
+
 @cli.command("run")
 @click.argument("profile")
 @target_options
@@ -165,18 +182,12 @@ def run_cmd(profile: str, arch: str | None, machine: str | None, accel: str, qem
             json_path: Path | None, verbose: bool, console_path: Path | None, backend: str, uri: str | None) -> None:
     """Boot PROFILE in a real guest and compare what it sees with the profile."""
     from guestcompat.harness.run import run_profile
-    from guestcompat.harness.verdict import render_verdict
     from guestcompat.profiles.loader import load
 
     target = make_target(arch, machine, accel, qemu_binary, load(profile).platform.arch)
     with progress_reporter(profile) as progress:
         outcome = run_profile(profile, target, timeout=timeout, progress=progress, backend=backend, uri=uri)
-    if console_path:
-        console_path.write_text("\n".join(outcome.boot.console) + "\n")
-    render_verdict(out, outcome, verbose=verbose)
-    if json_path:
-        _write_atomic(json_path, json.dumps(outcome.to_json(), indent=2, sort_keys=True) + "\n")
-    sys.exit(EXIT_PASS if outcome.passed else EXIT_MISMATCH)
+    _finish_run(outcome, console_path, json_path, verbose)
 
 
 @cli.command("migrate")
@@ -222,16 +233,10 @@ def boot_imported_cmd(vmx_file: Path, qemu_defaults: bool, timeout: float, json_
     """Import a VMware VM (.vmx + its VMDK) and boot it from its own disk: the disk's kernel, initrd and
     root file system on the imported controller; compare what it sees with the imported profile."""
     from guestcompat.harness.imported import run_imported
-    from guestcompat.harness.verdict import render_verdict
 
     with progress_reporter(vmx_file.name) as progress:
         outcome = run_imported(vmx_file, qemu_defaults=qemu_defaults, timeout=timeout, progress=progress)
-    if console_path:
-        console_path.write_text("\n".join(outcome.boot.console) + "\n")
-    render_verdict(out, outcome, verbose=verbose)
-    if json_path:
-        _write_atomic(json_path, json.dumps(outcome.to_json(), indent=2, sort_keys=True) + "\n")
-    sys.exit(EXIT_PASS if outcome.passed else EXIT_MISMATCH)
+    _finish_run(outcome, console_path, json_path, verbose)
 
 
 @cli.command("matrix")

@@ -7,14 +7,12 @@ features an architecture lacks, and devices that forbid live migration.
 
 from __future__ import annotations
 
-import tomllib
 from functools import lru_cache
-from importlib import resources
 from typing import Literal
 
-from pydantic import ValidationError
 
 from guestcompat.errors import ProfileError
+from guestcompat.profiles.catalog import load_catalog_file
 from guestcompat.profiles.model import Frozen, Profile
 
 
@@ -61,11 +59,7 @@ def lookup(profile: Profile, key: str) -> object:
 
 @lru_cache(maxsize=1)
 def load_blocked() -> BlockedData:
-    text = resources.files("guestcompat.profiles").joinpath("catalog", "blocked.toml").read_text()
-    try:
-        data = BlockedData.model_validate(tomllib.loads(text))
-    except ValidationError as exc:
-        raise ProfileError(f"profiles/catalog/blocked.toml is invalid:\n{exc}") from None
+    data = load_catalog_file("blocked.toml", BlockedData)
     probe = Profile(name="probe")
     for entry in data.blocked:
         if entry.requires is not None and not _key_exists(probe, entry.requires):

@@ -9,12 +9,14 @@ from __future__ import annotations
 import tomllib
 from functools import lru_cache
 from importlib import resources
-from typing import Literal
+from typing import Literal, TypeVar
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from guestcompat.errors import ProfileError
 from guestcompat.profiles.model import Address, Frozen
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 Role = Literal["nic", "storage", "display", "bridge", "root-port", "chipset"]
 
@@ -159,6 +161,15 @@ class Catalog(Frozen):
 def _read(name: str) -> dict:
     data = resources.files("guestcompat.profiles").joinpath("catalog", name).read_text()
     return tomllib.loads(data)
+
+
+def load_catalog_file(name: str, model: type[ModelT]) -> ModelT:
+    """Read and validate one bundled data file under profiles/catalog/ (blocked.toml, interfaces.toml):
+    a broken file is a ProfileError naming it, never a pydantic traceback."""
+    try:
+        return model.model_validate(_read(name))
+    except ValidationError as exc:
+        raise ProfileError(f"profiles/catalog/{name} is invalid:\n{exc}") from None
 
 
 @lru_cache(maxsize=1)

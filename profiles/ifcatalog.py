@@ -9,14 +9,12 @@ generator (harness/interfaces.py) checks each option against QEMU for real.
 
 from __future__ import annotations
 
-import tomllib
 from functools import lru_cache
-from importlib import resources
 from typing import Literal
 
-from pydantic import ValidationError
 
 from guestcompat.errors import ProfileError
+from guestcompat.profiles.catalog import load_catalog_file
 from guestcompat.profiles.model import Frozen
 
 Interface = Literal["vmware", "kvm", "hyperv", "xen"]
@@ -56,11 +54,7 @@ class InterfaceCatalog(Frozen):
 
 @lru_cache(maxsize=1)
 def load_interfaces() -> InterfaceCatalog:
-    text = resources.files("guestcompat.profiles").joinpath("catalog", "interfaces.toml").read_text()
-    try:
-        data = InterfaceCatalog.model_validate(tomllib.loads(text))
-    except ValidationError as exc:
-        raise ProfileError(f"profiles/catalog/interfaces.toml is invalid:\n{exc}") from None
+    data = load_catalog_file("interfaces.toml", InterfaceCatalog)
     keys = data.by_key()
     if len(keys) != len(data.presentation):
         raise ProfileError("profiles/catalog/interfaces.toml: two presentations share an interface:facet")
