@@ -35,7 +35,7 @@ from guestcompat.errors import CompileError, QemuUnusableError
 from guestcompat.paths import cache_root
 
 PROBE_TIMEOUT = 20.0
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class ProbeRequest:
     devices: tuple[str, ...]
     objects: tuple[str, ...]
     machines: tuple[str, ...]
+    cpus: tuple[str, ...] = ()
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
@@ -95,7 +96,8 @@ def default_request() -> ProbeRequest:
     drivers = {k.qemu.driver for k in catalog.kinds.values() if k.qemu and k.qemu.driver}
     drivers |= {b.qemu_device for b in catalog.disk_buses.values()}
     drivers |= set(extra["devices"])
-    return ProbeRequest(tuple(sorted(drivers)), tuple(sorted(extra["objects"])), tuple(sorted(catalog.machines)))
+    return ProbeRequest(tuple(sorted(drivers)), tuple(sorted(extra["objects"])), tuple(sorted(catalog.machines)),
+                        tuple(sorted(extra.get("cpus", ()))))
 
 
 def resolve_binary(binary: str) -> Path:
@@ -213,8 +215,14 @@ async def _ask(qmp: QMPClient, binary: Path, request: ProbeRequest, started: flo
             if props is not None:
                 machine_properties[name] = props
     cpus = {c["name"]: c.get("typename", "") for c in await qmp.execute("query-cpu-definitions")}
+    cpu_properties = {}
+    for model in request.cpus:
+        if cpus.get(model):
+            props = await _names(qmp, "device-list-properties", cpus[model])
+            if props is not None:
+                cpu_properties[model] = props
     with contextlib.suppress(QMPError, OSError, EOFError):
         await qmp.execute("quit")
     return Capabilities(str(binary), f"{v['major']}.{v['minor']}.{v['micro']}", version.get("package", ""),
                         machines, machine_properties, devices, device_properties, object_properties, cpus,
-                        {}, round(time.monotonic() - started, 3))
+                        cpu_properties, round(time.monotonic() - started, 3))

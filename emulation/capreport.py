@@ -62,9 +62,31 @@ def _status(caps: Capabilities, kind: str, role: str, driver: str, needed: tuple
     return DriverStatus(kind, role, driver, present, {p: p in known for p in needed})
 
 
+def build_features(caps: Capabilities, catalog: Catalog, arch: str) -> dict[str, bool]:
+    """What of guestcompat's patch series (images/patches/) this binary has, by the properties the
+    probe found (never by the binary's name): stock QEMU has none of them."""
+    from guestcompat.emulation.recipes import has_identity, identity_properties
+    from guestcompat.profiles.blocked import load_blocked
+
+    features = {"pci identity (" + ", ".join(identity_properties().values()) + ")":
+                has_identity(caps, "pci-bridge")}
+    cpu_model = next(iter(caps.cpu_properties), None)
+    cpu_props = caps.cpu_properties.get(cpu_model, ()) if cpu_model else ()
+    for accel, facts in load_blocked().accelerators.get(arch, {}).items():
+        for fact, prop in facts.lifted_by.items():
+            features[f"{accel}: {fact} ({prop} on -cpu {cpu_model})"] = prop in cpu_props
+    for name, machine in catalog.machines.items():
+        for layout in machine.layouts:
+            options = ", ".join(layout.machine_options)
+            features[f"machine {name} layout {layout.name} ({options})"] = \
+                all(o in caps.machine_properties.get(name, ()) for o in layout.machine_options)
+    return features
+
+
 def to_json(caps: Capabilities, catalog: Catalog, arch: str) -> dict[str, Any]:
     return {
         "arch": arch, "binary": caps.binary, "version": caps.version, "package": caps.package,
+        "build_features": build_features(caps, catalog, arch),
         "machines": sorted(caps.machines),
         "kinds": [{"kind": r.kind, "role": r.role, "driver": r.driver, "present": r.present,
                    "properties": r.properties} for r in driver_statuses(caps, catalog)],
@@ -79,8 +101,14 @@ def text_lines(caps: Capabilities, catalog: Catalog, arch: str) -> list[str]:
     lines = [f"{arch}: {caps.binary} (QEMU {caps.version}{', ' + caps.package if caps.package else ''})",
              f"machines: {len(set(caps.machines.values()))} types; aliases: "
              + ", ".join(f"{a} → {caps.machines[a]}" for a in aliases),
-             f"CPU models: {len(caps.cpu_models)}; device types: {len(caps.device_types)}",
-             "", "catalogue kinds:"]
+             f"CPU models: {len(caps.cpu_models)}; device types: {len(caps.device_types)}"]
+    features = build_features(caps, catalog, arch)
+    found = sum(features.values())
+    build = (f"guestcompat patched ({found} of {len(features)} options)" if found
+             else "stock QEMU (none of guestcompat's options)")
+    lines += ["", f"build: {build}"]
+    lines += [f"  {'yes' if ok else 'no ':<3} {feature}" for feature, ok in features.items()]
+    lines += ["", "catalogue kinds:"]
     for row in driver_statuses(caps, catalog):
         props = ", ".join(f"{p} {'ok' if ok else 'MISSING'}" for p, ok in row.properties.items())
         lines.append(f"  {row.kind:<24} {row.role:<10} {row.driver:<16} {'present' if row.present else 'MISSING'}"

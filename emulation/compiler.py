@@ -69,22 +69,25 @@ def compile_profile(profile: Profile, target: Target | None = None,
         raise CompileError(f"platform.arch: profile {profile.name} describes {profile.platform.arch} hardware; "
                            f"it cannot be compiled for {target.arch}")
     catalog = load_catalog()
+    caps = capabilities or capabilities_for(arch.binary(target))
+    cpu_properties = caps.cpu_properties.get(arch.cpu_model, ())
     kinds = {d.kind for d in profile.pci.devices} | {d.kind for d in profile.vio.devices}
-    for entry in applicable(profile, target.arch, target.accel, kinds):
+    for entry in applicable(profile, target.arch, target.accel, kinds, cpu_properties):
         if entry.effect == "refuse":
             raise CompileError(f"{entry.requires or entry.feature}: {entry.message(profile, target.arch)}")
-    platform = arch.platform(profile, target)
     machine = catalog.machine(target.machine)
-    pci = plan_pci(profile, catalog, machine, lambda topology: arch.slots(profile, target, topology))
+    pci = plan_pci(profile, catalog, machine, lambda topology: arch.slots(profile, target, topology),
+                   caps, profile.platform.firmware or arch.default_firmware, target.machine)
+    platform = arch.platform(profile, target, caps, pci.machine_options)
     vio = plan_vio(profile, catalog, machine, target.machine)
     check_guest_os(profile, arch, pci, vio)
     presented = ({p.kind.name for p in pci.by_name.values() if p.qemu_id is not None}
                  | {d.kind.name for d in vio.by_name.values() if d.qemu_id is not None})
-    blocked = applicable(profile, target.arch, target.accel, presented)
+    blocked = applicable(profile, target.arch, target.accel, presented, cpu_properties)
     rates: list[str] = []
     disk_argv, disk_expect, disk_aliases = _disks(profile, catalog, pci, vio, rates)
     argv = [arch.binary(target), *BASE_ARGS, *platform.argv, *pci.argv, *vio.argv, *disk_argv]
-    check_argv(argv, capabilities or capabilities_for(argv[0]), profile)
+    check_argv(argv, caps, profile)
     expectations = tuple(platform.expectations + pci.expectations + vio.expectations + disk_expect)
     modaliases = tuple(dict.fromkeys(pci.modaliases + vio.modaliases + disk_aliases))
     nics = (sum(1 for p in pci.by_name.values() if p.qemu_id is not None and p.kind.role == "nic")

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from guestcompat.emulation.compiler import CompiledMachine
 from guestcompat.emulation.fidelity import UNKNOWN, FidelityReport
+from guestcompat.emulation.report import binary_placeholder
 from guestcompat.emulation.qemuopts import pairs, parse
 from guestcompat.errors import CompileError
 
@@ -191,7 +192,7 @@ class _Renderer:
         _sub(d, "on_crash", "destroy")
         self.devices = _sub(d, "devices")
         if c.target.qemu_binary:
-            _sub(self.devices, "emulator", c.target.qemu_binary)
+            _sub(self.devices, "emulator", c.argv[0] if self.files else binary_placeholder(c))
         _sub(self.devices, "controller", type="usb", model="none")
         for opt, value in _split(c.argv):
             self.option(opt, value)

@@ -19,12 +19,14 @@ from guestcompat.emulation.arches.base import SlotPart
 from guestcompat.emulation.artefact import Artefact
 from guestcompat.detection.netnames import predicted_name
 from guestcompat.emulation.fidelity import UNKNOWN, Expectation
+from guestcompat.emulation.capabilities import Capabilities
 from guestcompat.emulation.qemuopts import opts
+from guestcompat.emulation.recipes import (ID_FIELDS, chosen_layout, device_identity, layout_globals, presentable,
+                                          presentable_here)
 from guestcompat.errors import TopologyError
-from guestcompat.profiles.catalog import Catalog, DeviceKind, Machine, PciIds
+from guestcompat.profiles.catalog import Catalog, DeviceKind, FixedFunction, Machine, MachineLayout, PciIds
 from guestcompat.profiles.model import Bridge, Device, Profile, Substitute
 
-ID_FIELDS = ("vendor", "device", "subsystem_vendor", "subsystem_device", "revision", "class_code")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,10 @@ class Presented:
     entry: Entry | None
     reason: str | None = None
     """Why this function is not the wanted one (substitute, machine function)."""
+    ids: PciIds | None = None
+    """What the guest reads in config space (None: the kind's presented ids)."""
+    identity: dict[str, str] = field(default_factory=dict)
+    """Identity properties the device is given so it shows ``ids`` (recipes.py)."""
 
 
 @dataclass
@@ -61,6 +67,10 @@ class PciPlan:
     modaliases: list[str] = field(default_factory=list)
     artefacts: list[Artefact] = field(default_factory=list)
     slots: SlotPart = field(default_factory=SlotPart)
+    layout: MachineLayout | None = None
+    """The machine layout this target gives the profile (machines.toml), if any."""
+    machine_options: dict[str, object] = field(default_factory=dict)
+    """``-machine`` options the layout needs (the platform emits them)."""
 
     def presented_address(self, name: str) -> PciAddress:
         return self.presented.by_name(name).address
@@ -97,13 +107,23 @@ def wanted_entries(profile: Profile, catalog: Catalog) -> list[Entry]:
 
 
 def plan_pci(profile: Profile, catalog: Catalog, machine: Machine,
-             slots: Callable[[Topology], SlotPart] = lambda topology: SlotPart()) -> PciPlan:
-    """``slots`` (the architecture's) turns the presented topology into what gives it slot numbers."""
+             slots: Callable[[Topology], SlotPart] = lambda topology: SlotPart(),
+             caps: Capabilities | None = None, firmware: str = "bios", machine_name: str = "") -> PciPlan:
+    """``slots`` (the architecture's) turns the presented topology into what gives it slot numbers;
+    ``caps`` (the target binary's) says what it can present beyond its models' own ids."""
     entries = wanted_entries(profile, catalog)
     wanted = plan([e.function for e in entries])
-    presented_list = _presented(entries, wanted, catalog, machine)
+    layout, _ = chosen_layout(machine, {str(e.function.address): e.kind.name for e in entries}, firmware, caps,
+                              machine_name)
+    fixed = machine.fixed if layout is None else tuple(FixedFunction(address=f.address, kind=f.kind)
+                                                       for f in layout.functions)
+    presented_list = _presented(entries, wanted, catalog, fixed, caps, layout is not None)
     presented = place([p.function for p in presented_list])
-    pci = PciPlan(wanted, presented, {p.function.name: p for p in presented_list})
+    pci = PciPlan(wanted, presented, {p.function.name: p for p in presented_list}, layout=layout)
+    if layout is not None:
+        pci.machine_options = dict(layout.machine_options)
+        for name, value in layout_globals(layout, catalog):
+            pci.argv += ["-global", opts(None, **{name: value})]
     _emit_devices(pci, presented_list, machine)
     pci.slots = slots(presented)
     pci.argv += pci.slots.argv
@@ -112,42 +132,52 @@ def plan_pci(profile: Profile, catalog: Catalog, machine: Machine,
     return pci
 
 
-def _presented(entries: list[Entry], wanted: Topology, catalog: Catalog, machine: Machine) -> list[Presented]:
-    fixed_at = {PciAddress.parse(f.address): f for f in machine.fixed}
+def _presented(entries: list[Entry], wanted: Topology, catalog: Catalog, fixed: tuple[FixedFunction, ...],
+               caps: Capabilities | None, laid_out: bool) -> list[Presented]:
+    """What QEMU will hold. With a machine layout (``laid_out``) the machine's functions are the
+    profile's own kinds, and a profile entry of that kind at that address is the machine's function."""
+    fixed_at = {PciAddress.parse(f.address): f for f in fixed}
     out = [Presented(Function(name=f"machine:{f.kind}", address=PciAddress.parse(f.address)),
                      catalog.kind(f.kind, "machine"), None, None,
-                     f"created by the QEMU machine type itself") for f in machine.fixed]
+                     f"created by the QEMU machine type itself") for f in fixed]
     omitted_bridges: set[str] = set()
     for entry in entries:
         placed = wanted.by_name(entry.function.name)
         parent = placed.parent
         if parent in omitted_bridges:
             raise TopologyError(f"{entry.key}: sits behind {parent}, which this target omits")
+        at_fixed = fixed_at.get(placed.address) if placed.address.bus == 0 else None
+        if laid_out and at_fixed is not None and at_fixed.kind == entry.kind.name:
+            continue  # the machine itself presents this function, as the profile asks
         sub: Substitute | None = entry.source.substitute
+        if sub is not None and presentable_here(entry.kind, caps) and at_fixed is None:
+            sub = None  # this build presents the kind itself: the substitute is for builds that cannot
         if sub is None:
-            if not entry.kind.presentable:
+            if not presentable(entry.kind, caps):
                 raise TopologyError(f"{entry.key}: QEMU has no model of {entry.kind.summary} ({entry.kind.name}); "
                                     f"give it a substitute (another kind) or an omission (substitute with only a reason)")
             if placed.address in fixed_at and placed.address.bus == 0:
                 raise TopologyError(f"{entry.key}: {placed.address} is taken by the machine's "
                                     f"{catalog.kind(fixed_at[placed.address].kind, 'machine').summary}; give it a substitute")
+            identity = device_identity(entry.kind, caps)
             out.append(Presented(_relocated(entry.function, parent, None), entry.kind,
-                                 _qemu_id(entry.function.name), entry))
+                                 _qemu_id(entry.function.name), entry, None, identity.ids, identity.properties))
             continue
         if sub.kind is None:
             if entry.function.is_bridge:
                 omitted_bridges.add(entry.function.name)
             continue
         kind = catalog.kind(sub.kind, f"{entry.key}.substitute.kind")
-        if not kind.presentable:
+        if not presentable(kind, caps):
             raise TopologyError(f"{entry.key}.substitute: kind {sub.kind!r} has no QEMU model either")
         address = PciAddress.parse(sub.address) if sub.address else placed.address
         if sub.address and address.bus != placed.address.bus:
             raise TopologyError(f"{entry.key}.substitute.address: {address} must be on the same bus as {placed.address}")
         if address in fixed_at and address.bus == 0:
             raise TopologyError(f"{entry.key}.substitute.address: {address} is taken by the machine")
+        identity = device_identity(kind, caps)
         out.append(Presented(_relocated(entry.function, parent, address), kind, _qemu_id(entry.function.name),
-                             entry, sub.reason))
+                             entry, sub.reason, identity.ids, identity.properties))
     return out
 
 
@@ -175,7 +205,7 @@ def _emit_devices(pci: PciPlan, presented: list[Presented], machine: Machine) ->
         bus = pci.by_name[fn.parent].qemu_id if fn.parent else machine.root_bus
         multifunction = fn.address.function == 0 and occupied[(fn.parent, fn.address.device)] > 1
         props: dict[str, object] = {"id": p.qemu_id, "bus": bus, "addr": fn.address.qemu_addr(),
-                                    **kind.qemu.properties}
+                                    **kind.qemu.properties, **p.identity}
         if multifunction:
             props["multifunction"] = True
         if kind.role == "root-port":
@@ -195,13 +225,17 @@ def _emit_devices(pci: PciPlan, presented: list[Presented], machine: Machine) ->
             props["mac"] = getattr(device, "mac", None)
         pci.argv += ["-device", opts(kind.qemu.driver, **props)]
         if kind.guest_driver or kind.role in ("nic", "storage"):
-            pci.modaliases.append(kind.presented_ids().modalias())
+            pci.modaliases.append((p.ids or kind.presented_ids()).modalias())
 
 
-def _ids(kind: DeviceKind | None, presented: bool) -> PciIds | None:
-    if kind is None:
+def _wanted_ids(entry: Entry | None) -> PciIds | None:
+    return entry.kind.ids if entry else None
+
+
+def _shown_ids(shown: Presented | None) -> PciIds | None:
+    if shown is None:
         return None
-    return kind.presented_ids() if presented else kind.ids
+    return shown.ids or shown.kind.presented_ids()
 
 
 def _expect(pci: PciPlan, entries: list[Entry], presented: list[Presented]) -> None:
@@ -212,7 +246,7 @@ def _expect(pci: PciPlan, entries: list[Entry], presented: list[Presented]) -> N
         entry, shown = wanted_at.get(address), presented_at.get(address)
         subject = entry.function.name if entry else (shown.function.name if shown else str(address))
         reason = _deviation_reason(entry, shown)
-        want_ids, shown_ids = _ids(entry.kind if entry else None, False), _ids(shown.kind if shown else None, True)
+        want_ids, shown_ids = _wanted_ids(entry), _shown_ids(shown)
         sel = f"pci[{address}]"
         pci.expectations.append(Expectation("placement", f"{sel}.present", True if entry else None, True if shown else None,
                                             reason if (entry is not None) != (shown is not None) else None, subject))
@@ -233,7 +267,8 @@ def _expect(pci: PciPlan, entries: list[Entry], presented: list[Presented]) -> N
 
 
 def _deviation_reason(entry: Entry | None, shown: Presented | None) -> str | None:
-    if entry is not None and entry.source.substitute is not None:
+    presented_itself = shown is not None and shown.entry is entry and shown.reason is None
+    if entry is not None and entry.source.substitute is not None and not presented_itself:
         return entry.source.substitute.reason
     if shown is not None and shown.reason:
         return shown.reason

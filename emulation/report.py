@@ -8,16 +8,28 @@ it once, with the properties it covers listed under it.
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from typing import Any
 
 from guestcompat.emulation.compiler import CompiledMachine
 from guestcompat.emulation.fidelity import Fidelity, fmt
 
 
+def binary_placeholder(compiled: CompiledMachine) -> str:
+    """The QEMU binary as compile output shows it: a build alias (``--qemu patched``) stays symbolic
+    (``@qemu-patched/qemu-system-x86_64``), since its cache path depends on the machine."""
+    from guestcompat.images.qemu_build import ALIASES
+
+    alias = compiled.target.qemu_binary
+    if alias in ALIASES and alias != "stock":
+        return f"@qemu-{alias}/{Path(compiled.argv[0]).name}"
+    return compiled.argv[0]
+
+
 def argv_lines(compiled: CompiledMachine) -> list[str]:
     """The argv one option per line (option and value together): readable in a diff."""
     argv = list(compiled.argv)
-    lines = [shlex.quote(argv[0])]
+    lines = [shlex.quote(binary_placeholder(compiled))]
     i = 1
     while i < len(argv):
         if argv[i].startswith("-") and i + 1 < len(argv) and not argv[i + 1].startswith("-"):

@@ -612,6 +612,39 @@ def capabilities_cmd(arch: str, qemu_binary: str | None, fmt: str, no_cache: boo
         click.echo("\n".join(text_lines(caps, load_catalog(), arch)))
 
 
+@cli.group("qemu")
+def qemu_group() -> None:
+    """guestcompat's patched QEMU build (Debian's source + images/patches/), cached outside git."""
+
+
+@qemu_group.command("build")
+def qemu_build_cmd() -> None:
+    """Build (or reuse) the patched QEMU and SeaBIOS; print where the binary is."""
+    from guestcompat.images.qemu_build import ensure_build
+
+    with progress_reporter("patched QEMU") as progress:
+        build = ensure_build(progress)
+    out.print(f"{build.binary('x86_64')}  (QEMU source {build.qemu_source}, SeaBIOS {build.seabios_source}, "
+              f"{len(build.patches)} patches, built in {build.build_seconds:.0f} s)", markup=False)
+
+
+@qemu_group.command("show")
+def qemu_show_cmd() -> None:
+    """Show the patched build of this checkout's patches, or say it is missing (exit 2)."""
+    from guestcompat.images.qemu_build import find_build
+
+    build = find_build()
+    if build is None:
+        err.print("error: the patched QEMU is not built for this checkout's patches; run `make setup` "
+                  "(or `guestcompat qemu build`)", markup=False)
+        sys.exit(EXIT_ERROR)
+    out.print(f"binary: {build.binary('x86_64')}", markup=False)
+    out.print(f"QEMU source {build.qemu_source}, SeaBIOS source {build.seabios_source}, "
+              f"built in {build.build_seconds:.0f} s", markup=False)
+    for patch in build.patches:
+        out.print(f"  {patch}", markup=False)
+
+
 @cli.group("images")
 def images_group() -> None:
     """Build and list the guest images (cached outside git)."""

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from guestcompat.emulation import arches
+from guestcompat.images import qemu_build
 from guestcompat.emulation.compiler import CompiledMachine, compile_profile
 from guestcompat.emulation.target import Target
 from guestcompat.errors import GuestcompatError, QemuUnusableError
@@ -120,8 +121,10 @@ def _plan_cell(profile: Profile, arch: str, binary: str | None, accel: str) -> P
         return PlannedCell(cell, skip_reason="abstract profile (only extended by others)")
     if profile.platform.arch is not None and profile.platform.arch != arch:
         return PlannedCell(cell, skip_reason=f"the profile describes {profile.platform.arch} hardware")
-    program = strategy.binary(cell.target)
+    if binary == "patched" and arch not in qemu_build.ARCHES:
+        return PlannedCell(cell, skip_reason=f"guestcompat's patched QEMU is built for {', '.join(qemu_build.ARCHES)} only")
     try:
+        program = strategy.binary(cell.target)  # a build alias (--qemu patched) may be missing here
         caps = qemu_caps(program)
     except GuestcompatError as exc:
         return PlannedCell(cell, error=str(exc))

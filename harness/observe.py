@@ -69,6 +69,15 @@ def _vmware_tsc_khz(fp: Fingerprint) -> Value:
     return None
 
 
+def _vmware_tsc_from_hypervisor(fp: Fingerprint) -> Value:
+    """Whether Linux's VMware platform code got the TSC rate from GETHZ (True), failed (False) or never asked."""
+    if any(_TSC_FROM_HYPERVISOR.search(line) for line in fp.kernel_log):
+        return True
+    if any("Failed to get TSC freq from the hypervisor" in line for line in fp.kernel_log):
+        return False
+    return None
+
+
 def _backdoor(register: str) -> Callable[[Fingerprint], Value]:
     def read(fp: Fingerprint) -> Value:
         if fp.backdoor is None or fp.backdoor.eax == 0xFFFFFFFF:
@@ -112,6 +121,7 @@ SIMPLE: dict[str, Callable[[Fingerprint], Value]] = {
     "cpuid.hypervisor_signature": _signature,
     "kernel.hypervisor": _kernel_hypervisor,
     "kernel.vmware_tsc_khz": _vmware_tsc_khz,
+    "kernel.vmware_tsc_from_hypervisor": _vmware_tsc_from_hypervisor,
     "kernel.platform": _kernel_platform,
     "backdoor.version": _backdoor("eax"),
     "backdoor.magic": _backdoor("ebx"),

@@ -21,6 +21,16 @@ class AccelFacts(Frozen):
     can_set_signature: bool
     backdoor_gethz: bool
     user_backdoor: bool
+    vmware_signature: bool = False
+    """CPUID 0x40000000/0x40000010 can answer as VMware's (signature and timing leaf)."""
+    lifted_by: dict[str, str] = {}
+    """Fact → the CPU property of a QEMU build that makes it true (images/patches/qemu-7.2):
+    the capability probe finds the property, the fact holds for that binary."""
+
+    def on_build(self, cpu_properties: tuple[str, ...]) -> "AccelFacts":
+        """These facts for a binary whose CPU model has *cpu_properties*."""
+        lifted = {fact: True for fact, prop in self.lifted_by.items() if prop in cpu_properties}
+        return self.model_copy(update=lifted)
 
 
 class Blocked(Frozen):
@@ -33,9 +43,14 @@ class Blocked(Frozen):
     """Catalogue kind whose presence blocks the feature."""
     requires: str | None = None
     """Dotted profile key that asks for the feature (``platform.migratable``)."""
+    lifted_by: str | None = None
+    """CPU property of a QEMU build on which the feature is not blocked."""
 
-    def applies(self, profile: Profile, arch: str, accel: str, kinds: set[str]) -> bool:
+    def applies(self, profile: Profile, arch: str, accel: str, kinds: set[str],
+                cpu_properties: tuple[str, ...] = ()) -> bool:
         if self.arch not in (None, arch) or self.accel not in (None, accel):
+            return False
+        if self.lifted_by is not None and self.lifted_by in cpu_properties:
             return False
         if self.device is not None and self.device not in kinds:
             return False
@@ -77,9 +92,11 @@ def _key_exists(profile: Profile, key: str) -> bool:
     return True
 
 
-def accel_facts(arch: str, accel: str) -> AccelFacts:
-    return load_blocked().accelerators[arch][accel]
+def accel_facts(arch: str, accel: str, cpu_properties: tuple[str, ...] = ()) -> AccelFacts:
+    """What *accel* answers on *arch*, on a binary whose CPU model has *cpu_properties*."""
+    return load_blocked().accelerators[arch][accel].on_build(cpu_properties)
 
 
-def applicable(profile: Profile, arch: str, accel: str, kinds: set[str]) -> tuple[Blocked, ...]:
-    return tuple(b for b in load_blocked().blocked if b.applies(profile, arch, accel, kinds))
+def applicable(profile: Profile, arch: str, accel: str, kinds: set[str],
+               cpu_properties: tuple[str, ...] = ()) -> tuple[Blocked, ...]:
+    return tuple(b for b in load_blocked().blocked if b.applies(profile, arch, accel, kinds, cpu_properties))

@@ -61,6 +61,14 @@ class QemuModel(Frozen):
     disks_absent: str | None = Field(
         default=None, description="why the guest sees no disk on this controller under QEMU (measured); "
                                   "the compiler reports its disks as unsupported")
+    ids_settable: bool = Field(
+        default=False, description="the QEMU model drives like the real device and only its ids differ: on a "
+                                   "build whose driver has the identity properties (qemu.toml [identity], "
+                                   "patches/qemu-7.2 0001) the compiler sets the real ids")
+    needs_identity: bool = Field(
+        default=False, description="the driver stands for this kind only with the real ids set: on a build "
+                                   "without the identity properties the kind is not presentable and the "
+                                   "profile's substitute applies")
 
 
 class VioNode(Frozen):
@@ -119,6 +127,33 @@ class FixedFunction(Frozen):
     kind: str
 
 
+class LayoutFunction(Frozen):
+    """A machine function a layout moves and re-identifies."""
+
+    address: Address
+    kind: str
+    """The catalogue kind the guest sees (the real hardware's)."""
+    qemu_type: str
+    """QOM type of the function the machine creates (``-global <type>.x-id-…``)."""
+    native: str
+    """The catalogue kind with the ids this QEMU function has by itself."""
+
+
+class MachineLayout(Frozen):
+    """Another arrangement of a machine's own functions, offered by builds with ``machine_options``.
+
+    It is used when the profile asks for exactly these kinds at these addresses, the firmware is
+    one of ``firmware`` and the binary has the machine options and the identity properties on
+    every ``qemu_type``: the functions then replace the machine's ``fixed`` ones."""
+
+    name: str
+    machine_options: dict[str, str | int | bool]
+    firmware: tuple[str, ...]
+    firmware_reason: str
+    """Why other firmware keeps the machine's own layout."""
+    functions: tuple[LayoutFunction, ...]
+
+
 class FixedVio(Frozen):
     reg: int
     kind: str
@@ -135,6 +170,7 @@ class Machine(Frozen):
     vio_fixed: tuple[FixedVio, ...] = ()
     """VIO devices the machine creates by itself (pseries: vty, nvram)."""
     physical_slot_reason: str = "this machine type's slot numbers are not predicted"
+    layouts: tuple[MachineLayout, ...] = ()
     """Why the guest's PCI physical slot numbers cannot be predicted on this machine."""
 
 
@@ -185,6 +221,11 @@ def load_catalog() -> Catalog:
     for machine_name, machine in catalog.machines.items():
         for fixed in machine.fixed:
             catalog.kind(fixed.kind, f"machines.{machine_name}.fixed[{fixed.address}]")
+        for layout in machine.layouts:
+            for function in layout.functions:
+                where = f"machines.{machine_name}.layouts[{layout.name}]"
+                catalog.kind(function.kind, where)
+                catalog.kind(function.native, where)
         for vio in machine.vio_fixed:
             catalog.kind(vio.kind, f"machines.{machine_name}.vio_fixed[{vio.reg:#x}]")
     return catalog

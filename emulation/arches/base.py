@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from guestcompat.bridges.topology import Topology
 from guestcompat.emulation.artefact import Artefact
 from guestcompat.emulation.fidelity import Expectation
 from guestcompat.emulation.target import Target
 from guestcompat.profiles.model import Profile
+
+if TYPE_CHECKING:
+    from guestcompat.emulation.capabilities import Capabilities
 
 
 @dataclass
@@ -83,10 +87,17 @@ class ArchStrategy(ABC):
                                f"(supported: {', '.join(self.accels)})")
 
     def binary(self, target: Target) -> str:
+        """The target's QEMU binary: a path or name, or a build alias (``stock``, ``patched``:
+        images/qemu_build.py). What the binary can do is then asked of it (capability probe)."""
+        from guestcompat.images.qemu_build import ALIASES, binary_for_alias
+
+        if target.qemu_binary in ALIASES:
+            return binary_for_alias(target.qemu_binary, self.name, self.qemu_binary)
         return target.qemu_binary or self.qemu_binary
 
     @abstractmethod
-    def platform(self, profile: Profile, target: Target) -> PlatformPart:
+    def platform(self, profile: Profile, target: Target, caps: "Capabilities | None" = None,
+                 machine_options: dict[str, object] | None = None) -> PlatformPart:
         """Machine, accelerator, CPU, memory, firmware identity and hypervisor interfaces."""
 
     def kernel_form_for(self, profile: Profile) -> str:

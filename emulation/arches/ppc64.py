@@ -20,6 +20,7 @@ probe records.
 
 from __future__ import annotations
 
+from guestcompat.emulation.capabilities import Capabilities
 from guestcompat.emulation.arches.base import ArchStrategy, PlatformPart
 from guestcompat.emulation.fidelity import Expectation
 from guestcompat.emulation.qemuopts import opts
@@ -68,7 +69,8 @@ class Ppc64(ArchStrategy):
         # pseries creates its spapr-vty (vty@71000000) itself once a serial backend exists.
         return ["-serial", f"chardev:{chardev}"]
 
-    def platform(self, profile: Profile, target: Target) -> PlatformPart:
+    def platform(self, profile: Profile, target: Target, caps: Capabilities | None = None,
+                 machine_options: dict[str, object] | None = None) -> PlatformPart:
         firmware = profile.platform.firmware or self.default_firmware
         if firmware not in FIRMWARES:
             raise CompileError(f"platform.firmware: {firmware!r} is not a {self.name} firmware "
@@ -76,7 +78,8 @@ class Ppc64(ArchStrategy):
         self.check_no_x86_interfaces(profile)
         identity = profile.devicetree
         machine = opts(target.machine, accel=target.accel, **{"x-vof": FIRMWARES[firmware]}, **TCG_CAPS,
-                       **{"host-model": identity.host_model, "host-serial": identity.host_serial})
+                       **{"host-model": identity.host_model, "host-serial": identity.host_serial},
+                       **(machine_options or {}))
         part = PlatformPart(["-machine", machine, "-cpu", self.cpu_model, "-smp", str(profile.cpu.count),
                              "-m", str(profile.platform.memory_mb)])
         if identity.uuid:

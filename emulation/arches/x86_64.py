@@ -16,11 +16,12 @@ from guestcompat.bridges.topology import Topology
 from guestcompat.emulation.acpi_slots import slot_table
 from guestcompat.emulation.arches.base import ArchStrategy, PlatformPart, SlotPart
 from guestcompat.emulation.artefact import Artefact
-from guestcompat.emulation.fidelity import Expectation
+from guestcompat.emulation.capabilities import Capabilities
+from guestcompat.emulation.fidelity import UNKNOWN, Expectation
 from guestcompat.emulation.qemuopts import opts, pairs
 from guestcompat.emulation.target import Target
 from guestcompat.errors import CompileError
-from guestcompat.profiles.blocked import accel_facts
+from guestcompat.profiles.blocked import AccelFacts, accel_facts
 from guestcompat.profiles.catalog import load_catalog
 from guestcompat.profiles.identity import effective_smbios
 from guestcompat.profiles.model import Profile
@@ -121,12 +122,15 @@ class X86_64(ArchStrategy):
         argv += ["-acpitable", opts(None, file=artefact.placeholder)]
         return SlotPart(tuple(argv), (artefact,), table.slots)
 
-    def platform(self, profile: Profile, target: Target) -> PlatformPart:
+    def platform(self, profile: Profile, target: Target, caps: Capabilities | None = None,
+                 machine_options: dict[str, object] | None = None) -> PlatformPart:
         self._check_interfaces(profile)
         part = PlatformPart()
-        hypervisor_bit = self._detection(profile, target, part)
+        facts = accel_facts(self.name, target.accel, caps.cpu_properties.get(self.cpu_model, ()) if caps else ())
+        hypervisor_bit, vmware_cpuid = self._detection(profile, target, facts, part)
         backdoor = profile.backdoor
-        part.argv += ["-machine", opts(target.machine, accel=target.accel, vmport=backdoor.enabled),
+        part.argv += ["-machine", opts(target.machine, accel=target.accel, vmport=backdoor.enabled,
+                                       **(machine_options or {})),
                       *FIRMWARE[profile.platform.firmware or self.default_firmware][0]]
         if backdoor.enabled:
             part.argv += ["-global", opts(None, **{"vmport.vmware-vmx-version": backdoor.version}),
@@ -134,17 +138,26 @@ class X86_64(ArchStrategy):
         cpu = profile.cpu
         # Without the hypervisor bit, TCG still answers 'TCGTCGTCGTCG' at CPUID 0x40000000 and detectors
         # that read the leaf anyway (virt-what's cpuid helper) report qemu: tcg-cpuid=off silences it.
+        # On a build that lifts TCG's limits (blocked.toml lifted_by): the VMware leaves, the true TSC and
+        # APIC rates behind GETHZ (then tsc-frequency would only misstate them) and the user-mode backdoor.
+        host_freq = backdoor.enabled and cpu.tsc_khz is not None and facts.backdoor_gethz \
+            and "x-tcg-host-freq" in facts.lifted_by.values()
+        user_backdoor = bool(profile.detection.vmware_checkvm) and facts.user_backdoor \
+            and "x-vmware-backdoor-user" in facts.lifted_by.values()
         cpu_flags = {"hypervisor": None if hypervisor_bit else False,
                      "tcg-cpuid": None if hypervisor_bit or target.accel != "tcg" else False,
+                     "x-tcg-vmware-cpuid": True if vmware_cpuid else None,
+                     "x-tcg-host-freq": True if host_freq and not vmware_cpuid else None,
+                     "x-vmware-backdoor-user": True if user_backdoor else None,
                      "vendor": cpu.vendor, "model-id": cpu.model_id,
-                     "tsc-frequency": cpu.tsc_khz * 1000 if cpu.tsc_khz else None}
+                     "tsc-frequency": cpu.tsc_khz * 1000 if cpu.tsc_khz and not host_freq else None}
         part.argv += ["-cpu", opts(self.cpu_model, **{k: v for k, v in cpu_flags.items() if v is not None}),
                       "-smp", str(profile.cpu.count), "-m", str(profile.platform.memory_mb)]
         self._identity(profile, target, part)
-        self._guest_tools(profile, target, part)
+        self._guest_tools(profile, target, facts, part)
         return part
 
-    def _guest_tools(self, profile: Profile, target: Target, part: PlatformPart) -> None:
+    def _guest_tools(self, profile: Profile, target: Target, facts: AccelFacts, part: PlatformPart) -> None:
         """What the guest's own detectors (in the image: ``guest_tools``) will conclude."""
         wanted = profile.detection
         brand = profile.cpu.model_id or CPU_DEFAULT_BRAND[self.cpu_model]
@@ -161,7 +174,7 @@ class X86_64(ArchStrategy):
             part.expectations.append(Expectation("detection", "tools.virt_what", tuple(wanted.virt_what), shown,
                                                  reason, "virt-what"))
         if wanted.vmware_checkvm is not None:
-            unprivileged = wanted.vmware_checkvm and accel_facts(self.name, target.accel).user_backdoor
+            unprivileged = wanted.vmware_checkvm and facts.user_backdoor
             part.expectations += [
                 Expectation("detection", "tools.vmware_checkvm", wanted.vmware_checkvm, unprivileged,
                             None if unprivileged == wanted.vmware_checkvm else
@@ -185,15 +198,18 @@ class X86_64(ArchStrategy):
         if profile.platform.kernel_platform is not None:
             raise CompileError(f"platform.kernel_platform: Linux on {self.name} logs no machine description")
 
-    def _detection(self, profile: Profile, target: Target, part: PlatformPart) -> bool:
-        """Choose the CPUID hypervisor bit and state what the guest will conclude."""
+    def _detection(self, profile: Profile, target: Target, facts: AccelFacts, part: PlatformPart
+                   ) -> tuple[bool, bool]:
+        """Choose the CPUID hypervisor bit and state what the guest will conclude.
+
+        Returns (keep the hypervisor bit, answer CPUID with the VMware leaves)."""
         cpu, backdoor = profile.cpu, profile.backdoor
-        facts = accel_facts(self.name, target.accel)
         accel_signature = facts.cpuid_signature
         wanted_signature = cpu.hypervisor_signature if cpu.hypervisor_bit else None
         serial = effective_smbios(profile).system.serial or ""
         dmi_path = backdoor.enabled and "VMware" in serial
-        signature_settable = facts.can_set_signature
+        vmware_leaves = wanted_signature == "VMwareVMware" and facts.vmware_signature
+        signature_settable = facts.can_set_signature or vmware_leaves
         # Keep the bit when the accelerator can show the wanted signature; clear it when the
         # DMI + backdoor path is the only way the guest can conclude VMware.
         keep_bit = cpu.hypervisor_bit and (signature_settable or not dmi_path)
@@ -220,14 +236,21 @@ class X86_64(ArchStrategy):
                 None if wanted_kernel == presented_kernel else
                 "the guest kernel sees no VMware CPUID signature and no DMI serial 'VMware-…' with a backdoor",
                 "kernel"))
-        if cpu.tsc_khz is not None and dmi_path:
+        if cpu.tsc_khz is not None and presented_kernel == "VMware" and backdoor.enabled:
             gethz = facts.backdoor_gethz
-            part.expectations.append(Expectation(
-                "detection", "kernel.vmware_tsc_khz", cpu.tsc_khz, cpu.tsc_khz if gethz else None,
-                None if gethz else
-                f"under {target.accel.upper()} QEMU's vmport does not answer the backdoor's GETHZ, even with "
-                f"tsc-frequency= (the guest logs 'vmware: Failed to get TSC freq from the hypervisor' and "
-                f"calibrates the TSC itself)", "cpu"))
+            true_rate = gethz and "x-tcg-host-freq" in facts.lifted_by.values()
+            no_gethz = (f"under {target.accel.upper()} QEMU's vmport does not answer the backdoor's GETHZ, even with "
+                        f"tsc-frequency= (the guest logs 'vmware: Failed to get TSC freq from the hypervisor' and "
+                        f"calibrates the TSC itself)")
+            part.expectations += [
+                Expectation("detection", "kernel.vmware_tsc_from_hypervisor", True, gethz,
+                            None if gethz else no_gethz, "cpu"),
+                Expectation("detection", "kernel.vmware_tsc_khz", cpu.tsc_khz,
+                            UNKNOWN if true_rate else (cpu.tsc_khz if gethz else None),
+                            f"under {target.accel.upper()} the guest's TSC counts at the host's rate: GETHZ states "
+                            f"that rate, measured when QEMU starts, not the {cpu.tsc_khz} kHz of the profile's "
+                            f"source host (a rate the TSC does not run at would make the guest's clock drift)"
+                            if true_rate else (None if gethz else no_gethz), "cpu")]
         getversion = backdoor.enabled
         part.expectations += [
             Expectation("detection", "backdoor.version", backdoor.version if getversion else None,
@@ -237,7 +260,7 @@ class X86_64(ArchStrategy):
             Expectation("detection", "backdoor.type", VMX_TYPES[backdoor.type] if getversion else None,
                         VMX_TYPES[backdoor.type] if getversion else None, None, "backdoor"),
         ]
-        return keep_bit
+        return keep_bit, keep_bit and vmware_leaves
 
     def _identity(self, profile: Profile, target: Target, part: PlatformPart) -> None:
         smbios = effective_smbios(profile)

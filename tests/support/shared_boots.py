@@ -40,7 +40,7 @@ def default_target(name: str) -> Target:
 def direct_boot(name: str, target: Target | None = None) -> RunOutcome:
     """The direct (QEMU argv) boot of ``name`` on ``target``, booted at most once per session."""
     target = target or default_target(name)
-    key = re.sub(r"[^A-Za-z0-9.-]+", "_", f"{name}@{target}")
+    key = re.sub(r"[^A-Za-z0-9.-]+", "_", f"{name}@{target}@{target.qemu_binary or 'default'}")
     if key in _memory:
         return _memory[key]
     shared = os.environ.get(ENV)

@@ -60,8 +60,15 @@ def test_unknown_kind_names_the_key(profile_dir):
 
 
 def test_unpresentable_kind_needs_a_substitute(profile_dir):
+    text = MINIMAL + '\n[[pci.devices]]\nname = "sound"\nkind = "es1371"\naddress = "00:12.0"\n'
+    with pytest.raises(TopologyError, match=r"pci.devices\[sound\]: QEMU has no model of .* give it a substitute"):
+        compiled(profile_dir, text)
+
+
+def test_kind_only_a_patched_build_has_is_refused_on_stock_without_a_substitute(profile_dir):
+    """VMCI has a model only in guestcompat's build (vmware-vmci): stock QEMU names the missing device."""
     text = MINIMAL + '\n[[pci.devices]]\nname = "vmci"\nkind = "vmci"\naddress = "00:12.0"\n'
-    with pytest.raises(TopologyError, match=r"pci.devices\[vmci\]: QEMU has no model of .* give it a substitute"):
+    with pytest.raises(CompileError, match=r"pci.devices\[vmci\]: unsupported by this QEMU .*'vmware-vmci' does not exist"):
         compiled(profile_dir, text)
 
 

@@ -19,12 +19,21 @@ from guestcompat.emulation.target import Target
 from guestcompat.profiles.loader import list_profiles, load
 
 GOLDEN = Path(__file__).parent.parent / "golden"
-TARGETS = [Target("x86_64", "pc", "tcg"), Target("ppc64", "pseries", "tcg")]
+# Stock QEMU and guestcompat's patched build (images/patches/, built by `make setup`): the same
+# profile compiles to two recipes, each reviewed in its own golden directory.
+TARGETS = [Target("x86_64", "pc", "tcg"), Target("ppc64", "pseries", "tcg"),
+           Target("x86_64", "pc", "tcg", qemu_binary="patched")]
 SOURCE_SUFFIX = {"acpi-asl": "asl"}
 RUNNABLE = [s.name for s in list_profiles() if not load(s.name).abstract]
 # Every runnable profile on every target its platform.arch allows (None = x86 hardware here).
 CASES = [(name, target) for name in RUNNABLE for target in TARGETS
          if (load(name).platform.arch or "x86_64") == target.arch]
+CASE_IDS = [f"{n}@{t}" + (f"@{t.qemu_binary}" if t.qemu_binary else "") for n, t in CASES]
+
+
+def _stem(name: str, target: Target) -> Path:
+    build = f"-{target.qemu_binary}" if target.qemu_binary else ""
+    return GOLDEN / f"{target.arch}-{target.machine}-{target.accel}{build}" / name.replace("/", "__")
 
 
 def _check(path: Path, text: str) -> None:
@@ -36,10 +45,10 @@ def _check(path: Path, text: str) -> None:
     assert text == path.read_text(), f"{path} differs from the compiler's output (review, then regenerate)"
 
 
-@pytest.mark.parametrize(("name", "target"), CASES, ids=[f"{n}@{t}" for n, t in CASES])
+@pytest.mark.parametrize(("name", "target"), CASES, ids=CASE_IDS)
 def test_compile_matches_golden(name, target):
     compiled = compile_profile(load(name), target)
-    stem = GOLDEN / f"{target.arch}-{target.machine}-{target.accel}" / name.replace("/", "__")
+    stem = _stem(name, target)
     _check(stem.with_name(stem.name + ".args"), "\n".join(argv_lines(compiled)) + "\n")
     _check(stem.with_name(stem.name + ".fidelity"), "\n".join(fidelity_lines(compiled)) + "\n")
     for artefact in compiled.artefacts:  # sources (ASL), not built files: readable in a diff
@@ -47,11 +56,11 @@ def test_compile_matches_golden(name, target):
                artefact.source)
 
 
-@pytest.mark.parametrize(("name", "target"), CASES, ids=[f"{n}@{t}" for n, t in CASES])
+@pytest.mark.parametrize(("name", "target"), CASES, ids=CASE_IDS)
 def test_libvirt_xml_matches_golden(name, target):
     """The domain XML and its 'passed through qemu:commandline' list, per bundled profile."""
     domain = render(compile_profile(load(name), target))
-    stem = GOLDEN / f"{target.arch}-{target.machine}-{target.accel}" / name.replace("/", "__")
+    stem = _stem(name, target)
     _check(stem.with_name(stem.name + ".libvirt.xml"), domain.xml)
     _check(stem.with_name(stem.name + ".libvirt-passthrough"), "\n".join(report_lines(domain)) + "\n")
 
