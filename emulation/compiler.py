@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from guestcompat.detection.selectors import Disk, DiskRate
 from guestcompat.emulation import arches
 from guestcompat.emulation.arches.base import ArchStrategy
 from guestcompat.emulation.artefact import Artefact
@@ -175,10 +176,10 @@ def _disks(profile: Profile, catalog: Catalog, pci: PciPlan, vio: VioPlan, rates
         absent = kind.qemu.disks_absent if kind.qemu else None
         for field, value in (("vendor", disk.vendor), ("model", disk.model), ("revision", disk.revision)):
             if value is not None:
-                expectations.append(Expectation("disks", f"disk[{address}:{disk.unit}].{field}", value,
+                expectations.append(Expectation("disks", str(Disk(address, disk.unit, field)), value,
                                                  None if absent else value, absent, disk.name))
         for metric, limit in (disk.limits.items() if disk.limits else ()):
-            expectations.append(Expectation("disks", f"disk[{address}:{disk.unit}].rate.{metric}", limit,
+            expectations.append(Expectation("disks", str(DiskRate(address, disk.unit, metric)), limit,
                                             None if absent else limit, absent, disk.name, tolerance=RATE_TOLERANCE))
             if not absent:
                 rates.append(rate_probe(address, disk.unit, metric, limit))
