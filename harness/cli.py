@@ -26,6 +26,7 @@ from guestcompat.errors import GuestcompatError
 
 if TYPE_CHECKING:
     from guestcompat.harness.run import RunOutcome
+    from guestcompat.profiles.importers.result import ImportResult
 
 EXIT_PASS, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
 
@@ -389,7 +390,7 @@ def _import_descriptor(source: Path, name: str | None, output: Path | None, disk
     policy = DiskPolicy(mode=disk_mode, base_dir=source.parent,
                         disk_dir=disk_dir or output.with_name(output.stem + ".disks"), out_format=disk_format)
     result = importer(source.read_text(errors="replace"), name, str(source), disks=policy)
-    _write_imported(name, output, source.name, result.profile, result.notes)
+    _write_imported(result, output, source.name)
 
 
 @import_group.command("vmx")
@@ -415,26 +416,26 @@ def import_ovf_cmd(ovf_file: Path, name: str | None, output: Path | None, disk_m
     _import_descriptor(ovf_file, name, output, disk_mode, disk_dir, disk_format, import_ovf)
 
 
-def _write_imported(name: str, output: Path | None, sources: str, profile: dict, notes: list[str]) -> None:
-    """Write an imported profile atomically, list what is not reproduced, and prove it compiles."""
-    import tomli_w
+def _write_imported(result: ImportResult, output: Path | None, sources: str) -> None:
+    """Write an imported profile atomically, list what is not reproduced, and prove the file compiles."""
+    import tomllib
 
     from guestcompat.emulation.compiler import compile_profile
-    from guestcompat.profiles.loader import extra_profile_dir, load
+    from guestcompat.profiles.loader import load_mapping
 
+    name, notes = result.name, result.notes
     output = output or Path("profiles") / f"{name}.toml"
     if not str(output).endswith(f"{name}.toml"):
         raise click.UsageError(f"--output must end with {name}.toml so the profile can be found by its name")
-    search_root = Path(str(output)[: -len(f"{name}.toml")] or ".")
     output.parent.mkdir(parents=True, exist_ok=True)
     header = f"# Imported by guestcompat from {sources}. Review before use.\n"
     listed = "".join(f"# not reproduced: {note}\n" for note in notes)
-    _write_atomic(output, header + listed + tomli_w.dumps(profile))
+    text = header + listed + result.toml()
+    _write_atomic(output, text)
     out.print(f"wrote {output}", markup=False)
     for note in notes:
         out.print(f"  not reproduced: {note}", markup=False)
-    with extra_profile_dir(search_root):
-        compiled = compile_profile(load(name))
+    compiled = compile_profile(load_mapping(tomllib.loads(text), name, origin=output))
     counts = compiled.report.counts()
     out.print(f"{name} compiles for {compiled.target}: {counts['exact']} exact, {counts['approximate']} approximate, "
               f"{counts['unsupported']} unsupported (`guestcompat compile {name}` shows the report)", markup=False)
@@ -463,7 +464,7 @@ def import_capture_cmd(lspci_file: Path | None, dmidecode_file: Path | None, cap
         raise click.UsageError("give --lspci and/or --dmidecode, or --fingerprint")
     source = load_sources(files)
     result = import_capture(name, lspci=source.lspci, dmidecode=source.dmidecode, lspci_source=source.label)
-    _write_imported(name, output, source.label, result.profile, result.notes)
+    _write_imported(result, output, source.label)
 
 
 @cli.command("replay")

@@ -20,7 +20,6 @@ hardware version, disks, MAC addresses).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from guestcompat.detection.smbios_fields import BY_SECTION
@@ -28,6 +27,7 @@ from guestcompat.detection.tools import Dmidecode, LspciDevice, parse_dmidecode
 from guestcompat.profiles.importers.lspci_text import parse_lspci
 from guestcompat.errors import ProfileError
 from guestcompat.profiles.catalog import Catalog, load_catalog
+from guestcompat.profiles.importers.result import ImportResult, imported
 from guestcompat.profiles.loader import load
 
 #: PCI classes the VMware base layout already holds (host/ISA/IDE/other bridges, chipset functions)
@@ -36,21 +36,16 @@ _ADDRESS = re.compile(r"^(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$", re
 _SERIAL = re.compile(r"^VMware-((?:[0-9a-f]{2} ){7}[0-9a-f]{2})-((?:[0-9a-f]{2} ){7}[0-9a-f]{2})$", re.IGNORECASE)
 
 
-@dataclass
-class CaptureImport:
-    profile: dict[str, Any]
-    notes: list[str] = field(default_factory=list)
-
-
 def import_capture(name: str, *, lspci: str | None = None, dmidecode: str | None = None,
-                   lspci_source: str = "lspci") -> CaptureImport:
-    """A profile (TOML-ready data) reproducing the machine the capture texts describe.
+                   lspci_source: str = "lspci", label: str | None = None) -> ImportResult:
+    """Profile ``name`` reproducing the machine the capture texts describe.
 
-    ``lspci`` may be any form lspci_text.py reads (-nnmmv, -nn, -vvv, -tv)."""
+    ``lspci`` may be any form lspci_text.py reads (-nnmmv, -nn, -vvv, -tv); ``label`` names the
+    capture in the description (default: ``name``)."""
     if not lspci and not dmidecode:
         raise ProfileError("a capture import needs lspci -nnmmv output, dmidecode output, or both")
     notes: list[str] = []
-    profile: dict[str, Any] = {"description": f"imported from a capture ({name})"}
+    profile: dict[str, Any] = {"description": f"imported from a capture ({label or name})"}
     if lspci:
         devices, errors, form = parse_lspci(lspci, lspci_source)
         if not devices:
@@ -71,7 +66,7 @@ def import_capture(name: str, *, lspci: str | None = None, dmidecode: str | None
         notes.append("no dmidecode capture: identity strings are the base profile's")
     notes.append("platform.hardware_version: a capture does not show it; state it if you know it")
     notes.append("disks and MAC addresses are not in these captures; add them from the VM's settings")
-    return CaptureImport(profile, notes)
+    return imported(name, profile, notes, lspci_source if lspci else "dmidecode")
 
 
 def _layout_and_devices(devices: tuple[LspciDevice, ...], profile: dict[str, Any], notes: list[str],
