@@ -60,8 +60,9 @@ class CompiledMachine:
 def compile_profile(profile: Profile, target: Target | None = None,
                     capabilities: Capabilities | None = None) -> CompiledMachine:
     """Compile *profile* for *target*, checked against the target QEMU's *capabilities*
-    (default: probed from the target's binary, cached)."""
-    target = target or Target()
+    (default: probed from the target's binary, cached). Without *target*: the profile's default
+    target (``arches.resolve_target``)."""
+    target = target or arches.resolve_target(profile.platform.arch)
     if profile.abstract:
         raise CompileError(f"profile {profile.name} is abstract (a base for other profiles); compile one that extends it")
     arch = arches.get(target.arch)

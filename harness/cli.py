@@ -55,18 +55,13 @@ def target_options(func):
     return func
 
 
-DEFAULT_ARCH = "x86_64"
-
-
 def make_target(arch: str | None, machine: str | None, accel: str, qemu_binary: str | None,
                 profile_arch: str | None = None) -> Target:
-    """The target. Without --arch: the profile's ``platform.arch``, else x86_64; without
-    --machine: the architecture strategy's default machine."""
+    """The target of the target options (``arches.resolve_target``: --arch, else the profile's
+    ``platform.arch``, else the default architecture; --machine, else the strategy's default)."""
     from guestcompat.emulation import arches
 
-    arch = arch or profile_arch or DEFAULT_ARCH
-    strategy = arches.get(arch)  # unknown architecture: a clear error naming the known ones
-    return Target(arch=arch, machine=machine or strategy.machines[0], accel=accel, qemu_binary=qemu_binary)
+    return arches.resolve_target(profile_arch, arch=arch, machine=machine, accel=accel, qemu_binary=qemu_binary)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -594,18 +589,20 @@ def diff_cmd(before: Path, after: Path) -> None:
     _print_changes(changes)
     sys.exit(EXIT_MISMATCH)
 @cli.command("capabilities")
-@click.option("--arch", default=DEFAULT_ARCH, show_default=True, help="architecture whose QEMU binary to ask")
+@click.option("--arch", default=None, help="architecture whose QEMU binary to ask  [default: x86_64]")
 @click.option("--qemu", "qemu_binary", default=None, help="QEMU binary (default: the architecture's)")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--no-cache", is_flag=True, help="probe the binary even when its answer is cached")
-def capabilities_cmd(arch: str, qemu_binary: str | None, fmt: str, no_cache: bool) -> None:
+def capabilities_cmd(arch: str | None, qemu_binary: str | None, fmt: str, no_cache: bool) -> None:
     """Print what this host's QEMU can present: version, machines, catalogue devices, CPU models."""
     from guestcompat.emulation import arches
     from guestcompat.emulation.capabilities import capabilities_for
     from guestcompat.emulation.capreport import text_lines, to_json
     from guestcompat.profiles.catalog import load_catalog
 
-    binary = arches.get(arch).binary(Target(arch=arch, qemu_binary=qemu_binary))
+    target = arches.resolve_target(arch=arch, qemu_binary=qemu_binary)
+    arch = target.arch
+    binary = arches.get(arch).binary(target)
     caps = capabilities_for(binary, use_cache=not no_cache)
     if fmt == "json":
         click.echo(json.dumps(to_json(caps, load_catalog(), arch), indent=2))
