@@ -16,7 +16,6 @@ from guestcompat.detection.payload import ProbePayload
 from guestcompat.emulation.artefact import Artefact
 from guestcompat.emulation.compiler import compile_profile
 from guestcompat.emulation.arches import resolve_target
-from guestcompat.emulation.target import Target
 from guestcompat.errors import CompileError, RunError
 from guestcompat.harness.qemu_runner import boot
 from guestcompat.harness.run import boot_image

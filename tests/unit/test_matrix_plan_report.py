@@ -8,7 +8,6 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from guestcompat.emulation.arches import resolve_target
-from guestcompat.emulation.target import Target
 from guestcompat.errors import GuestcompatError
 from guestcompat.harness.matrix import CellResult, MatrixResult
 from guestcompat.harness.matrix_plan import Cell, plan

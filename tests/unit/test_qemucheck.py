@@ -10,7 +10,6 @@ from guestcompat.emulation.capabilities import Capabilities
 from guestcompat.emulation.compiler import compile_profile
 from guestcompat.emulation.qemuopts import split
 from guestcompat.emulation.arches import resolve_target
-from guestcompat.emulation.target import Target
 from guestcompat.errors import CompileError
 from guestcompat.profiles.loader import load
 
