@@ -23,6 +23,7 @@ from typing import Callable
 
 from . import tools as guest_tools
 from .fingerprint import Fingerprint
+from .smbios_fields import SYSFS_TO_DMIDECODE
 
 VMWARE_MAGIC = 0x564D5868
 VMWARE_OUIS = ("00:50:56", "00:0c:29", "00:05:69", "00:1c:14")
@@ -53,19 +54,13 @@ def cpuid_signature(fp: Fingerprint) -> str | None:
     return fp.hypervisor_signature
 
 
-_DMIDECODE_KEYS = {"sys_vendor": (1, "Manufacturer"), "product_name": (1, "Product Name"),
-                   "product_version": (1, "Version"), "product_serial": (1, "Serial Number"),
-                   "board_vendor": (2, "Manufacturer"), "bios_vendor": (0, "Vendor"),
-                   "chassis_vendor": (3, "Manufacturer")}
-
-
 def dmi(fp: Fingerprint, key: str) -> str | None:
     """``/sys/class/dmi/id/<key>``, else the same field of the dmidecode output."""
     if key in fp.dmi:
         return fp.dmi[key]
     dd = fp.tools.dmidecode if fp.tools else None
-    if dd is not None and key in _DMIDECODE_KEYS:
-        t, field_name = _DMIDECODE_KEYS[key]
+    if dd is not None and key in SYSFS_TO_DMIDECODE:
+        t, field_name = SYSFS_TO_DMIDECODE[key]
         s = dd.first(t)
         if s is not None:
             return s.fields.get(field_name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from guestcompat.detection.selectors import Disk, DiskRate
 from guestcompat.emulation import arches
 from guestcompat.emulation.arches.base import ArchStrategy
 from guestcompat.emulation.artefact import Artefact
@@ -59,8 +60,9 @@ class CompiledMachine:
 def compile_profile(profile: Profile, target: Target | None = None,
                     capabilities: Capabilities | None = None) -> CompiledMachine:
     """Compile *profile* for *target*, checked against the target QEMU's *capabilities*
-    (default: probed from the target's binary, cached)."""
-    target = target or Target()
+    (default: probed from the target's binary, cached). Without *target*: the profile's default
+    target (``arches.resolve_target``)."""
+    target = target or arches.resolve_target(profile.platform.arch)
     if profile.abstract:
         raise CompileError(f"profile {profile.name} is abstract (a base for other profiles); compile one that extends it")
     arch = arches.get(target.arch)
@@ -178,10 +180,10 @@ def _disks(profile: Profile, catalog: Catalog, pci: PciPlan, vio: VioPlan, rates
         absent = kind.qemu.disks_absent if kind.qemu else None
         for field, value in (("vendor", disk.vendor), ("model", disk.model), ("revision", disk.revision)):
             if value is not None:
-                expectations.append(Expectation("disks", f"disk[{address}:{disk.unit}].{field}", value,
+                expectations.append(Expectation("disks", str(Disk(address, disk.unit, field)), value,
                                                  None if absent else value, absent, disk.name))
         for metric, limit in (disk.limits.items() if disk.limits else ()):
-            expectations.append(Expectation("disks", f"disk[{address}:{disk.unit}].rate.{metric}", limit,
+            expectations.append(Expectation("disks", str(DiskRate(address, disk.unit, metric)), limit,
                                             None if absent else limit, absent, disk.name, tolerance=RATE_TOLERANCE))
             if not absent:
                 rates.append(rate_probe(address, disk.unit, metric, limit))

@@ -28,6 +28,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from guestcompat.detection.smbios_fields import SECTIONS as SMBIOS_SECTIONS
 from guestcompat.emulation.compiler import CompiledMachine
 from guestcompat.emulation.fidelity import UNKNOWN, FidelityReport
 from guestcompat.emulation.report import binary_placeholder
@@ -39,16 +40,10 @@ ET.register_namespace("qemu", QEMU_NS)
 ACCEL_DOMAIN_TYPE = {"tcg": "qemu", "kvm": "kvm"}
 FLAGS = {"-nodefaults", "-no-user-config"}
 ALIAS_PREFIX = "ua-"
-# -smbios type → (libvirt <sysinfo> child, QEMU key → libvirt entry name)
-SYSINFO = {
-    "0": ("bios", {"vendor": "vendor", "version": "version", "date": "date", "release": "release"}),
-    "1": ("system", {"manufacturer": "manufacturer", "product": "product", "version": "version",
-                     "serial": "serial", "sku": "sku", "family": "family"}),
-    "2": ("baseBoard", {"manufacturer": "manufacturer", "product": "product", "version": "version",
-                        "serial": "serial", "asset": "asset"}),
-    "3": ("chassis", {"manufacturer": "manufacturer", "version": "version", "serial": "serial",
-                      "asset": "asset", "sku": "sku"}),
-}
+# -smbios type → (libvirt <sysinfo> child, QEMU key → libvirt entry name): libvirt names each entry
+# like QEMU's key (detection/smbios_fields.py lists the keys).
+SYSINFO = {str(s.type): (s.libvirt, {f.qemu_key: f.qemu_key for f in s.fields if f.qemu_key})
+           for s in SMBIOS_SECTIONS if s.libvirt}
 CONSOLE_CHARDEV = "console"
 # Device properties that are strings even when they look like numbers (scsi-hd ver=0001).
 STRING_PROPERTIES = {"ver", "vendor", "product", "serial"}

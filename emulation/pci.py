@@ -18,6 +18,7 @@ from guestcompat.bridges.topology import Function, Topology, place, plan
 from guestcompat.emulation.arches.base import SlotPart
 from guestcompat.emulation.artefact import Artefact
 from guestcompat.detection.netnames import predicted_name
+from guestcompat.detection.selectors import NetName, Pci
 from guestcompat.emulation.fidelity import UNKNOWN, Expectation
 from guestcompat.emulation.capabilities import Capabilities
 from guestcompat.emulation.qemuopts import opts
@@ -247,8 +248,9 @@ def _expect(pci: PciPlan, entries: list[Entry], presented: list[Presented]) -> N
         subject = entry.function.name if entry else (shown.function.name if shown else str(address))
         reason = _deviation_reason(entry, shown)
         want_ids, shown_ids = _wanted_ids(entry), _shown_ids(shown)
-        sel = f"pci[{address}]"
-        pci.expectations.append(Expectation("placement", f"{sel}.present", True if entry else None, True if shown else None,
+        at = str(address)
+        pci.expectations.append(Expectation("placement", str(Pci(at, "present")), True if entry else None,
+                                            True if shown else None,
                                             reason if (entry is not None) != (shown is not None) else None, subject))
         if shown is None:
             continue  # absent here: `.present` says it all, and the guest must show nothing at this address
@@ -259,11 +261,12 @@ def _expect(pci: PciPlan, entries: list[Entry], presented: list[Presented]) -> N
                 continue
             if want_ids and shown_ids and getattr(want_ids, id_field) is None:
                 continue  # the profile does not state it
-            pci.expectations.append(Expectation("ids", f"{sel}.{id_field}", _hex(id_field, want), _hex(id_field, got),
+            pci.expectations.append(Expectation("ids", str(Pci(at, id_field)), _hex(id_field, want),
+                                                _hex(id_field, got),
                                                 None if want == got else reason, subject))
-        _expect_bridge(pci, sel, subject, entry, shown, reason)
-        _expect_driver(pci, sel, subject, entry, shown, reason)
-        _expect_slot(pci, sel, subject, entry, shown, address)
+        _expect_bridge(pci, at, subject, entry, shown, reason)
+        _expect_driver(pci, at, subject, entry, shown, reason)
+        _expect_slot(pci, at, subject, entry, shown, address)
 
 
 def _deviation_reason(entry: Entry | None, shown: Presented | None) -> str | None:
@@ -279,27 +282,27 @@ def _deviation_reason(entry: Entry | None, shown: Presented | None) -> str | Non
     return None
 
 
-def _expect_bridge(pci: PciPlan, sel: str, subject: str, entry: Entry | None, shown: Presented | None,
+def _expect_bridge(pci: PciPlan, at: str, subject: str, entry: Entry | None, shown: Presented | None,
                    reason: str | None) -> None:
     want = pci.wanted.by_name(entry.function.name).secondary_bus if entry else None
     got = pci.presented.by_name(shown.function.name).secondary_bus if shown else None
     if want is None and got is None:
         return
-    pci.expectations.append(Expectation("placement", f"{sel}.secondary_bus", want, got,
+    pci.expectations.append(Expectation("placement", str(Pci(at, "secondary_bus")), want, got,
                                         None if want == got else (reason or "bus numbering differs"), subject))
 
 
-def _expect_driver(pci: PciPlan, sel: str, subject: str, entry: Entry | None, shown: Presented | None,
+def _expect_driver(pci: PciPlan, at: str, subject: str, entry: Entry | None, shown: Presented | None,
                    reason: str | None) -> None:
     want = entry.kind.guest_driver if entry else None
     got = shown.kind.guest_driver if shown else None
     if want is None and got is None:
         return
-    pci.expectations.append(Expectation("drivers", f"{sel}.driver", want, got,
+    pci.expectations.append(Expectation("drivers", str(Pci(at, "driver")), want, got,
                                         None if want == got else (reason or "another driver binds"), subject))
 
 
-def _expect_slot(pci: PciPlan, sel: str, subject: str, entry: Entry | None, shown: Presented | None,
+def _expect_slot(pci: PciPlan, at: str, subject: str, entry: Entry | None, shown: Presented | None,
                  address: PciAddress) -> None:
     """The slot number the guest reads for this function's device (``/sys/bus/pci/slots``)."""
     want = pci.wanted.by_name(entry.function.name).physical_slot if entry else None
@@ -307,7 +310,7 @@ def _expect_slot(pci: PciPlan, sel: str, subject: str, entry: Entry | None, show
     placed = pci.presented.by_name(shown.function.name).address
     if pci.slots.shown is None:
         if entry is not None:
-            pci.expectations.append(Expectation("names", f"{sel}.physical_slot", want, UNKNOWN,
+            pci.expectations.append(Expectation("names", str(Pci(at, "physical_slot")), want, UNKNOWN,
                                                 pci.slots.reason or "slot numbers are not predicted", subject))
         return
     got = pci.slots.shown.get((placed.bus, placed.device))
@@ -315,12 +318,12 @@ def _expect_slot(pci: PciPlan, sel: str, subject: str, entry: Entry | None, show
         return
     reason = None if want == got else (_deviation_reason(entry, shown) or pci.slots.reason or
                                        "this target numbers the slot differently")
-    pci.expectations.append(Expectation("names", f"{sel}.physical_slot", want, got, reason, subject))
+    pci.expectations.append(Expectation("names", str(Pci(at, "physical_slot")), want, got, reason, subject))
     if entry is not None and entry.kind.role == "nic":
         wanted_at = pci.wanted.by_name(entry.function.name).address
         name_want = predicted_name(wanted_at.bus, wanted_at.device, wanted_at.function, want)
         name_got = predicted_name(placed.bus, placed.device, placed.function, got)
-        pci.expectations.append(Expectation("names", f"net[{address}].name", name_want, name_got,
+        pci.expectations.append(Expectation("names", str(NetName(str(address))), name_want, name_got,
                                             None if name_want == name_got else reason, subject))
 
 

@@ -1,4 +1,6 @@
-"""The target a profile is compiled for: architecture × machine × accelerator × QEMU build."""
+"""The target a profile is compiled for: architecture × machine × accelerator × QEMU build.
+
+No architecture or machine default here: ``arches.resolve_target`` owns them."""
 
 from __future__ import annotations
 
@@ -7,8 +9,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Target:
-    arch: str = "x86_64"
-    machine: str = "pc"
+    arch: str
+    machine: str
     accel: str = "tcg"
     qemu_binary: str | None = None
     """Path or name of the QEMU binary; None = the architecture's default."""

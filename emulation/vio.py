@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from guestcompat.bridges.spapr_vio import VioSlot, check
+from guestcompat.detection.selectors import Vdevice
 from guestcompat.emulation.fidelity import Expectation
 from guestcompat.emulation.qemuopts import opts
 from guestcompat.errors import TopologyError
@@ -32,10 +33,6 @@ class VioPresented:
     """None for a device the machine creates by itself."""
     wanted: bool
     """The profile states it."""
-
-    @property
-    def selector(self) -> str:
-        return f"vdevice[{self.slot.path}]"
 
 
 @dataclass
@@ -106,11 +103,11 @@ def _emit(plan: VioPlan, presented: VioPresented, device: VioDevice | None) -> N
 
 
 def _expect(plan: VioPlan, presented: VioPresented) -> None:
-    kind, sel, subject = presented.kind, presented.selector, presented.slot.name
+    kind, node, subject = presented.kind, presented.slot.path, presented.slot.name
     assert kind.vio is not None
     reason = None if presented.wanted else MACHINE_REASON
     want = (lambda v: v) if presented.wanted else (lambda v: None)
-    plan.expectations.append(Expectation("placement", f"{sel}.present", want(True), True, reason, subject))
+    plan.expectations.append(Expectation("placement", str(Vdevice(node, "present")), want(True), True, reason, subject))
     for prop, value in (("name", kind.vio.name), ("device_type", kind.vio.device_type),
                         ("compatible", kind.vio.compatible), ("reg", f"{presented.slot.reg:#010x}")):
-        plan.expectations.append(Expectation("ids", f"{sel}.{prop}", want(value), value, reason, subject))
+        plan.expectations.append(Expectation("ids", str(Vdevice(node, prop)), want(value), value, reason, subject))

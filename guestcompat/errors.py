@@ -65,3 +65,8 @@ class RunError(GuestcompatError):
 class MigrationError(RunError):
     """A live-migration check could not be carried out: QEMU blocks or fails the migration, the
     destination dies or never runs, or the guest's second fingerprint is not the one asked for."""
+
+
+class SelectorError(GuestcompatError):
+    """A selector (``pci[03:00.0].vendor``) is malformed or names no known property: the
+    compiler or a caller produced it, so it is a bug to report, not a guest mismatch."""

@@ -26,6 +26,7 @@ from guestcompat.errors import GuestcompatError
 
 if TYPE_CHECKING:
     from guestcompat.harness.run import RunOutcome
+    from guestcompat.profiles.importers.result import ImportResult
 
 EXIT_PASS, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
 
@@ -54,18 +55,13 @@ def target_options(func):
     return func
 
 
-DEFAULT_ARCH = "x86_64"
-
-
 def make_target(arch: str | None, machine: str | None, accel: str, qemu_binary: str | None,
                 profile_arch: str | None = None) -> Target:
-    """The target. Without --arch: the profile's ``platform.arch``, else x86_64; without
-    --machine: the architecture strategy's default machine."""
+    """The target of the target options (``arches.resolve_target``: --arch, else the profile's
+    ``platform.arch``, else the default architecture; --machine, else the strategy's default)."""
     from guestcompat.emulation import arches
 
-    arch = arch or profile_arch or DEFAULT_ARCH
-    strategy = arches.get(arch)  # unknown architecture: a clear error naming the known ones
-    return Target(arch=arch, machine=machine or strategy.machines[0], accel=accel, qemu_binary=qemu_binary)
+    return arches.resolve_target(profile_arch, arch=arch, machine=machine, accel=accel, qemu_binary=qemu_binary)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -389,7 +385,7 @@ def _import_descriptor(source: Path, name: str | None, output: Path | None, disk
     policy = DiskPolicy(mode=disk_mode, base_dir=source.parent,
                         disk_dir=disk_dir or output.with_name(output.stem + ".disks"), out_format=disk_format)
     result = importer(source.read_text(errors="replace"), name, str(source), disks=policy)
-    _write_imported(name, output, source.name, result.profile, result.notes)
+    _write_imported(result, output, source.name)
 
 
 @import_group.command("vmx")
@@ -415,26 +411,26 @@ def import_ovf_cmd(ovf_file: Path, name: str | None, output: Path | None, disk_m
     _import_descriptor(ovf_file, name, output, disk_mode, disk_dir, disk_format, import_ovf)
 
 
-def _write_imported(name: str, output: Path | None, sources: str, profile: dict, notes: list[str]) -> None:
-    """Write an imported profile atomically, list what is not reproduced, and prove it compiles."""
-    import tomli_w
+def _write_imported(result: ImportResult, output: Path | None, sources: str) -> None:
+    """Write an imported profile atomically, list what is not reproduced, and prove the file compiles."""
+    import tomllib
 
     from guestcompat.emulation.compiler import compile_profile
-    from guestcompat.profiles.loader import extra_profile_dir, load
+    from guestcompat.profiles.loader import load_mapping
 
+    name, notes = result.name, result.notes
     output = output or Path("profiles") / f"{name}.toml"
     if not str(output).endswith(f"{name}.toml"):
         raise click.UsageError(f"--output must end with {name}.toml so the profile can be found by its name")
-    search_root = Path(str(output)[: -len(f"{name}.toml")] or ".")
     output.parent.mkdir(parents=True, exist_ok=True)
     header = f"# Imported by guestcompat from {sources}. Review before use.\n"
     listed = "".join(f"# not reproduced: {note}\n" for note in notes)
-    _write_atomic(output, header + listed + tomli_w.dumps(profile))
+    text = header + listed + result.toml()
+    _write_atomic(output, text)
     out.print(f"wrote {output}", markup=False)
     for note in notes:
         out.print(f"  not reproduced: {note}", markup=False)
-    with extra_profile_dir(search_root):
-        compiled = compile_profile(load(name))
+    compiled = compile_profile(load_mapping(tomllib.loads(text), name, origin=output))
     counts = compiled.report.counts()
     out.print(f"{name} compiles for {compiled.target}: {counts['exact']} exact, {counts['approximate']} approximate, "
               f"{counts['unsupported']} unsupported (`guestcompat compile {name}` shows the report)", markup=False)
@@ -463,7 +459,7 @@ def import_capture_cmd(lspci_file: Path | None, dmidecode_file: Path | None, cap
         raise click.UsageError("give --lspci and/or --dmidecode, or --fingerprint")
     source = load_sources(files)
     result = import_capture(name, lspci=source.lspci, dmidecode=source.dmidecode, lspci_source=source.label)
-    _write_imported(name, output, source.label, result.profile, result.notes)
+    _write_imported(result, output, source.label)
 
 
 @cli.command("replay")
@@ -593,18 +589,20 @@ def diff_cmd(before: Path, after: Path) -> None:
     _print_changes(changes)
     sys.exit(EXIT_MISMATCH)
 @cli.command("capabilities")
-@click.option("--arch", default=DEFAULT_ARCH, show_default=True, help="architecture whose QEMU binary to ask")
+@click.option("--arch", default=None, help="architecture whose QEMU binary to ask  [default: x86_64]")
 @click.option("--qemu", "qemu_binary", default=None, help="QEMU binary (default: the architecture's)")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--no-cache", is_flag=True, help="probe the binary even when its answer is cached")
-def capabilities_cmd(arch: str, qemu_binary: str | None, fmt: str, no_cache: bool) -> None:
+def capabilities_cmd(arch: str | None, qemu_binary: str | None, fmt: str, no_cache: bool) -> None:
     """Print what this host's QEMU can present: version, machines, catalogue devices, CPU models."""
     from guestcompat.emulation import arches
     from guestcompat.emulation.capabilities import capabilities_for
     from guestcompat.emulation.capreport import text_lines, to_json
     from guestcompat.profiles.catalog import load_catalog
 
-    binary = arches.get(arch).binary(Target(arch=arch, qemu_binary=qemu_binary))
+    target = arches.resolve_target(arch=arch, qemu_binary=qemu_binary)
+    arch = target.arch
+    binary = arches.get(arch).binary(target)
     caps = capabilities_for(binary, use_cache=not no_cache)
     if fmt == "json":
         click.echo(json.dumps(to_json(caps, load_catalog(), arch), indent=2))

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from guestcompat.detection.fingerprint import Fingerprint
+from guestcompat.detection.selectors import Pci, Vdevice, parse
 from guestcompat.emulation.fidelity import UNKNOWN, Expectation, FidelityReport, Value, fmt
 from guestcompat.harness.observe import observe, observed_pci_addresses, observed_vdevices
 
@@ -77,16 +78,15 @@ def judge(expectation: Expectation, observed: Value) -> CheckResult:
 
 def compare(report: FidelityReport, fingerprint: Fingerprint) -> list[CheckResult]:
     results = [judge(e, observe(fingerprint, e.selector)) for e in report.expectations]
-    covered = {e.selector[4:-9] for e in report.expectations
-               if e.selector.startswith("pci[") and e.selector.endswith("].present")}
+    selectors = [parse(e.selector) for e in report.expectations]
+    covered = {s.address for s in selectors if isinstance(s, Pci) and s.field == "present"}
     for address, ids in observed_pci_addresses(fingerprint):
         if address not in covered:
-            results.append(CheckResult(f"pci[{address}].present", "placement", address, None, None, True,
+            results.append(CheckResult(str(Pci(address, "present")), "placement", address, None, None, True,
                                        Status.FAIL, f"unexpected PCI function {ids}"))
-    nodes = {e.selector[8:-9] for e in report.expectations
-             if e.selector.startswith("vdevice[") and e.selector.endswith("].present")}
+    nodes = {s.node for s in selectors if isinstance(s, Vdevice) and s.field == "present"}
     for node in observed_vdevices(fingerprint):
         if node not in nodes:
-            results.append(CheckResult(f"vdevice[{node}].present", "placement", node, None, None, True,
+            results.append(CheckResult(str(Vdevice(node, "present")), "placement", node, None, None, True,
                                        Status.FAIL, "unexpected VIO device in the device tree"))
     return results

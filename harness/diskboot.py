@@ -121,6 +121,6 @@ def qemu_default_machine(compiled: CompiledMachine, disk: Path, memory_mb: int =
     """The counter-case: the same disk on QEMU's default ``pc`` machine (QEMU's defaults for
     everything: e1000 NIC at 00:03.0, the disk on the default interface (IDE)). The profile
     and its fidelity report are kept, so the verdict says what the profile lost."""
-    argv = (compiled.argv[0], "-machine", "pc", "-m", str(memory_mb), "-display", "none",
+    argv = (compiled.argv[0], "-machine", compiled.arch.default_machine, "-m", str(memory_mb), "-display", "none",
             "-drive", f"file={str(disk).replace(',', ',,')},format={_format(disk)},snapshot=on")
     return dataclasses.replace(compiled, argv=argv, artefacts=())

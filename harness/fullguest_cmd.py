@@ -10,5 +10,7 @@ from guestcompat.images.fullguest import FullGuest, ensure_full_guest
 
 
 def ensure_default_full_guest(progress: Callable[[str], None] | None = None) -> FullGuest:
-    """The Debian 12 amd64 VM the boot-imported tests import (built once, then cached)."""
-    return ensure_full_guest(probe_payload(arches.get("x86_64")), progress=progress)
+    """The Debian 12 VM of the default architecture (amd64) the boot-imported tests import
+    (built once, then cached)."""
+    strategy = arches.get(arches.DEFAULT_ARCH)
+    return ensure_full_guest(probe_payload(strategy), strategy, progress=progress)

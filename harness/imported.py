@@ -13,11 +13,8 @@ prints the fingerprint, which is compared with the imported profile.
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
-
-import tomli_w
 
 from guestcompat.emulation.compiler import CompiledMachine, compile_profile
 from guestcompat.errors import RunError
@@ -27,7 +24,6 @@ from guestcompat.harness.qemu_runner import boot_async
 from guestcompat.harness.run import RunOutcome, _judge, refuse_blocked
 from guestcompat.images.build import GuestImage
 from guestcompat.profiles.importers.vmx import import_vmx, parse_vmx
-from guestcompat.profiles.loader import extra_profile_dir, load
 from guestcompat.profiles.model import Profile
 
 Progress = Callable[[str], None]
@@ -42,7 +38,7 @@ def imported_profile(vmx: Path) -> tuple[Profile, str, Path]:
     name = f"imported/{vmx.stem}"
     result = import_vmx(text, name, str(vmx))
     values = parse_vmx(text, str(vmx))
-    disks = [(d["name"], values.get(f"{d['controller']}:{d['unit']}.filename")) for d in result.profile.get("disks", [])]
+    disks = [(d.name, values.get(f"{d.controller}:{d.unit}.filename")) for d in result.profile.disks]
     disks = [(n, f) for n, f in disks if f]
     if not disks:
         raise RunError(f"{vmx}: no SCSI disk with a fileName: nothing to boot from")
@@ -50,13 +46,7 @@ def imported_profile(vmx: Path) -> tuple[Profile, str, Path]:
     disk = (vmx.parent / file_name) if not Path(file_name).is_absolute() else Path(file_name)
     if not disk.is_file():
         raise RunError(f"{vmx}: {disk_name} names {file_name}, which does not exist ({disk})")
-    with tempfile.TemporaryDirectory(prefix="guestcompat-import-") as tmp:
-        target = Path(tmp) / f"{name}.toml"
-        target.parent.mkdir(parents=True)
-        target.write_text(tomli_w.dumps(result.profile))
-        with extra_profile_dir(Path(tmp)):
-            profile = load(name)
-    return attach_disk(profile, disk_name, disk), disk_name, disk
+    return attach_disk(result.profile, disk_name, disk), disk_name, disk
 
 
 def _image_record(boot: DiskBoot) -> GuestImage:

@@ -26,14 +26,13 @@ from guestcompat.detection import models
 from guestcompat.detection.fingerprint import Fingerprint
 from guestcompat.emulation import arches
 from guestcompat.emulation.compiler import compile_profile
-from guestcompat.emulation.target import Target
 from guestcompat.errors import GuestcompatError
 from guestcompat.harness.run import image_for, run_with_image_async
 from guestcompat.profiles.ifcatalog import INTERFACES, InterfaceCatalog, Presentation, load_interfaces
 from guestcompat.profiles.loader import load
 
-ARCH = "x86_64"
-TARGET = Target(ARCH, "pc", "tcg")
+#: The catalogue's combinations are profiles of the default architecture, compiled for its default target.
+TARGET = arches.resolve_target()
 DETECTORS = ("linux", "systemd-detect-virt", "virt-what", "vmware-checkvm")
 REGENERATE = "guestcompat interfaces --markdown --output docs/multi-interface.md"
 
@@ -86,7 +85,7 @@ class InterfaceTable:
 
 def qemu_answer(binary: str, argv: Sequence[str], accel: str, timeout: float = 30.0) -> QemuAnswer:
     """Start ``binary`` paused with ``argv`` under ``accel`` and quit it over QMP on stdin."""
-    base = [binary, "-nodefaults", "-display", "none", "-S", "-machine", "pc", "-qmp", "stdio"]
+    base = [binary, "-nodefaults", "-display", "none", "-S", "-machine", TARGET.machine, "-qmp", "stdio"]
     if "-accel" not in argv:
         base += ["-accel", accel]
     qmp = '{"execute": "qmp_capabilities"}\n{"execute": "quit"}\n'
@@ -197,7 +196,7 @@ def build_table(names: Sequence[str] = (), *, jobs: int = 2, timeout: float = 24
                 progress: Callable[[str], None] = lambda _m: None) -> InterfaceTable:
     catalog = load_interfaces()
     _check_names(catalog, names)
-    binary = arches.get(ARCH).qemu_binary
+    binary = arches.get(TARGET.arch).qemu_binary
     progress("asking QEMU about each presentation")
     rows = probe_presentations(catalog, binary)
     proofs = asyncio.run(_prove_all([r.presentation for r in rows if r.presentation.prove_on], jobs, timeout,

@@ -28,7 +28,6 @@ from guestcompat.errors import GuestcompatError, QemuUnusableError
 from guestcompat.profiles.loader import list_profiles, load
 from guestcompat.profiles.model import Profile
 
-DEFAULT_ARCH = "x86_64"
 CAPS_TIMEOUT = 20.0
 
 
@@ -107,7 +106,7 @@ def plan(profiles: Sequence[str] = (), arch_names: Sequence[str] = (), qemu_bina
         arches.get(arch)  # unknown architecture: error for the command
     cells: list[PlannedCell] = []
     for name, profile in loaded.items():
-        for arch in arch_names or [profile.platform.arch or DEFAULT_ARCH]:
+        for arch in arch_names or [arches.resolve_target(profile.platform.arch).arch]:
             for binary in qemu_binaries or [None]:
                 for accel in accels or ("tcg",):
                     cells.append(_plan_cell(profile, arch, binary, accel))
@@ -116,7 +115,7 @@ def plan(profiles: Sequence[str] = (), arch_names: Sequence[str] = (), qemu_bina
 
 def _plan_cell(profile: Profile, arch: str, binary: str | None, accel: str) -> PlannedCell:
     strategy = arches.get(arch)
-    cell = Cell(profile.name, Target(arch=arch, machine=strategy.machines[0], accel=accel, qemu_binary=binary))
+    cell = Cell(profile.name, arches.resolve_target(arch=arch, accel=accel, qemu_binary=binary))
     if profile.abstract:
         return PlannedCell(cell, skip_reason="abstract profile (only extended by others)")
     if profile.platform.arch is not None and profile.platform.arch != arch:
@@ -154,10 +153,8 @@ def _accel_refusal(arch: str, accel: str, accepted: tuple[str, ...]) -> str:
 
 
 def _compiles_on_own_target(profile: Profile) -> bool:
-    strategy = arches.get(profile.platform.arch or DEFAULT_ARCH)
-    own = Target(arch=strategy.name, machine=strategy.machines[0], accel=strategy.accels[0])
     try:
-        compile_profile(profile, own)
+        compile_profile(profile, arches.resolve_target(profile.platform.arch))
     except GuestcompatError:
         return False
     return True

@@ -1,9 +1,10 @@
 """Read the value an expectation's selector names out of a fingerprint.
 
 Selectors are the compiler's names for guest-visible properties
-(``pci[0b:00.0].vendor``, ``dmi.sys_vendor``, ``kernel.hypervisor``). Values
-come back in the form the compiler writes them (ids as ``0x15ad``, absent as
-``None``) so the comparison is plain equality.
+(``pci[0b:00.0].vendor``, ``dmi.sys_vendor``, ``kernel.hypervisor``), typed in
+detection/selectors.py; this module reads each family out of the typed
+fingerprint. Values come back in the form the compiler writes them (ids as
+``0x15ad``, absent as ``None``) so the comparison is plain equality.
 """
 
 from __future__ import annotations
@@ -12,22 +13,16 @@ import re
 from collections.abc import Callable, Iterator
 
 from guestcompat.detection.fingerprint import Fingerprint, PciFunction
+from guestcompat.detection.selectors import (Backdoor, Cpuid, DeviceTreeRoot, Disk, DiskRate, Dmi, Kernel, NetName,
+                                             Pci, Selector, Smbios, Tool, Vdevice, parse)
+from guestcompat.detection.smbios_fields import BY_SECTION
 from guestcompat.emulation.fidelity import Value
+from guestcompat.errors import SelectorError
 
 HYPERVISOR_BIT = 1 << 31
-_PCI = re.compile(r"^pci\[(?P<addr>[0-9a-f:.]+)\]\.(?P<field>\w+)$")
-_DISK = re.compile(r"^disk\[(?:(?P<addr>[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])|vio:(?P<vio>[0-9a-f]+)):(?P<unit>\d+)\]\.(?P<field>\w+)$")
-_RATE = re.compile(r"^disk\[(?P<addr>[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]):(?P<unit>\d+)\]\.rate\.(?P<metric>\w+)$")
-_NET_NAME = re.compile(r"^net\[(?P<addr>[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])\]\.name$")
-_VDEVICE = re.compile(r"^vdevice\[(?P<node>[^\]/]+)\]\.(?P<field>\w+)$")
-_DT_ROOT = re.compile(r"^devicetree\.root\.(?P<prop>[\w,-]+)$")
 _PLATFORM = re.compile(r"Hardware name: .* (\S+)$")
 _DETECTED = re.compile(r"Hypervisor detected: (.+)$")
 HEX_DIGITS = {"revision": 2, "class_code": 6}
-
-
-class UnknownSelector(KeyError):
-    """The compiler produced a selector this module cannot read: a bug, not a guest mismatch."""
 
 
 def _hypervisor_bit(fp: Fingerprint) -> Value:
@@ -78,102 +73,97 @@ def _vmware_tsc_from_hypervisor(fp: Fingerprint) -> Value:
     return None
 
 
-def _backdoor(register: str) -> Callable[[Fingerprint], Value]:
-    def read(fp: Fingerprint) -> Value:
-        if fp.backdoor is None or fp.backdoor.eax == 0xFFFFFFFF:
+def _backdoor(fp: Fingerprint, register: str) -> Value:
+    if fp.backdoor is None or fp.backdoor.eax == 0xFFFFFFFF:
+        return None
+    return getattr(fp.backdoor, register)
+
+
+# Fields read back from the decoded SMBIOS table instead of sysfs or dmidecode: (section, field) -> attribute.
+_FROM_TABLE = {("bios", "release"): "bios_revision"}
+
+
+def _smbios(fp: Fingerprint, selector: Smbios) -> Value:
+    if selector.section is None:
+        if fp.smbios is None:
             return None
-        return getattr(fp.backdoor, register)
-    return read
+        value = getattr(fp.smbios, selector.field)
+        return tuple(value) if selector.field == "oem_strings" else value
+    if (selector.section, selector.field) in _FROM_TABLE:
+        table = getattr(fp.smbios, selector.section, None) if fp.smbios else None
+        return getattr(table, _FROM_TABLE[selector.section, selector.field], None) if table else None
+    # Structures Linux does not export in sysfs (types 4, 17), read back through the guest's dmidecode.
+    section = BY_SECTION[selector.section]
+    label = section.field(selector.field).dmidecode
+    dmi = fp.tools.dmidecode if fp.tools else None
+    structure = dmi.first(section.type) if dmi else None
+    value = structure.fields.get(label) if structure and label else None
+    if value is not None and selector.field == "max_speed_mhz":
+        number = value.split()[0]
+        return int(number) if number.isdigit() else value
+    return value
 
 
-def _smbios(section: str, field: str) -> Callable[[Fingerprint], Value]:
-    attribute = {"release": "bios_revision"}.get(field, field)
-
-    def read(fp: Fingerprint) -> Value:
-        table = getattr(fp.smbios, section, None) if fp.smbios else None
-        return getattr(table, attribute, None) if table else None
-    return read
-
-
-# SMBIOS structures Linux does not export in sysfs, read back through the guest's dmidecode:
-# selector section -> (type, {profile field: dmidecode field}).
-_DMIDECODE = {"processor": (4, {"manufacturer": "Manufacturer", "version": "Version", "max_speed_mhz": "Max Speed",
-                                "socket": "Socket Designation"}),
-              "memory": (17, {"manufacturer": "Manufacturer", "locator": "Locator"})}
-
-
-def _dmidecode_field(section: str, field: str) -> Callable[[Fingerprint], Value]:
-    dmi_type, names = _DMIDECODE[section]
-
-    def read(fp: Fingerprint) -> Value:
-        dmi = fp.tools.dmidecode if fp.tools else None
-        structure = dmi.first(dmi_type) if dmi else None
-        value = structure.fields.get(names[field]) if structure else None
-        if value is not None and field == "max_speed_mhz":
-            number = value.split()[0]
-            return int(number) if number.isdigit() else value
-        return value
-    return read
-
-
-SIMPLE: dict[str, Callable[[Fingerprint], Value]] = {
-    "cpuid.hypervisor_bit": _hypervisor_bit,
-    "cpuid.hypervisor_signature": _signature,
-    "kernel.hypervisor": _kernel_hypervisor,
-    "kernel.vmware_tsc_khz": _vmware_tsc_khz,
-    "kernel.vmware_tsc_from_hypervisor": _vmware_tsc_from_hypervisor,
-    "kernel.platform": _kernel_platform,
-    "backdoor.version": _backdoor("eax"),
-    "backdoor.magic": _backdoor("ebx"),
-    "backdoor.type": _backdoor("ecx"),
-    "smbios.bios.release": _smbios("bios", "release"),
-    "tools.systemd_detect_virt": lambda fp: fp.tools.detect_virt if fp.tools else None,
-    "tools.virt_what": lambda fp: tuple(fp.tools.virt_what) if fp.tools and fp.tools.virt_what is not None else None,
-    "tools.vmware_checkvm": lambda fp: fp.tools.vmware_checkvm.ok if fp.tools and fp.tools.vmware_checkvm else None,
-    "tools.vmware_checkvm_ioperm": lambda fp: (fp.tools.vmware_checkvm_ioperm.ok
-                                               if fp.tools and fp.tools.vmware_checkvm_ioperm else None),
-    **{f"smbios.{section}.{f}": _dmidecode_field(section, f)
-       for section, (_, names) in _DMIDECODE.items() for f in names},
-    "smbios.version": lambda fp: fp.smbios.version if fp.smbios else None,
-    "smbios.oem_strings": lambda fp: tuple(fp.smbios.oem_strings) if fp.smbios else None,
+_CPUID: dict[str, Callable[[Fingerprint], Value]] = {
+    "hypervisor_bit": _hypervisor_bit,
+    "hypervisor_signature": _signature,
+}
+_KERNEL: dict[str, Callable[[Fingerprint], Value]] = {
+    "hypervisor": _kernel_hypervisor,
+    "vmware_tsc_khz": _vmware_tsc_khz,
+    "vmware_tsc_from_hypervisor": _vmware_tsc_from_hypervisor,
+    "platform": _kernel_platform,
+}
+_BACKDOOR_REGISTERS = {"version": "eax", "magic": "ebx", "type": "ecx"}
+_TOOLS: dict[str, Callable[[Fingerprint], Value]] = {
+    "systemd_detect_virt": lambda fp: fp.tools.detect_virt if fp.tools else None,
+    "virt_what": lambda fp: tuple(fp.tools.virt_what) if fp.tools and fp.tools.virt_what is not None else None,
+    "vmware_checkvm": lambda fp: fp.tools.vmware_checkvm.ok if fp.tools and fp.tools.vmware_checkvm else None,
+    "vmware_checkvm_ioperm": lambda fp: (fp.tools.vmware_checkvm_ioperm.ok
+                                         if fp.tools and fp.tools.vmware_checkvm_ioperm else None),
 }
 
 
-def observe(fp: Fingerprint, selector: str) -> Value:
-    if selector in SIMPLE:
-        return SIMPLE[selector](fp)
-    if selector.startswith("dmi."):
-        value = fp.dmi.get(selector[4:])
-        return value.strip() if isinstance(value, str) else value
-    match = _PCI.match(selector)
-    if match:
-        return _pci_field(fp.pci_function(match["addr"]), match["field"])
-    match = _NET_NAME.match(selector)
-    if match:
-        return _net_name(fp, match["addr"])
-    rate = _RATE.match(selector)
-    if rate:
-        for measured in fp.disk_rates:
-            if (measured.pci, measured.target, measured.metric) == (rate["addr"], int(rate["unit"]), rate["metric"]):
-                return measured.value
-        return None
-    match = _VDEVICE.match(selector)
-    if match:
-        return _vdevice_field(fp, match["node"], match["field"])
-    match = _DT_ROOT.match(selector)
-    if match:
-        return fp.devicetree.get(match["prop"])
-    match = _DISK.match(selector)
-    if match:
-        if match["vio"]:
-            disks = sorted((b for b in fp.block if b.vio == match["vio"]), key=lambda b: b.name)
-        else:
-            disks = sorted((b for b in fp.block if b.pci == match["addr"]), key=lambda b: b.name)
-        if not disks:
+def observe(fp: Fingerprint, selector: str | Selector) -> Value:
+    """The value ``selector`` names in ``fp``; a SelectorError for a malformed selector."""
+    sel = parse(selector) if isinstance(selector, str) else selector
+    match sel:
+        case Cpuid(field=field):
+            return _CPUID[field](fp)
+        case Kernel(field=field):
+            return _KERNEL[field](fp)
+        case Backdoor(field=field):
+            return _backdoor(fp, _BACKDOOR_REGISTERS[field])
+        case Tool(field=field):
+            return _TOOLS[field](fp)
+        case Smbios():
+            return _smbios(fp, sel)
+        case Dmi(file=file):
+            value = fp.dmi.get(file)
+            return value.strip() if isinstance(value, str) else value
+        case Pci(address=address, field=field):
+            return _pci_field(fp.pci_function(address), field)
+        case NetName(address=address):
+            return _net_name(fp, address)
+        case DiskRate(controller=controller, unit=unit, metric=metric):
+            for measured in fp.disk_rates:
+                if (measured.pci, measured.target, measured.metric) == (controller, unit, metric):
+                    return measured.value
             return None
-        value = getattr(disks[0], {"revision": "rev"}.get(match["field"], match["field"]))
-        return value.strip() if isinstance(value, str) else value
-    raise UnknownSelector(selector)
+        case Vdevice(node=node, field=field):
+            return _vdevice_field(fp, node, field)
+        case DeviceTreeRoot(prop=prop):
+            return fp.devicetree.get(prop)
+        case Disk():
+            if sel.vio is not None:
+                disks = sorted((b for b in fp.block if b.vio == sel.vio), key=lambda b: b.name)
+            else:
+                disks = sorted((b for b in fp.block if b.pci == sel.controller), key=lambda b: b.name)
+            if not disks:
+                return None
+            value = getattr(disks[0], {"revision": "rev"}.get(sel.field, sel.field))
+            return value.strip() if isinstance(value, str) else value
+    raise SelectorError(f"selector {sel} has no reader in harness/observe.py")
 
 
 def _net_name(fp: Fingerprint, address: str) -> Value:
@@ -201,7 +191,7 @@ def _pci_field(fn: PciFunction | None, field: str) -> Value:
         return int(slot) if slot is not None and slot.isdigit() else slot
     if field in ("secondary_bus", "driver"):
         return getattr(fn, field)
-    raise UnknownSelector(f"pci field {field}")
+    raise SelectorError(f"pci field {field} has no reader in harness/observe.py")
 
 
 def _vdevice_field(fp: Fingerprint, node: str, field: str) -> Value:

@@ -80,9 +80,8 @@ def guestcompat_boot(pytestconfig: pytest.Config) -> Boot:
     def boot(profile: str, *, arch: str | None = None, machine: str | None = None, accel: str = "tcg",
              qemu: str | None = None):
         try:
-            arch_name = arch or load(profile).platform.arch or "x86_64"
-            target = Target(arch=arch_name, machine=machine or arches.get(arch_name).machines[0], accel=accel,
-                            qemu_binary=qemu)
+            target = arches.resolve_target(load(profile).platform.arch, arch=arch, machine=machine, accel=accel,
+                                           qemu_binary=qemu)
         except GuestcompatError as exc:
             pytest.fail(f"guestcompat: {exc}", pytrace=False)
         key = (profile, target)

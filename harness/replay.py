@@ -27,17 +27,17 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from guestcompat.detection import models
 from guestcompat.detection.fingerprint import Fingerprint
 from guestcompat.detection.tools import Dmidecode, GuestTools, LspciDevice
-from guestcompat.profiles.loader import extra_profile_dir
 from guestcompat.profiles.importers.lspci_text import detect_form, parse_lspci
 from guestcompat.errors import ProfileError
 
@@ -300,36 +300,31 @@ class ReplayResult:
 def replay(source: SourceCapture, target: Any, *, disk_image: Path | None = None, timeout: float = 240.0,
            progress: Callable[[str], None] | None = None) -> ReplayResult:
     """Import ``source`` into a throwaway profile, boot it on ``target`` and compare."""
-    import tomli_w
-
     from guestcompat.emulation.compiler import compile_profile
     from guestcompat.harness.run import run_compiled
     from guestcompat.profiles.importers.capture import import_capture
-    from guestcompat.profiles.loader import load
+    from guestcompat.profiles.loader import load_mapping
 
     say = progress or (lambda _m: None)
     name = "replay/capture"
-    imported = import_capture(source.label, lspci=source.lspci, dmidecode=source.dmidecode,
-                              lspci_source=source.label)
-    profile = imported.profile
+    imported = import_capture(name, lspci=source.lspci, dmidecode=source.dmidecode, lspci_source=source.label,
+                              label=source.label)
+    data, profile = dict(imported.data), imported.profile
     if disk_image is not None:
-        _attach(profile, disk_image)
-    text = tomli_w.dumps(profile)
+        data["disks"] = [_disk(data, disk_image)]
+        profile = load_mapping(data, name, origin=f"{source.label} with --image {disk_image}")
+    text = tomli_w.dumps(data)
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="guestcompat-replay-") as tmp:
-        (Path(tmp) / "replay").mkdir()
-        (Path(tmp) / "replay" / "capture.toml").write_text(text)
-        with extra_profile_dir(Path(tmp)):
-            say("compiling the imported profile")
-            compiled = compile_profile(load(name), target)
-            outcome = run_compiled(compiled, timeout=timeout, progress=progress)
+    say("compiling the imported profile")
+    compiled = compile_profile(profile, target)
+    outcome = run_compiled(compiled, timeout=timeout, progress=progress)
     say("comparing with the capture")
-    return ReplayResult(source, text, tuple(imported.notes), outcome, compare(source.fingerprint, outcome.fingerprint),
+    return ReplayResult(source, text, imported.notes, outcome, compare(source.fingerprint, outcome.fingerprint),
                         time.monotonic() - start)
 
 
-def _attach(profile: dict[str, Any], image: Path) -> None:
-    """Put ``image`` on the profile's first storage controller (catalogue role "storage") as unit 0."""
+def _disk(profile: Mapping[str, Any], image: Path) -> dict[str, Any]:
+    """``image`` as unit 0 of the profile's first storage controller (catalogue role "storage")."""
     from guestcompat.profiles.catalog import load_catalog
 
     catalog = load_catalog()
@@ -339,5 +334,4 @@ def _attach(profile: dict[str, Any], image: Path) -> None:
         raise ProfileError(f"--image {image}: the capture shows no storage controller QEMU presents to attach it to")
     if not image.is_file():
         raise ProfileError(f"--image {image}: no such file")
-    profile["disks"] = [{"name": "disk0", "controller": controllers[0]["name"], "unit": 0,
-                         "image": str(image.resolve())}]
+    return {"name": "disk0", "controller": controllers[0]["name"], "unit": 0, "image": str(image.resolve())}

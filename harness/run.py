@@ -148,7 +148,7 @@ def build_images_for_bundled(arch_names: Iterable[str] = (), progress: Progress 
         for strategy in arches.all_strategies():
             if wanted and strategy.name not in wanted:
                 continue
-            target = Target(arch=strategy.name, machine=strategy.machines[0], accel=strategy.accels[0])
+            target = arches.resolve_target(arch=strategy.name)
             try:
                 compiled = compile_profile(profile, target)
             except GuestcompatError:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from guestcompat.bridges.topology import Placed, Topology
 from guestcompat.detection.netnames import predicted_name
+from guestcompat.detection.selectors import Pci, parse
 from guestcompat.emulation.compiler import CompiledMachine
 from guestcompat.emulation.fidelity import Expectation, Fidelity, fmt
 from guestcompat.emulation.pci import plan_pci, wanted_entries
@@ -36,12 +37,11 @@ def predicted_tree(compiled: CompiledMachine) -> list[TreeLine]:
     catalog = load_catalog()
     wanted: Topology = plan_pci(compiled.profile, catalog, catalog.machine(compiled.target.machine)).wanted
     kinds = {e.function.name: e.kind for e in wanted_entries(compiled.profile, catalog)}
-    by_address: dict[str, list[Expectation]] = {}
+    by_address: dict[str, list[tuple[str, Expectation]]] = {}
     for exp in compiled.expectations:
-        if exp.selector.startswith("pci[") and exp.fidelity is not Fidelity.EXACT:
-            address, _, field = exp.selector[4:].partition("].")
-            if field in ID_FIELDS:
-                by_address.setdefault(address, []).append(exp)
+        selector = parse(exp.selector)
+        if isinstance(selector, Pci) and exp.fidelity is not Fidelity.EXACT and selector.field in ID_FIELDS:
+            by_address.setdefault(selector.address, []).append((selector.field, exp))
     children: dict[str | None, list[Placed]] = {}
     for placed in wanted.functions:
         children.setdefault(placed.parent, []).append(placed)
@@ -57,8 +57,8 @@ def predicted_tree(compiled: CompiledMachine) -> list[TreeLine]:
     return lines
 
 
-def _line(placed: Placed, depth: int, kinds: dict[str, DeviceKind], by_address: dict[str, list[Expectation]]
-          ) -> TreeLine:
+def _line(placed: Placed, depth: int, kinds: dict[str, DeviceKind],
+          by_address: dict[str, list[tuple[str, Expectation]]]) -> TreeLine:
     kind = kinds.get(placed.name)
     address = str(placed.address)
     parts = [address]
@@ -73,8 +73,7 @@ def _line(placed: Placed, depth: int, kinds: dict[str, DeviceKind], by_address: 
     if kind is not None and kind.role == "nic":
         a = placed.address
         parts.append("=> " + predicted_name(a.bus, a.device, a.function, placed.physical_slot))
-    deviations = tuple((e.selector.split("].", 1)[1], fmt(e.presented), e.reason or "")
-                       for e in by_address.get(address, []))
+    deviations = tuple((field, fmt(e.presented), e.reason or "") for field, e in by_address.get(address, []))
     return TreeLine(depth, "  ".join(parts), deviations)
 
 
@@ -98,13 +97,13 @@ def render(compiled: CompiledMachine) -> list[str]:
             number = notes.setdefault(reason, len(notes) + 1)
             shown.append(f"{field}={presented} [{number}]")
         out.append(f"  {indent}    QEMU: {', '.join(shown)}")
-    extra = [e for e in compiled.expectations
-             if e.selector.startswith("pci[") and e.selector.endswith("].present") and not e.wanted and e.presented]
+    extra = [(s.address, e) for e in compiled.expectations if not e.wanted and e.presented
+             and isinstance(s := parse(e.selector), Pci) and s.field == "present"]
     if extra:
         out += ["", "functions only QEMU presents (the source platform has none there):"]
-        for e in extra:
+        for address, e in extra:
             number = notes.setdefault(e.reason or "", len(notes) + 1)
-            out.append(f"+ {e.selector[4:].split(']')[0]} [{number}]")
+            out.append(f"+ {address} [{number}]")
     if notes:
         out += ["", "notes:"]
         out += [f"  [{n}] {reason}" for reason, n in notes.items()]

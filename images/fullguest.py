@@ -31,6 +31,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from guestcompat import paths
 from guestcompat.detection.payload import ProbePayload
@@ -52,14 +53,22 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEBOOTSTRAP_TRIES = 2
 
 
+#: The guest's packages around its kernel (``FullGuestConfig.for_arch`` puts the strategy's
+#: ``kernel_package`` between them: the order is part of the cache key).
+PACKAGES_BEFORE_KERNEL = ("systemd", "systemd-sysv", "udev")
+PACKAGES_AFTER_KERNEL = ("iproute2", "pciutils", "dmidecode", "kmod", "virt-what", "pci.ids", "open-vm-tools")
+
+
 @dataclass(frozen=True)
 class FullGuestConfig:
     """What the guest is: packages and the VMware-side configuration. Every field is in the key."""
 
+    packages: tuple[str, ...]
+    """Debian packages debootstrap installs, the architecture's kernel metapackage among them."""
+    also_boots_on: tuple[str, ...]
+    """QEMU machine types the same disk must also boot on (the counter-case, the strategy's default
+    machine): their storage is in the initrd."""
     suite: str = "bookworm"
-    packages: tuple[str, ...] = ("systemd", "systemd-sysv", "udev", "linux-image-amd64", "iproute2", "pciutils",
-                                 "dmidecode", "kmod", "virt-what", "pci.ids",
-                                 "open-vm-tools")
     hostname: str = "debian12-vm"
     nic_name: str = "ens192"
     address: str = "192.168.50.10/24"
@@ -69,11 +78,16 @@ class FullGuestConfig:
     memory_mb: int = 1024
     controller: str = "pvscsi"
     """Catalog kind of the VM's SCSI controller (the .vmx's ``scsi0.virtualDev``), holding the root disk."""
-    also_boots_on: tuple[str, ...] = ("pc",)
-    """QEMU machine types the same disk must also boot on (the counter-case): their storage is in the initrd."""
     fs_type: str = "ext4"
     headroom_mb: int = 160
     """Free space left in the root file system beyond what the tree needs."""
+
+    @classmethod
+    def for_arch(cls, arch: Any, **settings: Any) -> FullGuestConfig:
+        """The standard guest for ``arch`` (duck-typed ArchStrategy: ``kernel_package``,
+        ``default_machine``), with ``settings``."""
+        return cls(**{"packages": (*PACKAGES_BEFORE_KERNEL, arch.kernel_package, *PACKAGES_AFTER_KERNEL),
+                      "also_boots_on": (arch.default_machine,), **settings})
 
 
 @dataclass(frozen=True)
@@ -103,12 +117,12 @@ def _key(config: FullGuestConfig, versions: dict[str, str], payload: ProbePayloa
     return h.hexdigest()[:32]
 
 
-def _versions(config: FullGuestConfig, progress: Progress) -> dict[str, str]:
+def _versions(config: FullGuestConfig, arch: Any, progress: Progress) -> dict[str, str]:
     """apt's candidate versions of the requested packages (the kernel metapackage resolved to
     its kernel): what debootstrap will install, as far as the host's index knows."""
-    plain = [p for p in config.packages if p != "linux-image-amd64"]
-    kernels = [p for p in config.packages if p == "linux-image-amd64"]
-    resolved = PackageSource(paths.cache_root() / "debs", progress).resolve(plain, kernels, "amd64")
+    plain = [p for p in config.packages if p != arch.kernel_package]
+    kernels = [p for p in config.packages if p == arch.kernel_package]
+    resolved = PackageSource(paths.cache_root() / "debs", progress).resolve(plain, kernels, arch.debian_arch)
     return {name: f"{refs[0].name}={refs[0].version}" for name, refs in sorted(resolved.items()) if refs}
 
 
@@ -120,11 +134,14 @@ def _load(directory: Path) -> FullGuest | None:
                      data["kernel_version"], tuple((k, v) for k, v in data["packages"]), data["build_seconds"])
 
 
-def ensure_full_guest(payload: ProbePayload, config: FullGuestConfig = FullGuestConfig(),
+def ensure_full_guest(payload: ProbePayload, arch: Any, config: FullGuestConfig | None = None,
                       progress: Progress | None = None) -> FullGuest:
-    """The cached full guest for *config*, built first if missing (~2.5-4 min cold)."""
+    """The cached full guest for *config* (default: ``FullGuestConfig.for_arch(arch)``) on
+    architecture *arch* (duck-typed ArchStrategy: ``kernel_package``, ``debian_arch``), built first
+    if missing (~2.5-4 min cold)."""
     say = progress or (lambda _msg: None)
-    key = _key(config, _versions(config, say), payload)
+    config = config or FullGuestConfig.for_arch(arch)
+    key = _key(config, _versions(config, arch, say), payload)
     parent = paths.cache_root() / "fullguest"
     final = parent / key
     found = _load(final)
@@ -140,7 +157,7 @@ def ensure_full_guest(payload: ProbePayload, config: FullGuestConfig = FullGuest
 
         started = time.monotonic()
         with cache.building_dir(final) as out, cache.scratch_dir(parent, "tree") as scratch:
-            meta = _build(config, payload, key, scratch, out, say)
+            meta = _build(config, arch, payload, key, scratch, out, say)
             meta["build_seconds"] = round(time.monotonic() - started, 1)
             cache.write_json_atomic(out / "fullguest.json", meta)
         say(f"full guest built in {time.monotonic() - started:.0f} s")
@@ -150,10 +167,10 @@ def ensure_full_guest(payload: ProbePayload, config: FullGuestConfig = FullGuest
     return found
 
 
-def _debootstrap(config: FullGuestConfig, root: Path, say: Progress) -> None:
+def _debootstrap(config: FullGuestConfig, debian_arch: str, root: Path, say: Progress) -> None:
     debs = paths.cache_root() / "debootstrap-debs"
     debs.mkdir(parents=True, exist_ok=True)
-    argv = ["debootstrap", "--variant=minbase", f"--include={','.join(config.packages)}",
+    argv = ["debootstrap", "--variant=minbase", f"--arch={debian_arch}", f"--include={','.join(config.packages)}",
             f"--cache-dir={debs}", config.suite, str(root), mirror()]
     last = ""
     for attempt in range(1, DEBOOTSTRAP_TRIES + 1):
@@ -173,11 +190,11 @@ def _debootstrap(config: FullGuestConfig, root: Path, say: Progress) -> None:
                      f"(a stale or unreachable mirror? set GUESTCOMPAT_DEBIAN_MIRROR to another one):\n{last}")
 
 
-def _build(config: FullGuestConfig, payload: ProbePayload, key: str, scratch: Path, out: Path,
+def _build(config: FullGuestConfig, arch: Any, payload: ProbePayload, key: str, scratch: Path, out: Path,
            say: Progress) -> dict:
     root = scratch / "root"
     try:
-        _debootstrap(config, root, say)
+        _debootstrap(config, arch.debian_arch, root, say)
     finally:
         _unmount_under(root)
     kernels = sorted(p.name.removeprefix("vmlinuz-") for p in (root / "boot").glob("vmlinuz-*"))

@@ -12,13 +12,12 @@ entries by name: ``pci.devices[ethernet0].address``), never a traceback.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from collections.abc import Iterator
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -52,21 +51,6 @@ def search_dirs() -> list[Path]:
     """User directories first (``GUESTCOMPAT_PROFILE_PATH``, colon separated), then the bundled ones."""
     extra = [Path(p) for p in os.environ.get(PATH_ENV, "").split(os.pathsep) if p]
     return [*extra, bundled_dir()]
-
-
-@contextlib.contextmanager
-def extra_profile_dir(path: Path) -> Iterator[None]:
-    """Search ``path`` first while the block runs (an imported profile written to a temp dir must be
-    found by its name, and so must the profiles it ``extends``); the previous search path is restored."""
-    old = os.environ.get(PATH_ENV)
-    os.environ[PATH_ENV] = os.pathsep.join(filter(None, [str(path), old]))
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(PATH_ENV, None)
-        else:
-            os.environ[PATH_ENV] = old
 
 
 def find(name: str) -> ProfileSource:
@@ -181,10 +165,14 @@ class _Resolved:
 
 
 def _resolve(source: ProfileSource, stack: list[str]) -> _Resolved:
+    return _resolve_data(_read_toml(source), source, stack)
+
+
+def _resolve_data(raw: dict[str, Any], source: ProfileSource, stack: list[str]) -> _Resolved:
     if source.name in stack:
         chain = " -> ".join([*stack[stack.index(source.name):], source.name])
         raise ProfileError(f"{source.path}: extends: inheritance cycle {chain}")
-    raw = _read_toml(source)
+    raw = dict(raw)
     parent_name = raw.pop("extends", None)
     if parent_name is None:
         base = _Resolved({}, {}, [])
@@ -226,7 +214,19 @@ def _origin(path: KeyPath, origins: dict[KeyPath, Path], fallback: Path) -> Path
 def load(name: str) -> Profile:
     """Load and resolve profile ``name`` into an immutable :class:`Profile`."""
     source = find(name)
-    resolved = _resolve(source, [])
+    return _validated(_resolve(source, []), source)
+
+
+def load_mapping(data: Mapping[str, Any], name: str, *, origin: str | Path | None = None) -> Profile:
+    """Resolve and validate profile data that is not a file in the search path (an importer's
+    result, a replay's throwaway profile) as if it were ``<name>.toml``: its ``extends`` is found in
+    the search path like a file's, and errors name ``origin`` (default ``<name>``) and the key path.
+    Nothing is written and the process environment is not touched."""
+    source = ProfileSource(name, Path(origin) if origin is not None else Path(f"<{name}>"))
+    return _validated(_resolve_data(dict(data), source, []), source)
+
+
+def _validated(resolved: _Resolved, source: ProfileSource) -> Profile:
     data = dict(resolved.data)
     data["name"] = source.name
     data["lineage"] = tuple(resolved.lineage)

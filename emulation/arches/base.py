@@ -73,6 +73,11 @@ class ArchStrategy(ABC):
     """Expectations the machine UUID (``-uuid``) decides: libvirt always passes one, a generated
     one when the profile states none, so through libvirt they cannot be predicted."""
 
+    @property
+    def default_machine(self) -> str:
+        """The machine a target gets when none is asked for (the first of ``machines``)."""
+        return self.machines[0]
+
     def cpu_qom_type(self, model: str) -> str:
         """QOM type of CPU ``model`` (``-global TYPE.prop=value`` sets what libvirt's ``<cpu>`` cannot)."""
         return f"{model}-{self.name}-cpu"

@@ -20,6 +20,7 @@ probe records.
 
 from __future__ import annotations
 
+from guestcompat.detection.selectors import DeviceTreeRoot, Kernel
 from guestcompat.emulation.capabilities import Capabilities
 from guestcompat.emulation.arches.base import ArchStrategy, PlatformPart
 from guestcompat.emulation.fidelity import Expectation
@@ -55,7 +56,7 @@ class Ppc64(ArchStrategy):
     firmwares = tuple(FIRMWARES)
     cpu_model = "power9"
     libvirt_serial = None
-    uuid_selectors = ("devicetree.root.system-id", "devicetree.root.vm,uuid")
+    uuid_selectors = (str(DeviceTreeRoot("system-id")), str(DeviceTreeRoot("vm,uuid")))
     # Measured (QEMU 7.2 'info qtree'): with '-device spapr-vty' and no -serial, nvram gets
     # reg 0x71000000 and the vty 0x71000001.
     libvirt_serial_reason = ("libvirt's <serial> becomes '-device spapr-vty', created after the machine's NVRAM, "
@@ -90,12 +91,12 @@ class Ppc64(ArchStrategy):
             shown, reason = wanted, None
             if prop == "vm,uuid" and value is None:
                 shown, reason = (NIL_UUID,), "QEMU's pseries always writes vm,uuid: the nil UUID when no -uuid is given"
-            part.expectations.append(Expectation("identity", f"devicetree.root.{prop}", wanted, shown, reason,
+            part.expectations.append(Expectation("identity", str(DeviceTreeRoot(prop)), wanted, shown, reason,
                                                  "devicetree"))
         wanted_platform = profile.platform.kernel_platform
         if wanted_platform is not None:
             part.expectations.append(Expectation(
-                "detection", "kernel.platform", wanted_platform, KERNEL_PLATFORM,
+                "detection", str(Kernel("platform")), wanted_platform, KERNEL_PLATFORM,
                 None if wanted_platform == KERNEL_PLATFORM else
                 f"Linux on QEMU's {target.machine} always picks its {KERNEL_PLATFORM} platform code", "kernel"))
         return part

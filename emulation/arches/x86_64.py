@@ -13,6 +13,8 @@ the cleared bit is reported as an approximation.
 from __future__ import annotations
 
 from guestcompat.bridges.topology import Topology
+from guestcompat.detection.selectors import Backdoor, Cpuid, Dmi, Kernel, Smbios, Tool, smbios_selector
+from guestcompat.detection.smbios_fields import SECTIONS as SMBIOS_SECTIONS
 from guestcompat.emulation.acpi_slots import slot_table
 from guestcompat.emulation.arches.base import ArchStrategy, PlatformPart, SlotPart
 from guestcompat.emulation.artefact import Artefact
@@ -40,27 +42,7 @@ FIRMWARE = {
 # /proc/cpuinfo 'model name' of QEMU's CPU models when no model-id is given.
 CPU_DEFAULT_BRAND = {"qemu64": "QEMU Virtual CPU version 2.5+"}
 
-# profile SMBIOS field -> (QEMU -smbios key, /sys/class/dmi/id file)
-SMBIOS_FIELDS = {
-    "bios": (0, {"vendor": ("vendor", "bios_vendor"), "version": ("version", "bios_version"),
-                 "date": ("date", "bios_date"), "release": ("release", None)}),
-    "system": (1, {"manufacturer": ("manufacturer", "sys_vendor"), "product": ("product", "product_name"),
-                   "version": ("version", "product_version"), "serial": ("serial", "product_serial"),
-                   "uuid": (None, "product_uuid"), "sku": ("sku", "product_sku"),
-                   "family": ("family", "product_family")}),
-    "baseboard": (2, {"manufacturer": ("manufacturer", "board_vendor"), "product": ("product", "board_name"),
-                      "version": ("version", "board_version"), "serial": ("serial", "board_serial"),
-                      "asset": ("asset", "board_asset_tag")}),
-    "chassis": (3, {"manufacturer": ("manufacturer", "chassis_vendor"), "version": ("version", "chassis_version"),
-                    "serial": ("serial", "chassis_serial"), "asset": ("asset", "chassis_asset_tag")}),
-    # Linux exports no type 4 in /sys/class/dmi/id: read back through the guest's dmidecode.
-    "processor": (4, {"manufacturer": ("manufacturer", None), "version": ("version", None),
-                      "max_speed_mhz": ("max-speed", None)}),
-    "memory": (17, {"manufacturer": ("manufacturer", None)}),
-}
-# Numbered designations: profile field -> (section, SMBIOS type, QEMU prefix key, machine format key).
-# QEMU appends the instance number itself, in its own format (machines.toml).
-DESIGNATIONS = {"socket": ("processor", 4, "sock_pfx", "socket"), "locator": ("memory", 17, "loc_pfx", "memory")}
+# The SMBIOS fields, their QEMU -smbios keys and their selectors: detection/smbios_fields.py.
 
 
 # How QEMU 7.2's pc machine describes PCI in ACPI (measured: shared/reference/measured-here.md).
@@ -90,7 +72,7 @@ class X86_64(ArchStrategy):
     cpu_model = "qemu64"
     libvirt_features = ("acpi",)
     libvirt_serial = "isa-serial"
-    uuid_selectors = ("dmi.product_uuid",)
+    uuid_selectors = (str(Dmi("product_uuid")),)
 
     def kernel_form_for(self, profile: Profile) -> str:
         return FIRMWARE[profile.platform.firmware or self.default_firmware][1]
@@ -162,8 +144,9 @@ class X86_64(ArchStrategy):
         wanted = profile.detection
         brand = profile.cpu.model_id or CPU_DEFAULT_BRAND[self.cpu_model]
         if wanted.systemd_detect_virt is not None:
-            part.expectations.append(Expectation("detection", "tools.systemd_detect_virt", wanted.systemd_detect_virt,
-                                                 wanted.systemd_detect_virt, None, "systemd-detect-virt"))
+            part.expectations.append(Expectation("detection", str(Tool("systemd_detect_virt")),
+                                                 wanted.systemd_detect_virt, wanted.systemd_detect_virt, None,
+                                                 "systemd-detect-virt"))
         if wanted.virt_what is not None:
             shown = tuple(wanted.virt_what)
             reason = None
@@ -171,17 +154,17 @@ class X86_64(ArchStrategy):
                 shown += ("qemu",)
                 reason = (f"virt-what also answers 'qemu': it finds QEMU in /proc/cpuinfo's model name "
                           f"({brand!r}); a profile sets cpu.model_id to the source host's brand string")
-            part.expectations.append(Expectation("detection", "tools.virt_what", tuple(wanted.virt_what), shown,
+            part.expectations.append(Expectation("detection", str(Tool("virt_what")), tuple(wanted.virt_what), shown,
                                                  reason, "virt-what"))
         if wanted.vmware_checkvm is not None:
             unprivileged = wanted.vmware_checkvm and facts.user_backdoor
             part.expectations += [
-                Expectation("detection", "tools.vmware_checkvm", wanted.vmware_checkvm, unprivileged,
+                Expectation("detection", str(Tool("vmware_checkvm")), wanted.vmware_checkvm, unprivileged,
                             None if unprivileged == wanted.vmware_checkvm else
                             f"{target.accel.upper()} raises #GP when user code executes `inl` on the backdoor port "
                             "0x5658 (VMware allows it): vmware-checkvm fails unless the process is granted "
                             "ioperm(0x5658, 4)", "vmware-checkvm"),
-                Expectation("detection", "tools.vmware_checkvm_ioperm", wanted.vmware_checkvm,
+                Expectation("detection", str(Tool("vmware_checkvm_ioperm")), wanted.vmware_checkvm,
                             wanted.vmware_checkvm, None, "vmware-checkvm"),
             ]
 
@@ -218,9 +201,9 @@ class X86_64(ArchStrategy):
                       f"{accel_signature!r}); the hypervisor bit is cleared so Linux detects VMware the way it "
                       f"does without one: DMI serial 'VMware-…' plus the backdoor's GETVERSION")
         part.expectations += [
-            Expectation("detection", "cpuid.hypervisor_bit", cpu.hypervisor_bit, keep_bit,
+            Expectation("detection", str(Cpuid("hypervisor_bit")), cpu.hypervisor_bit, keep_bit,
                         None if keep_bit == cpu.hypervisor_bit else reason_bit, "cpu"),
-            Expectation("detection", "cpuid.hypervisor_signature", wanted_signature, presented_signature,
+            Expectation("detection", str(Cpuid("hypervisor_signature")), wanted_signature, presented_signature,
                         None if presented_signature == wanted_signature else
                         (reason_bit if not keep_bit else
                          f"{target.accel.upper()} answers {accel_signature!r} at CPUID 0x40000000"), "cpu"),
@@ -232,7 +215,7 @@ class X86_64(ArchStrategy):
             presented_kernel = "VMware" if dmi_path else None
         if wanted_kernel is not None or presented_kernel is not None:
             part.expectations.append(Expectation(
-                "detection", "kernel.hypervisor", wanted_kernel, presented_kernel,
+                "detection", str(Kernel("hypervisor")), wanted_kernel, presented_kernel,
                 None if wanted_kernel == presented_kernel else
                 "the guest kernel sees no VMware CPUID signature and no DMI serial 'VMware-…' with a backdoor",
                 "kernel"))
@@ -243,9 +226,9 @@ class X86_64(ArchStrategy):
                         f"tsc-frequency= (the guest logs 'vmware: Failed to get TSC freq from the hypervisor' and "
                         f"calibrates the TSC itself)")
             part.expectations += [
-                Expectation("detection", "kernel.vmware_tsc_from_hypervisor", True, gethz,
+                Expectation("detection", str(Kernel("vmware_tsc_from_hypervisor")), True, gethz,
                             None if gethz else no_gethz, "cpu"),
-                Expectation("detection", "kernel.vmware_tsc_khz", cpu.tsc_khz,
+                Expectation("detection", str(Kernel("vmware_tsc_khz")), cpu.tsc_khz,
                             UNKNOWN if true_rate else (cpu.tsc_khz if gethz else None),
                             f"under {target.accel.upper()} the guest's TSC counts at the host's rate: GETHZ states "
                             f"that rate, measured when QEMU starts, not the {cpu.tsc_khz} kHz of the profile's "
@@ -253,11 +236,11 @@ class X86_64(ArchStrategy):
                             if true_rate else (None if gethz else no_gethz), "cpu")]
         getversion = backdoor.enabled
         part.expectations += [
-            Expectation("detection", "backdoor.version", backdoor.version if getversion else None,
+            Expectation("detection", str(Backdoor("version")), backdoor.version if getversion else None,
                         backdoor.version if getversion else None, None, "backdoor"),
-            Expectation("detection", "backdoor.magic", BACKDOOR_MAGIC if getversion else None,
+            Expectation("detection", str(Backdoor("magic")), BACKDOOR_MAGIC if getversion else None,
                         BACKDOOR_MAGIC if getversion else None, None, "backdoor"),
-            Expectation("detection", "backdoor.type", VMX_TYPES[backdoor.type] if getversion else None,
+            Expectation("detection", str(Backdoor("type")), VMX_TYPES[backdoor.type] if getversion else None,
                         VMX_TYPES[backdoor.type] if getversion else None, None, "backdoor"),
         ]
         return keep_bit, keep_bit and vmware_leaves
@@ -268,39 +251,42 @@ class X86_64(ArchStrategy):
             machine = load_catalog().machine(target.machine)
             presented = machine.smbios_version
             part.expectations.append(Expectation(
-                "identity", "smbios.version", smbios.version, presented,
+                "identity", str(Smbios(None, "version")), smbios.version, presented,
                 None if presented == smbios.version else
                 f"QEMU's {target.machine} machine writes an SMBIOS {presented} entry point; strings read the "
                 f"same, but 2.6+ encodes the UUID's first three fields little-endian, so the raw bytes "
                 f"differ from a {smbios.version} table even where the displayed UUID matches", "smbios"))
-        for section, (smbios_type, fields) in SMBIOS_FIELDS.items():
-            values = getattr(smbios, section)
+        for section in SMBIOS_SECTIONS:
+            values = getattr(smbios, section.section)
             items: list[tuple[str, object]] = []
-            for field, (qemu_key, dmi_file) in fields.items():
-                value = getattr(values, field)
-                if value is None:
-                    continue
-                if qemu_key:
-                    items.append((qemu_key, value))
-                selector = f"dmi.{dmi_file}" if dmi_file else f"smbios.{section}.{field}"
-                part.expectations.append(Expectation("identity", selector, value, value, None, f"smbios.{section}"))
-            for field, (des_section, des_type, prefix_key, fmt_key) in DESIGNATIONS.items():
-                wanted = getattr(values, field, None) if des_section == section else None
+            for field in section.fields:
+                wanted = getattr(values, field.field)
                 if wanted is None:
                     continue
+                selector = str(smbios_selector(section.section, field.field))
+                if field.designation is None:
+                    if field.qemu_key:
+                        items.append((field.qemu_key, wanted))
+                    part.expectations.append(Expectation("identity", selector, wanted, wanted, None,
+                                                         f"smbios.{section.section}"))
+                    continue
+                # QEMU appends the instance number itself, in its own format (machines.toml).
                 prefix = wanted.rstrip("0123456789")
-                items.append((prefix_key, prefix))
-                shown = load_catalog().machine(target.machine).smbios_designations[fmt_key].format(prefix=prefix, n=0)
+                assert field.qemu_key is not None
+                items.append((field.qemu_key, prefix))
+                shown = load_catalog().machine(target.machine).smbios_designations[field.designation].format(
+                    prefix=prefix, n=0)
                 part.expectations.append(Expectation(
-                    "identity", f"smbios.{section}.{field}", wanted, shown,
-                    None if shown == wanted else f"QEMU numbers SMBIOS type {des_type} designations its own way "
+                    "identity", selector, wanted, shown,
+                    None if shown == wanted else f"QEMU numbers SMBIOS type {section.type} designations its own way "
                                                  f"({shown!r} for {wanted!r}); only the prefix is settable",
-                    f"smbios.{section}"))
+                    f"smbios.{section.section}"))
             if items:
-                part.argv += ["-smbios", pairs(f"type={smbios_type}", items)]
+                part.argv += ["-smbios", pairs(f"type={section.type}", items)]
         if smbios.system.uuid:
             part.argv += ["-uuid", smbios.system.uuid]
         if smbios.oem_strings:
             part.argv += ["-smbios", pairs("type=11", [("value", s) for s in smbios.oem_strings])]
-            part.expectations.append(Expectation("identity", "smbios.oem_strings", tuple(smbios.oem_strings),
-                                                 tuple(smbios.oem_strings), None, "smbios.oem_strings"))
+            oem = tuple(smbios.oem_strings)
+            part.expectations.append(Expectation("identity", str(Smbios(None, "oem_strings")), oem, oem, None,
+                                                 "smbios.oem_strings"))

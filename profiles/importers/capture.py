@@ -20,13 +20,14 @@ hardware version, disks, MAC addresses).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
+from guestcompat.detection.smbios_fields import BY_SECTION
 from guestcompat.detection.tools import Dmidecode, LspciDevice, parse_dmidecode
 from guestcompat.profiles.importers.lspci_text import parse_lspci
 from guestcompat.errors import ProfileError
 from guestcompat.profiles.catalog import Catalog, load_catalog
+from guestcompat.profiles.importers.result import ImportResult, imported
 from guestcompat.profiles.loader import load
 
 #: PCI classes the VMware base layout already holds (host/ISA/IDE/other bridges, chipset functions)
@@ -35,21 +36,16 @@ _ADDRESS = re.compile(r"^(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$", re
 _SERIAL = re.compile(r"^VMware-((?:[0-9a-f]{2} ){7}[0-9a-f]{2})-((?:[0-9a-f]{2} ){7}[0-9a-f]{2})$", re.IGNORECASE)
 
 
-@dataclass
-class CaptureImport:
-    profile: dict[str, Any]
-    notes: list[str] = field(default_factory=list)
-
-
 def import_capture(name: str, *, lspci: str | None = None, dmidecode: str | None = None,
-                   lspci_source: str = "lspci") -> CaptureImport:
-    """A profile (TOML-ready data) reproducing the machine the capture texts describe.
+                   lspci_source: str = "lspci", label: str | None = None) -> ImportResult:
+    """Profile ``name`` reproducing the machine the capture texts describe.
 
-    ``lspci`` may be any form lspci_text.py reads (-nnmmv, -nn, -vvv, -tv)."""
+    ``lspci`` may be any form lspci_text.py reads (-nnmmv, -nn, -vvv, -tv); ``label`` names the
+    capture in the description (default: ``name``)."""
     if not lspci and not dmidecode:
         raise ProfileError("a capture import needs lspci -nnmmv output, dmidecode output, or both")
     notes: list[str] = []
-    profile: dict[str, Any] = {"description": f"imported from a capture ({name})"}
+    profile: dict[str, Any] = {"description": f"imported from a capture ({label or name})"}
     if lspci:
         devices, errors, form = parse_lspci(lspci, lspci_source)
         if not devices:
@@ -70,7 +66,7 @@ def import_capture(name: str, *, lspci: str | None = None, dmidecode: str | None
         notes.append("no dmidecode capture: identity strings are the base profile's")
     notes.append("platform.hardware_version: a capture does not show it; state it if you know it")
     notes.append("disks and MAC addresses are not in these captures; add them from the VM's settings")
-    return CaptureImport(profile, notes)
+    return imported(name, profile, notes, lspci_source if lspci else "dmidecode")
 
 
 def _layout_and_devices(devices: tuple[LspciDevice, ...], profile: dict[str, Any], notes: list[str],
@@ -115,34 +111,37 @@ def _identity(dmi: Dmidecode, profile: dict[str, Any], notes: list[str]) -> None
         smbios["version"] = ".".join(dmi.smbios_version.split(".")[:2])
     bios, system = dmi.first(0), dmi.first(1)
     if bios:
-        smbios["bios"] = _pick(bios.fields, {"Vendor": "vendor", "Version": "version", "Release Date": "date",
-                                             "BIOS Revision": "release"})
+        smbios["bios"] = _pick(bios.fields, _labels("bios", "vendor", "version", "date", "release"))
         if bios.fields.get("Vendor", "").startswith("VMware"):
             profile.setdefault("platform", {})["firmware"] = "efi"
     if system:
-        section = _pick(system.fields, {"Manufacturer": "manufacturer", "Product Name": "product",
-                                        "Version": "version"})
-        serial = system.fields.get("Serial Number", "")
+        section = _pick(system.fields, _labels("system", "manufacturer", "product", "version"))
+        serial = system.fields.get(BY_SECTION["system"].field("serial").dmidecode or "", "")
         match = _SERIAL.match(serial)
         if match:
             section["uuid_bios"] = f"{match[1]}-{match[2]}".lower()
         elif serial:
             section["serial"] = serial
-            if system.fields.get("UUID"):
-                section["uuid"] = system.fields["UUID"].lower()
+            uuid = system.fields.get(BY_SECTION["system"].field("uuid").dmidecode or "")
+            if uuid:
+                section["uuid"] = uuid.lower()
             notes.append("the serial is not VMware's 'VMware-<uuid>' form: serial and UUID are kept as captured")
         smbios["system"] = section
-    for number, key, names in ((2, "baseboard", {"Manufacturer": "manufacturer", "Product Name": "product",
-                                                 "Version": "version", "Serial Number": "serial"}),
-                               (3, "chassis", {"Manufacturer": "manufacturer", "Version": "version",
-                                               "Serial Number": "serial", "Asset Tag": "asset"})):
-        structure = dmi.first(number)
+    for key, names in (("baseboard", _labels("baseboard", "manufacturer", "product", "version", "serial")),
+                       ("chassis", _labels("chassis", "manufacturer", "version", "serial", "asset"))):
+        structure = dmi.first(BY_SECTION[key].type)
         if structure:
             smbios[key] = _pick(structure.fields, names)
     oem = [v for s in dmi.of_type(11) for k, v in sorted(s.fields.items()) if k.startswith("String ")]
     if oem:
         smbios["oem_strings"] = oem
     profile["smbios"] = smbios
+
+
+def _labels(section: str, *fields: str) -> dict[str, str]:
+    """dmidecode label -> profile field of ``[smbios.<section>]`` (detection/smbios_fields.py), in this order."""
+    table = BY_SECTION[section]
+    return {table.field(f).dmidecode or f: f for f in fields}
 
 
 def _pick(fields: dict[str, str] | Any, names: dict[str, str]) -> dict[str, str]:

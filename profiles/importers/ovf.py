@@ -32,7 +32,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from guestcompat.errors import ProfileError
-from guestcompat.profiles.importers.vmx import DiskPolicy, ImportResult, import_settings
+from guestcompat.profiles.importers.result import ImportResult, imported
+from guestcompat.profiles.importers.vmx import DiskPolicy, import_settings
 
 NS = {"ovf": "http://schemas.dmtf.org/ovf/envelope/1",
       "rasd": "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData",
@@ -153,7 +154,7 @@ def ovf_settings(text: str, source: str) -> tuple[dict[str, str], list[str]]:
 def import_ovf(text: str, name: str, source: str = "<ovf>", disks: DiskPolicy | None = None) -> ImportResult:
     """A profile (TOML-ready) for the VM an OVF descriptor describes."""
     vmx, notes = ovf_settings(text, source)
-    result = import_settings(vmx, name, source, disks)
-    result.profile["description"] = result.profile["description"].replace(f"imported from {Path(source).name}",
-                                                                          f"imported from OVF {Path(source).name}")
-    return ImportResult(result.profile, notes + result.notes)
+    data, more = import_settings(vmx, name, source, disks)
+    data["description"] = data["description"].replace(f"imported from {Path(source).name}",
+                                                      f"imported from OVF {Path(source).name}")
+    return imported(name, data, notes + more, source)

@@ -29,11 +29,12 @@ first power-on) cannot be placed: the report says so.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from guestcompat.errors import ProfileError
+from guestcompat.profiles.importers.result import ImportResult, imported
 
 #: .vmx virtualDev -> catalogue kind
 NIC_KINDS = {"e1000": "e1000", "e1000e": "e1000e", "vmxnet3": "vmxnet3", "vlance": "vlance"}
@@ -66,14 +67,6 @@ class DiskPolicy:
             raise ProfileError(f"disk mode {self.mode!r}: one of {', '.join(DISK_MODES)}")
         if self.mode == "convert" and self.disk_dir is None:
             raise ProfileError("disk mode convert needs a directory for the converted images")
-
-
-@dataclass
-class ImportResult:
-    """The profile data (TOML-ready) and what could not be reproduced."""
-
-    profile: dict[str, Any]
-    notes: list[str] = field(default_factory=list)
 
 
 def parse_vmx(text: str, source: str = "<vmx>") -> dict[str, str]:
@@ -111,13 +104,15 @@ def _truthy(value: str | None) -> bool:
 
 
 def import_vmx(text: str, name: str, source: str = "<vmx>", disks: DiskPolicy | None = None) -> ImportResult:
-    """A profile (as TOML-ready data) reproducing the VM the .vmx describes."""
-    return import_settings(parse_vmx(text, source), name, source, disks)
+    """The profile reproducing the VM the .vmx describes."""
+    data, notes = import_settings(parse_vmx(text, source), name, source, disks)
+    return imported(name, data, notes, source)
 
 
 def import_settings(vmx: dict[str, str], name: str, source: str, disks_policy: DiskPolicy | None = None
-                    ) -> ImportResult:
-    """The profile for .vmx-style settings (lower-case keys); the OVF importer maps onto this too."""
+                    ) -> tuple[dict[str, Any], list[str]]:
+    """(TOML-ready profile data, notes) for .vmx-style settings (lower-case keys); the OVF importer
+    maps onto this too."""
     try:
         hw = int(vmx["virtualhw.version"])
     except ValueError:
@@ -165,7 +160,7 @@ def import_settings(vmx: dict[str, str], name: str, source: str, disks_policy: D
     profile["pci"] = {"devices": devices}
     if disks:
         profile["disks"] = disks
-    return ImportResult(profile, notes)
+    return profile, notes
 
 
 def _address(vmx: dict[str, str], prefix: str, hw: int, notes: list[str]) -> str | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from guestcompat.emulation import arches
 from guestcompat.errors import ImageError
 from guestcompat.harness.boottime import boot_timing
 from guestcompat.images import cache
@@ -64,7 +65,7 @@ def test_a_controller_without_disks_is_refused():
 
 
 def test_vmx_names_the_configured_controller_and_vmdk():
-    text = vmx_text(FullGuestConfig(controller="lsilogic"), "disk.vmdk")
+    text = vmx_text(FullGuestConfig.for_arch(arches.get(arches.DEFAULT_ARCH), controller="lsilogic"), "disk.vmdk")
     assert 'scsi0.virtualDev = "lsilogic"\n' in text
     assert 'scsi0:0.fileName = "disk.vmdk"\n' in text
     assert 'ethernet0.pciSlotNumber = "192"\n' in text

@@ -15,7 +15,7 @@ import pytest
 from guestcompat.detection.payload import ProbePayload
 from guestcompat.emulation.artefact import Artefact
 from guestcompat.emulation.compiler import compile_profile
-from guestcompat.emulation.target import Target
+from guestcompat.emulation.arches import resolve_target
 from guestcompat.errors import CompileError, RunError
 from guestcompat.harness.qemu_runner import boot
 from guestcompat.harness.run import boot_image
@@ -41,7 +41,7 @@ mac = "00:50:56:00:00:01"
 @pytest.fixture
 def small(profile_dir):
     profile_dir("t/small", SMALL)
-    return compile_profile(load("t/small"), Target())
+    return compile_profile(load("t/small"), resolve_target())
 
 
 def image_with_probe(compiled, script: str):
@@ -102,8 +102,8 @@ def test_qemu_refusing_an_option(small):
 def test_missing_qemu_binary(profile_dir):
     profile_dir("t/small", SMALL)
     with pytest.raises(CompileError, match="QEMU binary '/nonexistent/qemu-system-x86_64' not found"):
-        compile_profile(load("t/small"), Target(qemu_binary="/nonexistent/qemu-system-x86_64"))
-    ok = compile_profile(load("t/small"), Target())
+        compile_profile(load("t/small"), resolve_target(qemu_binary="/nonexistent/qemu-system-x86_64"))
+    ok = compile_profile(load("t/small"), resolve_target())
     # The binary vanished between compile and boot: the runner still says so.
     compiled = dataclasses.replace(ok, argv=("/nonexistent/qemu-system-x86_64", *ok.argv[1:]))
     with pytest.raises(RunError, match="QEMU binary '/nonexistent/qemu-system-x86_64' not found"):

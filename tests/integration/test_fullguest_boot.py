@@ -18,10 +18,11 @@ from guestcompat.harness.compare import Status
 from guestcompat.harness.diskboot import TEST_BOOT_CMDLINE
 from guestcompat.harness.fullguest_cmd import ensure_default_full_guest
 from guestcompat.harness.imported import imported_profile, run_imported
+from guestcompat.emulation import arches
 from guestcompat.images.fullguest import FullGuestConfig
 
 pytestmark = [pytest.mark.boot, pytest.mark.xdist_group("fullguest")]
-CONFIG = FullGuestConfig()
+CONFIG = FullGuestConfig.for_arch(arches.get(arches.DEFAULT_ARCH))
 
 
 @pytest.fixture(scope="module")

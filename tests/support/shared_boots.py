@@ -33,8 +33,7 @@ _memory: dict[str, RunOutcome] = {}
 
 def default_target(name: str) -> Target:
     """The target a bundled profile boots on in the tests: its own architecture's default."""
-    strategy = arches.get(load(name).platform.arch or PC.arch)
-    return Target(strategy.name, strategy.machines[0], strategy.accels[0])
+    return arches.resolve_target(load(name).platform.arch)
 
 
 def direct_boot(name: str, target: Target | None = None) -> RunOutcome:

@@ -8,6 +8,7 @@ import pytest
 
 from guestcompat.emulation.compiler import compile_profile
 from guestcompat.emulation.report import blocked_lines, to_json
+from guestcompat.emulation.arches import resolve_target
 from guestcompat.emulation.target import Target
 from guestcompat.errors import CompileError, RunError
 from guestcompat.harness.run import run_compiled
@@ -37,7 +38,7 @@ def test_accelerator_facts_come_from_the_data():
 
 
 def test_esxi65_under_tcg_lists_the_tcg_gaps():
-    compiled = compile_profile(load("vmware/esxi-6.5"), Target())
+    compiled = compile_profile(load("vmware/esxi-6.5"), resolve_target())
     assert features(compiled) == {"cpuid-hypervisor-signature": "gap", "backdoor-gethz": "gap",
                                   "backdoor-from-user-mode": "gap"}
     lines = blocked_lines(compiled)
@@ -60,9 +61,9 @@ def test_backdoor_on_ppc64_is_refused_by_the_data(profile_dir):
 
 def test_unmigratable_device_blocks_the_run_only_when_migration_is_asked(profile_dir):
     profile_dir("t/nvme", NVME.format(migratable="false"))
-    assert features(compile_profile(load("t/nvme"), Target())) == {}
+    assert features(compile_profile(load("t/nvme"), resolve_target())) == {}
     profile_dir("t/nvme", NVME.format(migratable="true"))
-    compiled = compile_profile(load("t/nvme"), Target())
+    compiled = compile_profile(load("t/nvme"), resolve_target())
     assert features(compiled) == {"live-migration": "no-run"}
     assert "run refuses to boot this profile" in blocked_lines(compiled)[1]
     with pytest.raises(RunError, match=r"^t/nvme on x86_64/pc/tcg is blocked: platform\.migratable: QEMU's nvme "

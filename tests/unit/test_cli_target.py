@@ -35,3 +35,19 @@ def test_compile_ppc64_profile_prints_argv_and_fidelity(args):
     assert result.output.startswith("qemu-system-ppc64")
     assert "spapr-vscsi,id=vscsi0,reg=0x71000010" in result.output
     assert "fidelity of power/pseries-vscsi on ppc64/pseries/tcg:" in result.output
+
+
+def test_one_rule_for_every_caller():
+    """The strategy registry owns the rule; the CLI, the compiler's default and the matrix use it."""
+    from guestcompat.emulation import arches
+    from guestcompat.emulation.compiler import compile_profile
+    from guestcompat.harness.matrix_plan import plan
+    from guestcompat.profiles.loader import load
+
+    assert arches.resolve_target() == Target(arches.DEFAULT_ARCH, arches.get(arches.DEFAULT_ARCH).default_machine)
+    assert arches.resolve_target("ppc64", accel=None) == Target("ppc64", "pseries", "tcg")
+    assert arches.resolve_target("ppc64", arch="x86_64", machine="pc", qemu_binary="/q") == \
+        Target("x86_64", "pc", "tcg", "/q")
+    assert compile_profile(load("power/pseries-vscsi")).target == Target("ppc64", "pseries", "tcg")
+    [cell] = plan(["power/pseries-vscsi"])
+    assert cell.cell.target == arches.resolve_target("ppc64") == make_target(None, None, "tcg", None, "ppc64")

@@ -6,6 +6,7 @@ import pytest
 
 from guestcompat.emulation.compiler import compile_profile
 from guestcompat.emulation.fidelity import Fidelity
+from guestcompat.emulation.arches import resolve_target
 from guestcompat.emulation.target import Target
 from guestcompat.errors import CompileError, GuestcompatError, TopologyError
 from guestcompat.profiles.loader import load
@@ -28,7 +29,7 @@ mac = "00:50:56:00:00:01"
 
 def compiled(profile_dir, text, name="t/p"):
     profile_dir(name, text)
-    return compile_profile(load(name), Target())
+    return compile_profile(load(name), resolve_target())
 
 
 def expectation(c, selector):
@@ -79,19 +80,19 @@ def test_device_on_a_machine_function_address(profile_dir):
 
 def test_abstract_profile_is_refused():
     with pytest.raises(CompileError, match="is abstract"):
-        compile_profile(load("vmware/base"), Target())
+        compile_profile(load("vmware/base"), resolve_target())
 
 
 def test_unknown_machine_and_arch(profile_dir):
     profile_dir("t/p", MINIMAL)
     with pytest.raises(CompileError, match="machine type 'q99'"):
-        compile_profile(load("t/p"), Target(machine="q99"))
+        compile_profile(load("t/p"), resolve_target(machine="q99"))
     with pytest.raises(CompileError, match="unknown architecture 'mips'"):
-        compile_profile(load("t/p"), Target(arch="mips"))
+        compile_profile(load("t/p"), Target(arch="mips", machine="pc"))
 
 
 def test_esxi65_places_vmware_devices_behind_vmware_ports():
-    c = compile_profile(load("vmware/esxi-6.5"), Target())
+    c = compile_profile(load("vmware/esxi-6.5"), resolve_target())
     argv = list(c.argv)
     assert "pvscsi,id=scsi0,bus=pciBridge4-0,addr=0x0" in argv
     assert "vmxnet3,id=ethernet0,bus=pciBridge5-0,addr=0x0,netdev=net-ethernet0,mac=00:50:56:9a:60:e7" in argv

@@ -6,6 +6,7 @@ import pytest
 
 from guestcompat.emulation import guestos
 from guestcompat.emulation.compiler import compile_profile
+from guestcompat.emulation.arches import resolve_target
 from guestcompat.emulation.target import Target
 from guestcompat.errors import CompileError, ProfileError
 from guestcompat.profiles.loader import load
@@ -32,7 +33,7 @@ address = "00:11.0"
 def compile_with(profile_dir, os="debian-12", nic="vmxnet3", storage="pvscsi", firmware="bios", substitute="",
                  target=None):
     profile_dir("t/os", PROFILE.format(os=os, nic=nic, storage=storage, firmware=firmware, substitute=substitute))
-    return compile_profile(load("t/os"), target or Target())
+    return compile_profile(load("t/os"), target or resolve_target())
 
 
 def test_inheritance_per_arch_and_per_key():
@@ -58,7 +59,7 @@ def test_catalogue_errors_are_named():
 def test_the_bundled_profiles_name_a_guest_os_and_compile():
     assert load("vmware/esxi-6.5").guest.os == "debian-12"
     assert load("power/pseries-vscsi").guest.os == "debian-12"
-    compile_profile(load("vmware/ws-hw4"), Target())
+    compile_profile(load("vmware/ws-hw4"), resolve_target())
 
 
 def test_nic_without_driver_is_refused_with_what_the_os_supports(profile_dir):
@@ -112,7 +113,7 @@ def test_display_rule(profile_dir, monkeypatch):
                         lambda name: catalog["debian-12"].model_copy(update={"arches": {"x86_64": headless}}))
     with pytest.raises(CompileError, match=r"^pci\.devices\[svga\]: debian-12 on x86_64 has no driver for "
                                            r"vmware-svga; supported displays: none$"):
-        compile_profile(load("vmware/esxi-6.5"), Target())
+        compile_profile(load("vmware/esxi-6.5"), resolve_target())
 
 
 @pytest.mark.parametrize("name, message", [("plan9", "'plan9' is not in the guest-OS catalogue"),
@@ -125,4 +126,4 @@ def test_unknown_or_abstract_os(profile_dir, name, message):
 
 def test_no_guest_os_means_no_os_rule(profile_dir):
     profile_dir("t/any", '[[pci.devices]]\nname = "n"\nkind = "vmxnet3"\naddress = "00:10.0"\n')
-    assert compile_profile(load("t/any"), Target()).argv
+    assert compile_profile(load("t/any"), resolve_target()).argv

@@ -16,8 +16,9 @@ DMIDECODE = (CAPTURES / "fusion-centos77-jc.dmidecode.txt").read_text()
 
 def test_fusion_lspci_gives_the_modern_layout_and_its_devices():
     result = import_capture("imported/fusion", lspci=LSPCI)
-    profile = result.profile
+    profile = result.data
     assert profile["extends"] == "vmware/base"
+    assert result.profile.name == "imported/fusion" and result.profile.lineage[-2:] == ("vmware/base", "imported/fusion")
     devices = {d["address"]: d for d in profile["pci"]["devices"]}
     assert devices["02:01.0"]["kind"] == "e1000" and devices["02:01.0"]["physical_slot"] == 33
     assert devices["00:10.0"]["kind"] == "lsilogic"
@@ -28,7 +29,7 @@ def test_fusion_lspci_gives_the_modern_layout_and_its_devices():
 
 
 def test_fusion_dmidecode_gives_identity_with_uuid_bios_from_the_serial():
-    smbios = import_capture("imported/fusion", dmidecode=DMIDECODE).profile["smbios"]
+    smbios = import_capture("imported/fusion", dmidecode=DMIDECODE).data["smbios"]
     assert smbios["version"] == "2.7"
     assert smbios["bios"] == {"vendor": "Phoenix Technologies LTD", "version": "6.00", "date": "04/13/2018",
                               "release": "4.6"}

@@ -22,9 +22,9 @@ def test_ovf_and_vmx_of_the_same_vm_give_the_same_profile() -> None:
     from_ovf = import_ovf(OVF, "t/web01", "web01.ovf")
     from_vmx = import_vmx(VMX, "t/web01", "web01.vmx")
     for key in ("extends", "platform", "smbios", "cpu", "pci"):
-        assert from_ovf.profile[key] == from_vmx.profile[key], key
-    assert [(d["controller"], d["unit"]) for d in from_ovf.profile["disks"]] == [("scsi0", 0)]
-    devices = {d["name"]: d for d in from_ovf.profile["pci"]["devices"]}
+        assert from_ovf.data[key] == from_vmx.data[key], key
+    assert [(d["controller"], d["unit"]) for d in from_ovf.data["disks"]] == [("scsi0", 0)]
+    devices = {d["name"]: d for d in from_ovf.data["pci"]["devices"]}
     assert devices["scsi0"] == {"name": "scsi0", "kind": "pvscsi", "address": "03:00.0"}
     assert devices["ethernet0"]["address"] == "0b:00.0" and devices["ethernet0"]["mac"] == "00:50:56:ab:12:34"
     assert devices["ethernet1"]["kind"] == "e1000" and devices["ethernet1"]["address"] == "02:01.0"
@@ -32,7 +32,7 @@ def test_ovf_and_vmx_of_the_same_vm_give_the_same_profile() -> None:
     assert "ethernet2: no pciSlotNumber" in notes
     assert "SATA controller 0 (ResourceType 20, SATA controller): not reproduced" in notes
     assert "CD/DVD drive 1 (ResourceType 15" in notes and "Video card" in notes
-    assert from_ovf.profile["description"].startswith("imported from OVF web01.ovf")
+    assert from_ovf.data["description"].startswith("imported from OVF web01.ovf")
 
 
 def test_ovf_disk_reference_reaches_the_vmdk(tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_ovf_disk_reference_reaches_the_vmdk(tmp_path: Path) -> None:
     subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", str(raw),
                     str(tmp_path / "web01-disk1.vmdk")], check=True)
     result = import_ovf(OVF, "t/web01", str(tmp_path / "web01.ovf"), disks=DiskPolicy("attach", base_dir=tmp_path))
-    assert result.profile["disks"][0]["image"] == str((tmp_path / "web01-disk1.vmdk").resolve())
+    assert result.data["disks"][0]["image"] == str((tmp_path / "web01-disk1.vmdk").resolve())
     (tmp_path / "web01-disk1.vmdk").unlink()
     with pytest.raises(ProfileError, match=r"web01.ovf: scsi0:0.fileName: .*no such disk file"):
         import_ovf(OVF, "t/web01", str(tmp_path / "web01.ovf"), disks=DiskPolicy("attach", base_dir=tmp_path))

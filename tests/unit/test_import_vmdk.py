@@ -81,17 +81,17 @@ def test_import_vmx_attaches_or_converts_the_disk(tmp_path: Path, content: bytes
     make_vmdk(tmp_path, "monolithicFlat", content)
     attached = import_vmx(_vmx_with("monolithicFlat.vmdk"), "t/web01", str(tmp_path / "web01.vmx"),
                           disks=DiskPolicy("attach", base_dir=tmp_path))
-    (disk,) = attached.profile["disks"]
+    (disk,) = attached.data["disks"]
     assert disk["controller"] == "scsi0" and disk["image"] == str((tmp_path / "monolithicFlat.vmdk").resolve())
     converted = import_vmx(_vmx_with("monolithicFlat.vmdk"), "t/web01", "web01.vmx",
                            disks=DiskPolicy("convert", base_dir=tmp_path, disk_dir=tmp_path / "disks"))
-    image = Path(converted.profile["disks"][0]["image"])
+    image = Path(converted.data["disks"][0]["image"])
     assert image == (tmp_path / "disks" / "scsi0-0.qcow2").resolve()
     back = tmp_path / "back.raw"
     subprocess.run(["qemu-img", "convert", "-O", "raw", str(image), str(back)], check=True)
     assert back.read_bytes() == content
     blank = import_vmx(_vmx_with("monolithicFlat.vmdk"), "t/web01", "web01.vmx")
-    assert "image" not in blank.profile["disks"][0]
+    assert "image" not in blank.data["disks"][0]
     assert any("blank disk" in n for n in blank.notes)
 
 

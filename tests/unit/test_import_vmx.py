@@ -30,7 +30,9 @@ def test_slots_outside_vmware_ranges_are_refused():
 
 def test_sample_vmx_imports_devices_identity_and_notes():
     result = import_vmx(SAMPLE.read_text(), "imported/web01", str(SAMPLE))
-    profile = result.profile
+    profile = result.data
+    assert result.profile.platform.hardware_version == 14  # the typed, resolved profile
+    assert [(d.name, d.controller) for d in result.profile.disks] == [("scsi0-0", "scsi0")]
     assert profile["extends"] == "vmware/base" and profile["platform"]["hardware_version"] == 14
     assert profile["platform"]["memory_mb"] == 4096 and profile["cpu"] == {"count": 2}
     assert profile["smbios"]["system"]["uuid_bios"] == "42 1d 8a 5e 3c 07 b2 91-6f 4e 0d a3 58 c1 2b 77"
@@ -53,6 +55,6 @@ def test_truncated_or_garbled_vmx_is_a_clear_error():
 
 def test_efi_vmx_gets_vmware_efi_identity():
     result = import_vmx('virtualHW.version = "20"\nfirmware = "efi"\n', "x")
-    assert result.profile["platform"]["firmware"] == "efi"
-    assert result.profile["smbios"]["system"]["product"] == "VMware20,1"
+    assert result.data["platform"]["firmware"] == "efi"
+    assert result.data["smbios"]["system"]["product"] == "VMware20,1"
     assert any("EFI firmware build" in n for n in result.notes)

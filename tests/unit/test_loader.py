@@ -227,3 +227,29 @@ def test_vio_devices_merge_by_name(profile_dir):
     regs = {d.name: d.reg for d in profile.vio.devices}
     assert regs == {"vty0": 0x71000000, "nvram0": 0x71000001, "vscsi0": 0x71000030}
     assert profile.devicetree.host_model == "IBM,9009-22A"
+
+
+def test_load_mapping_resolves_like_a_file_without_touching_the_environment(monkeypatch):
+    import os
+
+    from guestcompat.profiles.loader import load_mapping
+
+    monkeypatch.delenv("GUESTCOMPAT_PROFILE_PATH", raising=False)
+    before = dict(os.environ)
+    data = {"extends": "vmware/esxi-6.5", "description": "mapped",
+            "pci": {"devices": [{"name": "ethernet0", "mac": "00:50:56:00:00:01"}]}}
+    profile = load_mapping(data, "imported/mapped")
+    assert dict(os.environ) == before
+    assert profile.name == "imported/mapped" and profile.lineage[-2:] == ("vmware/esxi-6.5", "imported/mapped")
+    devices = {d.name: d for d in profile.pci.devices}
+    assert devices["ethernet0"].mac == "00:50:56:00:00:01" and devices["ethernet0"].kind == "vmxnet3"
+    assert data["extends"] == "vmware/esxi-6.5"  # the caller's data is not consumed
+
+
+def test_load_mapping_errors_name_the_origin_and_key():
+    from guestcompat.profiles.loader import load_mapping
+
+    with pytest.raises(ProfileError, match=r"^web01\.vmx: platform\.colour: unknown key"):
+        load_mapping({"extends": "vmware/base", "platform": {"colour": "blue"}}, "imported/web01", origin="web01.vmx")
+    with pytest.raises(ProfileError, match=r"^<imported/x>: extends: no profile named 'vmware/nope'"):
+        load_mapping({"extends": "vmware/nope"}, "imported/x")

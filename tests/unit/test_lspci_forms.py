@@ -55,8 +55,8 @@ def test_plain_forms_carry_class_revision_and_vvv_subsystem_and_slot() -> None:
 
 @pytest.mark.parametrize("name", ["fusion-nn.txt", "fusion-vvv.txt", "fusion-tv.txt"])
 def test_import_from_each_form_places_the_same_devices(name: str) -> None:
-    reference = import_capture("t", lspci=REAL).profile["pci"]["devices"]
-    imported = import_capture("t", lspci=_text(name)).profile["pci"]["devices"]
+    reference = import_capture("t", lspci=REAL).data["pci"]["devices"]
+    imported = import_capture("t", lspci=_text(name)).data["pci"]["devices"]
     assert [(d["kind"], d["address"]) for d in imported] == [(d["kind"], d["address"]) for d in reference]
 
 

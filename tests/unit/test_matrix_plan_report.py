@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from guestcompat.emulation.target import Target
+from guestcompat.emulation.arches import resolve_target
 from guestcompat.errors import GuestcompatError
 from guestcompat.harness.matrix import CellResult, MatrixResult
 from guestcompat.harness.matrix_plan import Cell, plan
@@ -60,13 +60,13 @@ def _matrix(*results: CellResult) -> MatrixResult:
     return MatrixResult(tuple(results), wall_seconds=10.0, jobs=2, mode="async")
 
 
-CELL = Cell("vmware/esxi-6.5", Target())
+CELL = Cell("vmware/esxi-6.5", resolve_target())
 PASS = CellResult(CELL, "pass", 8.0, {"pass": 3, "deviation": 1, "fail": 0})
-MISMATCH = CellResult(Cell("vmware/esxi-6.0", Target()), "mismatch", 9.0, {"pass": 2, "deviation": 0, "fail": 2},
+MISMATCH = CellResult(Cell("vmware/esxi-6.0", resolve_target()), "mismatch", 9.0, {"pass": 2, "deviation": 0, "fail": 2},
                       mismatches=("pci[0b:00.0].vendor: wanted 0x15ad, guest shows 0x8086", "nic[ens192]: <missing>"))
-ERROR = CellResult(Cell("vmware/esxi-5.0", Target(qemu_binary="/opt/q")), "error", 1.0,
+ERROR = CellResult(Cell("vmware/esxi-5.0", resolve_target(qemu_binary="/opt/q")), "error", 1.0,
                    reason="QEMU refused to start\n  | console \x1b[0m<garbage>\x00")
-SKIP = CellResult(Cell("power/pseries-pci", Target()), "skipped", reason="the profile describes ppc64 hardware")
+SKIP = CellResult(Cell("power/pseries-pci", resolve_target()), "skipped", reason="the profile describes ppc64 hardware")
 
 
 @pytest.mark.parametrize("results, code", [((PASS, SKIP), 0), ((PASS, MISMATCH, SKIP), 1),

@@ -9,7 +9,7 @@ import pytest
 from guestcompat.emulation.capabilities import Capabilities
 from guestcompat.emulation.compiler import compile_profile
 from guestcompat.emulation.qemuopts import split
-from guestcompat.emulation.target import Target
+from guestcompat.emulation.arches import resolve_target
 from guestcompat.errors import CompileError
 from guestcompat.profiles.loader import load
 
@@ -37,7 +37,7 @@ def fake(**changes) -> Capabilities:
 
 
 def esxi65(caps: Capabilities):
-    return compile_profile(load("vmware/esxi-6.5"), Target(), caps)
+    return compile_profile(load("vmware/esxi-6.5"), resolve_target(), caps)
 
 
 def test_everything_present_compiles():

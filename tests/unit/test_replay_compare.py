@@ -73,7 +73,7 @@ def test_sources_are_recognised_or_refused_by_name(tmp_path: Path) -> None:
 
 
 def test_image_goes_on_the_first_presented_storage_controller(tmp_path: Path) -> None:
-    from guestcompat.harness.replay import _attach
+    from guestcompat.harness.replay import _disk
 
     disk = tmp_path / "disk.qcow2"
     disk.write_bytes(b"x")
@@ -81,9 +81,8 @@ def test_image_goes_on_the_first_presented_storage_controller(tmp_path: Path) ->
                                    {"name": "sas", "kind": "lsisas1068", "address": "00:10.0",
                                     "substitute": {"reason": "r"}},
                                    {"name": "pv", "kind": "pvscsi", "address": "03:00.0"}]}}
-    _attach(profile, disk)
-    assert profile["disks"] == [{"name": "disk0", "controller": "pv", "unit": 0, "image": str(disk.resolve())}]
+    assert _disk(profile, disk) == {"name": "disk0", "controller": "pv", "unit": 0, "image": str(disk.resolve())}
     with pytest.raises(ProfileError, match="no such file"):
-        _attach(profile, tmp_path / "missing.vmdk")
+        _disk(profile, tmp_path / "missing.vmdk")
     with pytest.raises(ProfileError, match="no storage controller"):
-        _attach({"pci": {"devices": []}}, disk)
+        _disk({"pci": {"devices": []}}, disk)

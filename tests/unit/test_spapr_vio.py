@@ -6,6 +6,7 @@ import pytest
 
 from guestcompat.bridges.spapr_vio import VioSlot, check, irq_index
 from guestcompat.emulation.compiler import compile_profile
+from guestcompat.emulation.arches import resolve_target
 from guestcompat.emulation.target import Target
 from guestcompat.errors import CompileError, GuestcompatError, ProfileError, TopologyError
 from guestcompat.profiles.loader import load
@@ -109,12 +110,12 @@ def test_vio_kind_under_pci_is_refused(profile_dir):
 def test_vio_on_x86_pc_is_refused(profile_dir):
     text = '[[vio.devices]]\nname = "s"\nkind = "spapr-vscsi"\nreg = 0x71000010\n'
     with pytest.raises(CompileError, match="x86_64 has no PAPR VIO bus"):
-        compile_text(profile_dir, text, Target())
+        compile_text(profile_dir, text, resolve_target())
 
 
 def test_profile_arch_must_match_target(profile_dir):
     with pytest.raises(CompileError, match="describes ppc64 hardware; it cannot be compiled for x86_64"):
-        compile_text(profile_dir, VSCSI.format(reg="0x71000010"), Target())
+        compile_text(profile_dir, VSCSI.format(reg="0x71000010"), resolve_target())
 
 
 def test_smbios_and_backdoor_are_refused_on_pseries():
