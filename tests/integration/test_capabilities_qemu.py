@@ -86,7 +86,7 @@ def test_a_binary_that_is_not_qemu_is_a_clear_error(tmp_path, monkeypatch):
     assert result.exit_code != 0
     assert "does not answer as a QEMU system emulator" in str(result.exception)
     assert "qemu-fake: no such machine" in str(result.exception)
-    assert not [d for d in set(os.listdir("/tmp")) - before if d.startswith("guestcompat-caps-")]
+    assert not [d for d in set(os.listdir("/tmp")) - before if d.startswith(f"guestcompat-{os.getpid()}-caps-")]
 
 
 def test_compile_refuses_a_profile_this_qemu_build_cannot_present(tmp_path, monkeypatch):
