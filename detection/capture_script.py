@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from guestcompat.detection.frame import FORMAT, VERSION, decode_payload
@@ -176,7 +175,3 @@ def load_capture_document(text: str, source: str = "<capture>") -> dict[str, Any
     except ProbeError as exc:
         raise ProbeError(f"{source}: {exc}") from None
 
-
-def write_capture_script(path: Path) -> None:
-    path.write_text(render_capture_script())
-    path.chmod(0o755)
