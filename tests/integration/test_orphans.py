@@ -1,4 +1,5 @@
-"""A guestcompat killed by SIGKILL (run, migrate, matrix) leaves no QEMU running and, after the next guestcompat, no directory.
+"""A guestcompat killed by SIGKILL (run, migrate, matrix) leaves no QEMU running and, after the
+next guestcompat, no directory.
 
 SIGKILL cannot be caught, so nothing in the killed process cleans up: its QEMU
 dies of the parent-death signal (PR_SET_PDEATHSIG, set by
