@@ -11,7 +11,8 @@ a user redirects it to a file, no serial console is involved, and the host
 reads it with :func:`load_capture_document` → ``Fingerprint.from_document``.
 
 Why generated, not a second copy: the script *is* ``probe/probe.sh`` with
-``probe/probe.awk`` embedded as a here-document, and only two sections swapped:
+``probe/probe.awk`` embedded as a here-document, and only two sections swapped
+(the ``tool`` runner before them is the probe's own):
 
 * the guest-tools block: the probe runs tools at fixed paths of the probe
   image; a real VM has them anywhere on ``PATH`` (``/usr/sbin/lspci`` on
@@ -33,7 +34,6 @@ from __future__ import annotations
 
 import json
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from guestcompat.detection.frame import FORMAT, VERSION, decode_payload
@@ -76,29 +76,6 @@ cat > "$GC_AWKPROG" <<'""" + AWK_HEREDOC + """'
 """
 
 _TOOLS = """# --- the VM's own tools, found on PATH (capture; replaces the probe's block) ---
-TR=
-NT=0
-up_cs() {
-	_u=
-	read -r _u _ < "$R/proc/uptime" 2>/dev/null
-	case $_u in *.*) UPCS=${_u%.*}${_u#*.} ;; *) UPCS=0 ;; esac
-	UPCS=${UPCS#0}
-	UPCS=${UPCS:-0}
-}
-tool() {
-	_k=$1
-	shift
-	up_cs
-	_t0=$UPCS
-	"$@" > "$T/gc-t$NT.out" 2> "$T/gc-t$NT.err" < /dev/null
-	_st=$?
-	up_cs
-	rec s "tools/$_k/status" "$_st"
-	rec s "tools/$_k/centiseconds" "$((UPCS - _t0))"
-	rec t "tools/$_k/stdout" "$T/gc-t$NT.out"
-	rec t "tools/$_k/stderr" "$T/gc-t$NT.err"
-	NT=$((NT + 1))
-}
 # have PROG: is PROG on the caller's PATH (root's PATH has the sbin directories)?
 have() {
 	command -v "$1" >/dev/null 2>&1 && return 0
@@ -176,7 +153,3 @@ def load_capture_document(text: str, source: str = "<capture>") -> dict[str, Any
     except ProbeError as exc:
         raise ProbeError(f"{source}: {exc}") from None
 
-
-def write_capture_script(path: Path) -> None:
-    path.write_text(render_capture_script())
-    path.chmod(0o755)

@@ -43,10 +43,6 @@ class Change:
     text: str
 
 
-def _hex4(v: int | None) -> str:
-    return "????" if v is None else f"{v:04x}"
-
-
 def _identity(fn: PciFunction) -> tuple:
     return (fn.vendor, fn.device, fn.subsystem_vendor, fn.subsystem_device, fn.driver)
 

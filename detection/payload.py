@@ -16,6 +16,7 @@ file, path and mode: images/ folds it into the image key.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import subprocess
 import tempfile
@@ -23,6 +24,10 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Mapping, Protocol
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+from elftools.elf.enums import ENUM_E_MACHINE
 
 from guestcompat import paths
 from guestcompat.errors import ProbeError
@@ -94,10 +99,12 @@ def _compiler_version(cc: str) -> str:
 
 
 def _elf_machine(blob: bytes) -> int | None:
-    if blob[:4] != b"\x7fELF" or len(blob) < 20:
+    """The ELF header's ``e_machine`` (gABI number), read by pyelftools; None: not an ELF file."""
+    try:
+        machine = ELFFile(io.BytesIO(blob)).header["e_machine"]
+    except ELFError:
         return None
-    order = "little" if blob[5] == 1 else "big"
-    return int.from_bytes(blob[18:20], order)
+    return ENUM_E_MACHINE.get(machine) if isinstance(machine, str) else machine
 
 
 def compile_helper(name: str) -> bytes:

@@ -177,10 +177,6 @@ class PciConfig:
         return None
 
 
-def _u8(blob: bytes, off: int) -> int | None:
-    return blob[off] if 0 <= off < len(blob) else None
-
-
 def _u16(blob: bytes, off: int) -> int | None:
     return _pystruct.unpack_from("<H", blob, off)[0] if 0 <= off and off + 2 <= len(blob) else None
 

@@ -522,33 +522,38 @@ def decode(table: bytes, entry_point: bytes | None = None) -> SmbiosTable:
 # --------------------------------------------------------------------------
 
 def encode_structure(type_: int, handle: int, fields: bytes, strings: tuple[bytes | str, ...] = ()) -> bytes:
-    """One structure: ``fields`` is the formatted area after the 4-byte header."""
+    """One structure: ``fields`` is the formatted area after the 4-byte header (built with the
+    decoder's own layout, so what is encoded is what :func:`decode_table` reads)."""
     enc = [s.encode() if isinstance(s, str) else s for s in strings]
     for s in enc:
         if not s or b"\0" in s:
             raise ValueError("SMBIOS strings must be non-empty and contain no NUL")
-    head = _pystruct.pack("<BBH", type_, 4 + len(fields), handle) + fields
-    if not enc:
-        return head + b"\0\0"
-    return head + b"".join(s + b"\0" for s in enc) + b"\0"
+    return _STRUCTURE.build(dict(type=type_, length=4 + len(fields), handle=handle, fields=fields,
+                                 strings=[*enc, b""]))
+
+
+def _checksummed(blob: bytes, at: int, span: slice) -> bytes:
+    """``blob`` with the byte at ``at`` set so that the bytes of ``span`` sum to 0 (mod 256)."""
+    out = bytearray(blob)
+    out[at] = 0
+    out[at] = (-sum(out[span])) % 256
+    return bytes(out)
 
 
 def encode_entry_point_32(table_length: int, structure_count: int, major: int = 2, minor: int = 8,
                           table_address: int = 0x20, max_structure_size: int = 0x100) -> bytes:
     """A valid 31-byte ``_SM_`` entry point (checksums computed)."""
-    inter = bytearray(b"_DMI_" + _pystruct.pack("<BHIHB", 0, table_length, table_address,
-                                                  structure_count, (major << 4) | (minor & 0xF)))
-    inter[5] = (-sum(inter)) % 256
-    ep = bytearray(b"_SM_" + _pystruct.pack("<BBBBHB5s", 0, 0x1F, major, minor,
-                                            max_structure_size, 0, b"\0" * 5) + bytes(inter))
-    ep[4] = (-sum(ep)) % 256
-    return bytes(ep)
+    ep = _EP32.build(dict(checksum=0, length=0x1F, major=major, minor=minor, max_structure_size=max_structure_size,
+                          revision=0, formatted_area=bytes(5), intermediate_checksum=0, table_length=table_length,
+                          table_address=table_address, structure_count=structure_count,
+                          bcd_revision=(major << 4) | (minor & 0xF)))
+    ep = _checksummed(ep, 0x15, slice(0x10, 0x1F))  # the intermediate (_DMI_) checksum first: the outer covers it
+    return _checksummed(ep, 0x04, slice(0, 0x1F))
 
 
 def encode_entry_point_64(table_max_size: int, major: int = 3, minor: int = 0, docrev: int = 0,
                           table_address: int = 0x20) -> bytes:
     """A valid 24-byte ``_SM3_`` entry point."""
-    ep = bytearray(b"_SM3_" + _pystruct.pack("<BBBBBBBIQ", 0, 0x18, major, minor, docrev, 1, 0,
-                                             table_max_size, table_address))
-    ep[5] = (-sum(ep)) % 256
-    return bytes(ep)
+    ep = _EP64.build(dict(checksum=0, length=0x18, major=major, minor=minor, docrev=docrev, revision=1, reserved=0,
+                          table_max_size=table_max_size, table_address=table_address))
+    return _checksummed(ep, 0x05, slice(0, 0x18))

@@ -6,7 +6,8 @@ gives a clear "unsupported by this QEMU" verdict before anything boots
 instead of a QEMU start failure.
 
 The probe starts the binary with ``-machine none`` (no guest, no firmware)
-and a QMP monitor on a unix socket in a private temp dir; it takes ~0.1 s.
+under a :class:`~guestcompat.qemu_process.QemuProcess` (QMP monitor, private
+temp dir, process group, all gone on return); it takes ~0.1 s.
 The answer is cached as JSON under ``cache_root()/capabilities/``, keyed by
 the binary's resolved path, size and mtime (an upgraded QEMU is probed again)
 and by what was asked (a catalogue that names a new driver is probed again).
@@ -20,7 +21,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -31,8 +31,9 @@ from typing import Any
 from qemu.qmp import QMPClient
 from qemu.qmp.error import QMPError
 
-from guestcompat.errors import CompileError, QemuUnusableError
+from guestcompat.errors import CompileError, QemuStartError, QemuUnusableError
 from guestcompat.paths import cache_root
+from guestcompat.qemu_process import QemuProcess
 
 PROBE_TIMEOUT = 20.0
 CACHE_FORMAT = 2
@@ -132,52 +133,20 @@ def probe(binary: Path, request: ProbeRequest) -> Capabilities:
 
 async def _probe(binary: Path, request: ProbeRequest) -> Capabilities:
     started = time.monotonic()
-    workdir = Path(tempfile.mkdtemp(prefix=f"guestcompat-caps-{os.getpid()}-"))
-    sock = workdir / "qmp.sock"
-    argv = [str(binary), "-machine", "none", "-nodefaults", "-display", "none", "-S",
-            "-qmp", f"unix:{sock},server=on,wait=off"]
-    proc: asyncio.subprocess.Process | None = None
-    qmp = QMPClient(f"guestcompat-caps-{os.getpid()}")
+    argv = [str(binary), "-machine", "none", "-nodefaults", "-display", "none", "-S"]
     try:
-        try:
-            proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
-                                                        stdout=asyncio.subprocess.DEVNULL,
-                                                        stderr=asyncio.subprocess.PIPE, start_new_session=True)
-        except OSError as exc:
-            raise QemuUnusableError(f"cannot start {binary} to probe its capabilities: {exc}") from None
-        try:
-            await asyncio.wait_for(_connect(qmp, sock, proc), PROBE_TIMEOUT)
-            return await asyncio.wait_for(_ask(qmp, binary, request, started), PROBE_TIMEOUT)
-        except (asyncio.TimeoutError, QMPError, OSError, KeyError, TypeError) as exc:
-            stderr = b""
-            if proc.returncode is not None and proc.stderr is not None:
-                stderr = await proc.stderr.read()
-            detail = stderr.decode(errors="replace").strip().splitlines()[-1:] or [str(exc) or type(exc).__name__]
-            exited = f", exit code {proc.returncode}" if proc.returncode is not None else ""
-            raise QemuUnusableError(f"{binary} does not answer as a QEMU system emulator "
-                                    f"(`-machine none` with a QMP monitor{exited}): {detail[0]}") from None
-    finally:
-        with contextlib.suppress(Exception):
-            await qmp.disconnect()
-        if proc is not None and proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, 9)
-            await proc.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-async def _connect(qmp: QMPClient, sock: Path, proc: asyncio.subprocess.Process) -> None:
-    while True:
-        if proc.returncode is not None:
-            raise OSError(f"exited with code {proc.returncode}")
-        if sock.exists():
-            try:
-                await qmp.connect(str(sock))
-                return
-            except QMPError as exc:
-                if not isinstance(getattr(exc, "exc", None), ConnectionRefusedError):
-                    raise
-        await asyncio.sleep(0.01)
+        async with QemuProcess(argv, purpose="caps", connect_timeout=PROBE_TIMEOUT) as qemu:
+            return await asyncio.wait_for(_ask(qemu.qmp, binary, request, started), PROBE_TIMEOUT)
+    except QemuStartError as exc:
+        if not exc.spawned:
+            raise QemuUnusableError(f"cannot start {binary} to probe its capabilities: {exc.args[0]}") from None
+        detail = [ln for ln in exc.stderr if ln.strip()][-1:] or [exc.args[0]]
+        exited = f", exit code {exc.returncode}" if exc.returncode is not None else ""
+        raise QemuUnusableError(f"{binary} does not answer as a QEMU system emulator "
+                                f"(`-machine none` with a QMP monitor{exited}): {detail[0]}") from None
+    except (asyncio.TimeoutError, QMPError, OSError, KeyError, TypeError) as exc:
+        raise QemuUnusableError(f"{binary} does not answer as a QEMU system emulator "
+                                f"(`-machine none` with a QMP monitor): {exc or type(exc).__name__}") from None
 
 
 async def _names(qmp: QMPClient, command: str, typename: str) -> tuple[str, ...] | None:
@@ -221,8 +190,6 @@ async def _ask(qmp: QMPClient, binary: Path, request: ProbeRequest, started: flo
             props = await _names(qmp, "device-list-properties", cpus[model])
             if props is not None:
                 cpu_properties[model] = props
-    with contextlib.suppress(QMPError, OSError, EOFError):
-        await qmp.execute("quit")
     return Capabilities(str(binary), f"{v['major']}.{v['minor']}.{v['micro']}", version.get("package", ""),
                         machines, machine_properties, devices, device_properties, object_properties, cpus,
                         cpu_properties, round(time.monotonic() - started, 3))

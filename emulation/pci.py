@@ -17,7 +17,7 @@ from guestcompat.bridges.address import PciAddress
 from guestcompat.bridges.topology import Function, Topology, place, plan
 from guestcompat.emulation.arches.base import SlotPart
 from guestcompat.emulation.artefact import Artefact
-from guestcompat.detection.netnames import predicted_name
+from guestcompat.detection.netnames import PciLocation, name_at
 from guestcompat.detection.selectors import NetName, Pci
 from guestcompat.emulation.fidelity import UNKNOWN, Expectation
 from guestcompat.emulation.capabilities import Capabilities
@@ -321,10 +321,19 @@ def _expect_slot(pci: PciPlan, at: str, subject: str, entry: Entry | None, shown
     pci.expectations.append(Expectation("names", str(Pci(at, "physical_slot")), want, got, reason, subject))
     if entry is not None and entry.kind.role == "nic":
         wanted_at = pci.wanted.by_name(entry.function.name).address
-        name_want = predicted_name(wanted_at.bus, wanted_at.device, wanted_at.function, want)
-        name_got = predicted_name(placed.bus, placed.device, placed.function, got)
+        name_want = nic_name(pci.wanted, wanted_at, want)
+        name_got = nic_name(pci.presented, placed, got)
         pci.expectations.append(Expectation("names", str(NetName(str(address))), name_want, name_got,
                                             None if name_want == name_got else reason, subject))
+
+
+def nic_name(topology: Topology, address: PciAddress, physical_slot: int | None) -> str:
+    """The name systemd gives the NIC at ``address`` of ``topology`` (detection/netnames.py): function 0
+    of a device with other functions has the multifunction bit (the compiler sets ``multifunction=on``
+    exactly then), so its name ends in ``f0``."""
+    def at(a: PciAddress) -> PciLocation:
+        return PciLocation(0, a.bus, a.device, a.function)
+    return name_at(at(address), physical_slot, (at(p.address) for p in topology.functions))
 
 
 HEX_DIGITS = {"revision": 2, "class_code": 6}

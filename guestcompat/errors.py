@@ -62,6 +62,21 @@ class RunError(GuestcompatError):
         return "\n".join(parts)
 
 
+class QemuStartError(RunError):
+    """QEMU did not start, or exited or stayed silent before its QMP monitor answered.
+
+    ``spawned``: the process was created (False: the binary is missing or not executable);
+    ``returncode`` and ``stderr`` (its last lines): what it said when it exited.
+    """
+
+    def __init__(self, message: str, *, argv: list[str] | None = None, spawned: bool = True,
+                 returncode: int | None = None, stderr: tuple[str, ...] = ()) -> None:
+        super().__init__(message, argv=argv)
+        self.spawned = spawned
+        self.returncode = returncode
+        self.stderr = stderr
+
+
 class MigrationError(RunError):
     """A live-migration check could not be carried out: QEMU blocks or fails the migration, the
     destination dies or never runs, or the guest's second fingerprint is not the one asked for."""

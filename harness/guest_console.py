@@ -30,11 +30,11 @@ class GuestConsole:
     """Lines of ``stream`` (a QEMU's stdout), read by a background task started here."""
 
     def __init__(self, stream: asyncio.StreamReader, label: str,
-                 on_console: Callable[[str], None] | None = None) -> None:
+                 on_console: Callable[[str], None] | None = None, stopped: asyncio.Event | None = None) -> None:
         self.label = label
         self.lines: list[str] = []
         self.tail: deque[str] = deque(maxlen=CONSOLE_TAIL)
-        self.stopped = asyncio.Event()
+        self.stopped = stopped or asyncio.Event()
         """Set by the owner when the guest can print no more (SHUTDOWN, QEMU exited)."""
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._on_console = on_console

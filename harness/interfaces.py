@@ -4,7 +4,8 @@ VMware, KVM, Hyper-V and Xen interfaces under TCG, and what each detector conclu
 Two parts, both measured when the table is generated:
 
 * presentations (profiles/catalog/interfaces.toml): each facet's QEMU options are
-  given to the real QEMU binary, paused, no guest (``-S``, QMP ``quit``), under each
+  given to the real QEMU binary, paused, no guest (``-S``, QMP ``quit``, started by
+  guestcompat.qemu_process like every other QEMU), under each
   accelerator the catalogue lists; QEMU's acceptance or its refusal message is
   recorded.  Accepted-but-ignored options (hv-*, kvm=on under TCG) are shown by
   the booted combinations, whose guests still read TCG's CPUID signature.
@@ -18,18 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from guestcompat.detection import models
 from guestcompat.detection.fingerprint import Fingerprint
 from guestcompat.emulation import arches
+from guestcompat.emulation.capabilities import capabilities_for
 from guestcompat.emulation.compiler import compile_profile
-from guestcompat.errors import GuestcompatError
+from guestcompat.errors import GuestcompatError, QemuStartError
 from guestcompat.harness.run import image_for, run_with_image_async
 from guestcompat.profiles.ifcatalog import INTERFACES, InterfaceCatalog, Presentation, load_interfaces
 from guestcompat.profiles.loader import load
+from guestcompat.qemu_process import QemuProcess
 
 #: The catalogue's combinations are profiles of the default architecture, compiled for its default target.
 TARGET = arches.resolve_target()
@@ -84,25 +86,33 @@ class InterfaceTable:
 # QEMU, paused
 
 def qemu_answer(binary: str, argv: Sequence[str], accel: str, timeout: float = 30.0) -> QemuAnswer:
-    """Start ``binary`` paused with ``argv`` under ``accel`` and quit it over QMP on stdin."""
-    base = [binary, "-nodefaults", "-display", "none", "-S", "-machine", TARGET.machine, "-qmp", "stdio"]
+    """Start ``binary`` paused with ``argv`` under ``accel``, then quit it over QMP."""
+    return asyncio.run(_qemu_answer(binary, argv, accel, timeout))
+
+
+async def _qemu_answer(binary: str, argv: Sequence[str], accel: str, timeout: float) -> QemuAnswer:
+    base = [binary, "-nodefaults", "-display", "none", "-S", "-machine", TARGET.machine]
     if "-accel" not in argv:
         base += ["-accel", accel]
-    qmp = '{"execute": "qmp_capabilities"}\n{"execute": "quit"}\n'
+    qemu = QemuProcess([*base, *argv], purpose="interfaces", connect_timeout=timeout)
     try:
-        proc = subprocess.run([*base, *argv], input=qmp, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return QemuAnswer(accel, False, f"QEMU did not answer within {timeout:.0f} s")
-    except OSError as exc:
-        raise GuestcompatError(f"cannot start {binary}: {exc}") from None
+        async with qemu:
+            pass  # it started and its monitor answers; leaving quits it
+        returncode, stderr = qemu.returncode, list(qemu.stderr_tail)
+    except QemuStartError as exc:
+        if not exc.spawned:
+            raise GuestcompatError(f"cannot start {binary}: {exc}") from None
+        if exc.returncode is None:
+            return QemuAnswer(accel, False, f"QEMU did not answer within {timeout:.0f} s")
+        returncode, stderr = exc.returncode, list(exc.stderr)
     lines = [ln.split(": ", 1)[1] if ln.startswith(binary.rsplit("/", 1)[-1] + ":") or ln.startswith(binary + ":")
-             else ln for ln in proc.stderr.strip().splitlines()]
+             else ln for ln in (ln.strip() for ln in stderr) if ln]
     lines = [ln for ln in lines if not ln.startswith("terminating on")]
     errors = [ln for ln in lines if not ln.startswith("warning:")]
-    if proc.returncode == 0 and errors:
+    if returncode == 0 and errors:
         # e.g. vmbus-bridge: the error is reported at machine-done and QEMU runs on without the device
         lines.append("(QEMU kept running without it)")
-    return QemuAnswer(accel, proc.returncode == 0 and not errors, " / ".join(lines))
+    return QemuAnswer(accel, returncode == 0 and not errors, " / ".join(lines))
 
 
 def probe_presentations(catalog: InterfaceCatalog, binary: str) -> tuple[PresentationRow, ...]:
@@ -208,11 +218,9 @@ def build_table(names: Sequence[str] = (), *, jobs: int = 2, timeout: float = 24
 
 
 def _qemu_version(binary: str) -> str:
-    try:
-        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return binary
-    return out.splitlines()[0] if out else binary
+    """What ``binary --version`` says first, from the (cached) capability probe."""
+    caps = capabilities_for(binary)
+    return f"QEMU emulator version {caps.version}" + (f" ({caps.package.strip()})" if caps.package.strip() else "")
 
 
 # ---------------------------------------------------------------------------

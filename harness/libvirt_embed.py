@@ -14,7 +14,6 @@ import atexit
 import contextlib
 import os
 import shutil
-import tempfile
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ os.environ.setdefault("LIBVIRT_LOG_OUTPUTS", "4:file:/dev/null")
 import libvirt  # noqa: E402  (after the log setting)
 
 from guestcompat.errors import RunError  # noqa: E402
+from guestcompat.qemu_process import private_dir
 
 # dynamic_ownership/remember_owner off: QEMU runs as root, so nothing needs chown-ing or remembering.
 QEMU_CONF = ('user = "root"\ngroup = "root"\nsecurity_driver = "none"\nstdio_handler = "file"\n'
@@ -81,7 +81,7 @@ def embed_root() -> Path:
     global _embed_root
     with _root_lock:
         if _embed_root is None:
-            root = Path(tempfile.mkdtemp(prefix=f"guestcompat-libvirt-{os.getpid()}-"))
+            root = private_dir("libvirt")
             (root / "etc").mkdir()
             (root / "etc" / "qemu.conf").write_text(QEMU_CONF)
             _seed_capabilities(root)

@@ -5,8 +5,9 @@ failed and never silently dropped: a ppc64 profile on x86_64, a QEMU binary
 without the target's machine type, an accelerator the binary does not have
 or the architecture strategy does not accept (KVM: guests hang after the
 BIOS on the machines this was built on, see docs/design.md). What the QEMU
-binary can do is asked of the binary itself (``-machine help``,
-``-accel help``), once per binary.
+binary can do is asked of the binary itself: its machine types from the
+capability probe (emulation/capabilities.py), its accelerators over QMP, once
+per binary.
 
 Bad input (an unknown profile or architecture name) is an error for the
 whole command; a profile that compiles on its own target but not on a cell's
@@ -15,18 +16,20 @@ target is a skip; one that compiles nowhere is an error for its cells.
 
 from __future__ import annotations
 
+import asyncio
 import functools
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from guestcompat.emulation import arches
+from guestcompat.emulation.capabilities import capabilities_for
 from guestcompat.images import qemu_build
 from guestcompat.emulation.compiler import CompiledMachine, compile_profile
 from guestcompat.emulation.target import Target
-from guestcompat.errors import GuestcompatError, QemuUnusableError
+from guestcompat.errors import GuestcompatError, QemuUnusableError, RunError
 from guestcompat.profiles.loader import list_profiles, load
 from guestcompat.profiles.model import Profile
+from guestcompat.qemu_process import QemuProcess
 
 CAPS_TIMEOUT = 20.0
 
@@ -66,28 +69,22 @@ class QemuCaps:
 
 @functools.lru_cache(maxsize=None)
 def qemu_caps(binary: str) -> QemuCaps:
-    """Ask ``binary`` for its machine types and accelerators (cached per process)."""
-    return QemuCaps(binary, frozenset(_help_list(binary, "-machine")), frozenset(_help_list(binary, "-accel")))
+    """Ask ``binary`` for its machine types (the capability probe, cached on disk) and its
+    accelerators (QMP ``qom-list-types`` of ``accel``; cached per process)."""
+    return QemuCaps(binary, frozenset(capabilities_for(binary).machines), _accels(binary))
 
 
-def _help_list(binary: str, option: str) -> list[str]:
+def _accels(binary: str) -> frozenset[str]:
+    async def ask() -> list[dict]:
+        argv = [binary, "-machine", "none", "-nodefaults", "-display", "none", "-S"]
+        async with QemuProcess(argv, purpose="accels", connect_timeout=CAPS_TIMEOUT) as qemu:
+            return await qemu.execute("qom-list-types", {"implements": "accel", "abstract": False})
+
     try:
-        proc = subprocess.run([binary, option, "help"], capture_output=True, text=True, timeout=CAPS_TIMEOUT,
-                              stdin=subprocess.DEVNULL)
-    except FileNotFoundError:
-        raise GuestcompatError(f"QEMU binary {binary!r} not found") from None
-    except subprocess.TimeoutExpired:
-        raise GuestcompatError(f"QEMU binary {binary!r} did not answer `{option} help` "
-                               f"within {CAPS_TIMEOUT:.0f} s") from None
-    if proc.returncode != 0:
-        raise GuestcompatError(f"QEMU binary {binary!r} failed `{option} help`: "
-                               f"{proc.stderr.strip() or proc.returncode}")
-    names = []
-    for line in proc.stdout.splitlines()[1:]:  # first line is a heading
-        words = line.split()
-        if words and not line.endswith(":"):
-            names.append(words[0])
-    return names
+        types = asyncio.run(ask())
+    except RunError as exc:
+        raise QemuUnusableError(f"QEMU binary {binary!r} does not list its accelerators: {exc.args[0]}") from None
+    return frozenset(t["name"].removesuffix("-accel") for t in types if t["name"].endswith("-accel"))
 
 
 def concrete_profiles() -> list[str]:

@@ -30,18 +30,18 @@ opens its images inactive and takes the locks when the migration hands them
 over (the source inactivates and releases them first), so no ``locking=off``
 is needed or used (measured: docs/design.md, Live migration).
 
-Both QEMUs, their sockets and the private temp dir are gone when the call
-returns or raises, on every path.
+Both QEMUs, their sockets and their private temp dirs (each QEMU's
+:class:`~guestcompat.qemu_process.QemuProcess`; the migration socket is in the
+destination's) are gone when the call returns or raises, on every path.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import os
 import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -152,15 +152,15 @@ def compile_for_migration(profile: Profile, target: Target) -> CompiledMachine:
     return compiled
 
 
-def source_argv(compiled: CompiledMachine, image: BootImage, qmp: Path, artefacts: dict[str, Path]) -> list[str]:
-    return launch_argv(compiled, _with_rerun(compiled, image), qmp, artefacts)
+def source_argv(compiled: CompiledMachine, image: BootImage, artefacts: dict[str, Path]) -> list[str]:
+    return launch_argv(compiled, _with_rerun(compiled, image), artefacts)
 
 
-def dest_argv(compiled: CompiledMachine, image: BootImage, qmp: Path, artefacts: dict[str, Path],
+def dest_argv(compiled: CompiledMachine, image: BootImage, artefacts: dict[str, Path],
               binary: str | None) -> list[str]:
-    """The source's argv for another QMP socket, without ``-S`` (the guest resumes when the migration
-    completes) and waiting for ``migrate-incoming``; ``binary`` replaces the QEMU binary."""
-    argv = [a for a in launch_argv(compiled, _with_rerun(compiled, image), qmp, artefacts) if a != "-S"]
+    """The source's argv without ``-S`` (the guest resumes when the migration completes) and
+    waiting for ``migrate-incoming``; ``binary`` replaces the QEMU binary."""
+    argv = [a for a in launch_argv(compiled, _with_rerun(compiled, image), artefacts) if a != "-S"]
     if binary:
         argv[0] = binary
     return [*argv, "-incoming", "defer"]
@@ -229,26 +229,23 @@ async def migrate_async(compiled: CompiledMachine, image: GuestImage, *, dest_qe
     refuse_blocked(compiled)
     say = progress or (lambda _msg: None)
     hook = on_phase or (lambda _phase, _pids: None)
-    workdir = Path(tempfile.mkdtemp(prefix=f"guestcompat-run-{os.getpid()}-migrate-"))
-    source: QemuInstance | None = None
-    dest: QemuInstance | None = None
-    try:
+    async with contextlib.AsyncExitStack() as running:
         artefacts = await asyncio.to_thread(build_all, compiled.artefacts)
         boot = boot_image(compiled, image)
         machine = await asyncio.to_thread(pinned_machine, compiled)
-        src_argv = pin_machine(source_argv(compiled, boot, workdir / "source-qmp.sock", artefacts), machine)
-        dst_argv = pin_machine(dest_argv(compiled, boot, workdir / "dest-qmp.sock", artefacts, dest_qemu), machine)
-        channel = f"unix:{workdir / 'migration.sock'}"
+        src_argv = pin_machine(source_argv(compiled, boot, artefacts), machine)
+        dst_argv = pin_machine(dest_argv(compiled, boot, artefacts, dest_qemu), machine)
 
         say("booting the source")
         launched = time.monotonic()
-        source = await QemuInstance.start("source", src_argv, workdir / "source-qmp.sock")
+        source = await running.enter_async_context(QemuInstance("source", src_argv))
+        src_argv = source.argv
         await source.execute("cont")
         first = await source.console.document(timeout, "the first fingerprint")
         source_seconds = time.monotonic() - launched
         await source.console.line(lambda ln: READY_LINE in ln, timeout,
                                   f"/init's {READY_LINE!r} line (is the image's /init current?)")
-        hook("source-ready", {"source": source.proc.pid})
+        hook("source-ready", {"source": source.pid})
 
         blockers = qemu_blockers(await source.execute("query-migrate"))
         if blockers:
@@ -257,13 +254,15 @@ async def migrate_async(compiled: CompiledMachine, image: GuestImage, *, dest_qe
                                  argv=src_argv)
 
         say("starting the destination")
-        dest = await QemuInstance.start("destination", dst_argv, workdir / "dest-qmp.sock", stdin_pipe=True)
+        dest = await running.enter_async_context(QemuInstance("destination", dst_argv, stdin_pipe=True))
+        dst_argv = dest.argv
+        channel = f"unix:{dest.dir / 'migration.sock'}"
         await dest.execute("migrate-incoming", {"uri": channel})
 
         say("migrating")
         started = time.monotonic()
         await source.execute("migrate", {"uri": channel})
-        pids = {"source": source.proc.pid, "destination": dest.proc.pid}
+        pids = {"source": source.pid, "destination": dest.pid}
         hook("migrating", pids)
         info = await _wait_migrated(source, dest, timeout)
         await _wait_running(dest, timeout)
@@ -295,11 +294,6 @@ async def migrate_async(compiled: CompiledMachine, image: GuestImage, *, dest_qe
             MigrationStats.from_qmp(info), source_status, token, before, after, tuple(changes),
             tuple(source.console.lines), tuple(dest.console.lines),
             {"source": tuple(source.events), "destination": tuple(dest.events)})
-    finally:
-        for instance in (dest, source):
-            if instance is not None:
-                await instance.close()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 async def _wait_migrated(source: QemuInstance, dest: QemuInstance, timeout: float) -> dict[str, Any]:
@@ -344,9 +338,4 @@ async def _wait_running(dest: QemuInstance, timeout: float) -> None:
 
 
 async def _gone(instance: QemuInstance, grace: float = 0.5) -> bool:
-    if not instance.exited:
-        try:
-            await asyncio.wait_for(instance.proc.wait(), grace)
-        except asyncio.TimeoutError:
-            return False
-    return True
+    return await instance.wait_exited(grace)

@@ -25,10 +25,11 @@ shown as "not compared", not as 100%.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ import tomli_w
 
 from guestcompat.detection import models
 from guestcompat.detection.fingerprint import Fingerprint
+from guestcompat.detection.netnames import PciLocation, name_at
 from guestcompat.detection.tools import Dmidecode, GuestTools, LspciDevice
 from guestcompat.profiles.importers.lspci_text import detect_form, parse_lspci
 from guestcompat.errors import ProfileError
@@ -204,14 +206,22 @@ def _nic_names(fp: Fingerprint) -> dict[str, str]:
     return names
 
 
-def predicted_name(d: LspciDevice) -> str:
-    """systemd's net_id name from what lspci shows: ``ens<slot>`` with a physical slot, else the path name."""
-    bus, rest = d.address.split(":")[-2:]
-    slot, function = rest.split(".")
-    suffix = f"f{int(function)}" if function != "0" else ""
-    if d.physical_slot and d.physical_slot.isdigit():
-        return f"ens{d.physical_slot}{suffix}"
-    return f"enp{int(bus, 16)}s{int(slot, 16)}{suffix}"
+def lspci_name(d: LspciDevice, present: dict[str, LspciDevice], fp: Fingerprint) -> str:
+    """systemd's net_id name (detection/netnames.py) for what lspci shows: ``ens<slot>`` with a
+    physical slot, else the path name; the multifunction bit from the fingerprint's config space
+    when it was read, else from the other functions lspci lists at the same bus:device."""
+    function = fp.pci_function(d.address)
+    read = function.multifunction if function is not None else None
+    slot = int(d.physical_slot) if d.physical_slot and d.physical_slot.isdigit() else None
+    return name_at(PciLocation.parse(d.slot), slot, _locations(present.values()), read)
+
+
+def _locations(devices: Iterable[LspciDevice]) -> list[PciLocation]:
+    found = []
+    for d in devices:
+        with contextlib.suppress(ValueError):  # not an address lspci prints for a PCI function: no sibling
+            found.append(PciLocation.parse(d.slot))
+    return found
 
 
 def _names(tally: _Tally, source: Fingerprint, replay: Fingerprint, src_pci: dict[str, LspciDevice]) -> None:
@@ -223,10 +233,10 @@ def _names(tally: _Tally, source: Fingerprint, replay: Fingerprint, src_pci: dic
     for address, d in sorted(src_pci.items()):
         if d.class_id is None or d.class_id >> 8 != 0x02:
             continue
-        want = observed_src.get(address) or predicted_name(d)
+        want = observed_src.get(address) or lspci_name(d, src_pci, source)
         got = observed_rep.get(address)
         if got is None and not rep_ran_net_id and address in rep_pci:
-            got = predicted_name(rep_pci[address])
+            got = lspci_name(rep_pci[address], rep_pci, replay)
         tally.check("names", f"NIC name of {address} ({_label(d)})", want, got)
 
 

@@ -75,9 +75,6 @@ def boot_image(compiled: CompiledMachine, image: GuestImage) -> BootImage:
                      (*compiled.arch.kernel_cmdline(), *image.cmdline.split(), *compiled.guest_cmdline))
 
 
-BACKENDS = ("qemu", "libvirt")
-
-
 def refuse_blocked(compiled: CompiledMachine) -> None:
     """RunError before any image or boot when a blocked feature forbids running this target."""
     refused = [b for b in compiled.blocked if b.effect == "no-run"]

@@ -12,11 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from guestcompat.bridges.topology import Placed, Topology
-from guestcompat.detection.netnames import predicted_name
 from guestcompat.detection.selectors import Pci, parse
 from guestcompat.emulation.compiler import CompiledMachine
 from guestcompat.emulation.fidelity import Expectation, Fidelity, fmt
-from guestcompat.emulation.pci import plan_pci, wanted_entries
+from guestcompat.emulation.pci import nic_name, plan_pci, wanted_entries
 from guestcompat.profiles.catalog import DeviceKind, load_catalog
 
 ID_FIELDS = ("vendor", "device", "subsystem_vendor", "subsystem_device", "revision", "class_code", "present",
@@ -50,7 +49,7 @@ def predicted_tree(compiled: CompiledMachine) -> list[TreeLine]:
 
     def walk(parent: str | None, depth: int) -> None:
         for placed in children.get(parent, []):
-            lines.append(_line(placed, depth, kinds, by_address))
+            lines.append(_line(placed, depth, kinds, by_address, wanted))
             walk(placed.name, depth + 1)
 
     walk(None, 0)
@@ -58,7 +57,7 @@ def predicted_tree(compiled: CompiledMachine) -> list[TreeLine]:
 
 
 def _line(placed: Placed, depth: int, kinds: dict[str, DeviceKind],
-          by_address: dict[str, list[tuple[str, Expectation]]]) -> TreeLine:
+          by_address: dict[str, list[tuple[str, Expectation]]], wanted: Topology) -> TreeLine:
     kind = kinds.get(placed.name)
     address = str(placed.address)
     parts = [address]
@@ -71,8 +70,7 @@ def _line(placed: Placed, depth: int, kinds: dict[str, DeviceKind],
     if placed.physical_slot is not None:
         parts.append(f"slot {placed.physical_slot}")
     if kind is not None and kind.role == "nic":
-        a = placed.address
-        parts.append("=> " + predicted_name(a.bus, a.device, a.function, placed.physical_slot))
+        parts.append("=> " + nic_name(wanted, placed.address, placed.physical_slot))
     deviations = tuple((field, fmt(e.presented), e.reason or "") for field, e in by_address.get(address, []))
     return TreeLine(depth, "  ".join(parts), deviations)
 

@@ -26,7 +26,6 @@ from guestcompat.errors import ProfileError
 from guestcompat.profiles.model import Profile
 
 NAMED_LISTS = {("pci", "bridges"), ("pci", "devices"), ("vio", "devices"), ("disks",)}
-LOADER_KEYS = {"extends"}
 
 KeyPath = tuple[str, ...]
 

@@ -278,10 +278,8 @@ if [ -n "$HELPER" ] && [ -x "$HELPER" ]; then
 	[ "$st" = 0 ] || rec e "" "helper $HELPER exited with status $st"
 fi
 
-# --- the guest's own tools (only those the image has) ------------------------
-# What a migration engineer would run inside the VM.  Each runs once; its
-# stdout, stderr, exit status and duration (centiseconds of /proc/uptime)
-# go into tools/<key>/.  Outputs are parsed on the host (detection/tools.py).
+# --- running a tool: each runs once; its stdout, stderr, exit status and ----
+# duration (centiseconds of /proc/uptime) go into tools/<key>/.
 TR=${GC_TOOLROOT-}
 NT=0
 up_cs() {
@@ -306,6 +304,10 @@ tool() {
 	rec t "tools/$_k/stderr" "$T/gc-t$NT.err"
 	NT=$((NT + 1))
 }
+
+# --- the guest's own tools (only those the image has) ------------------------
+# What a migration engineer would run inside the VM.  Outputs are parsed on
+# the host (detection/tools.py).
 {
 	[ -x "$TR/usr/bin/lspci" ] && tool lspci "$TR/usr/bin/lspci" -i "$TR/usr/share/misc/pci.ids" -nnmmv
 	[ -x "$TR/usr/sbin/dmidecode" ] && tool dmidecode "$TR/usr/sbin/dmidecode"

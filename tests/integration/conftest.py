@@ -4,40 +4,35 @@ from __future__ import annotations
 
 import glob
 import os
-import tempfile
 
 import pytest
+from qemu_processes import qemu_pids
+
+from guestcompat.qemu_process import PREFIX, dir_pattern
 
 
 def _our_qemus() -> set[int]:
-    """QEMU processes whose parent is this test process (the harness's children)."""
-    pids = set()
-    me = os.getpid()
-    for stat in glob.glob("/proc/[0-9]*/stat"):
-        try:
-            with open(stat) as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            with open(stat.replace("stat", "comm")) as fh:
-                comm = fh.read().strip()
-        except OSError:
-            continue
-        if comm.startswith("qemu-system") and int(fields[1]) == me:
-            pids.add(int(stat.split("/")[2]))
-    return pids
+    """QEMU processes of this test process: every QEMU guestcompat starts names one of this
+    process's private directories (its QMP socket) or carries its libvirt domain name, both
+    ``guestcompat-<pid>-…`` (xdist workers run side by side, each with its own pid)."""
+    mark = f"{PREFIX}{os.getpid()}-".encode()
+    return set(qemu_pids(lambda argv: any(mark in a for a in argv)))
 
 
-def _run_dirs() -> set[str]:
-    """Run directories made by this process (xdist workers run side by side)."""
-    return set(glob.glob(os.path.join(tempfile.gettempdir(), f"guestcompat-run-{os.getpid()}-*")))
+def _private_dirs() -> set[str]:
+    """This process's private directories: runs, migrations, the capability probe, libvirt runs.
+    The embedded libvirt root (``-libvirt-``) is not one: it lives as long as the process, by design
+    (harness/libvirt_embed.py), and test_libvirt.py checks it goes at exit."""
+    return {d for d in glob.glob(dir_pattern()) if not os.path.basename(d).split("-", 3)[2] == "libvirt"}
 
 
 @pytest.fixture
 def leaves_nothing_behind():
-    """Assert a test left no QEMU child process and no run temp dir of its own."""
-    before_dirs = _run_dirs()
+    """Assert a test left no QEMU process and no private temp dir of its own."""
+    before_dirs = _private_dirs()
     yield
     assert not _our_qemus(), "a QEMU process was left running"
-    assert _run_dirs() <= before_dirs, f"temp dirs left behind: {_run_dirs() - before_dirs}"
+    assert _private_dirs() <= before_dirs, f"temp dirs left behind: {_private_dirs() - before_dirs}"
 
 
 @pytest.fixture

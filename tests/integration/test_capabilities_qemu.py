@@ -86,7 +86,7 @@ def test_a_binary_that_is_not_qemu_is_a_clear_error(tmp_path, monkeypatch):
     assert result.exit_code != 0
     assert "does not answer as a QEMU system emulator" in str(result.exception)
     assert "qemu-fake: no such machine" in str(result.exception)
-    assert not [d for d in set(os.listdir("/tmp")) - before if d.startswith("guestcompat-caps-")]
+    assert not [d for d in set(os.listdir("/tmp")) - before if d.startswith(f"guestcompat-{os.getpid()}-caps-")]
 
 
 def test_compile_refuses_a_profile_this_qemu_build_cannot_present(tmp_path, monkeypatch):
@@ -111,3 +111,18 @@ def test_compile_refuses_a_profile_this_qemu_build_cannot_present(tmp_path, monk
     message = str(result.exception)
     assert message.startswith(f"pci.devices[scsi0]: unsupported by this QEMU ({wrapper} 7.2.")
     assert "device 'pvscsi' does not exist in this build" in message
+
+
+def test_a_comma_in_tmpdir_does_not_break_the_qmp_socket_option(tmp_path):
+    """The owner escapes its socket path in the -chardev option (`,` → `,,`)."""
+    import subprocess
+    import sys
+
+    odd = tmp_path / "a,b"
+    odd.mkdir()
+    env = {**os.environ, "TMPDIR": str(odd), "GUESTCOMPAT_CACHE": str(tmp_path / "cache")}
+    res = subprocess.run([sys.executable, "-m", "guestcompat.harness.cli", "capabilities"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "pc → pc-i440fx-" in res.stdout
+    assert list(odd.iterdir()) == []  # its private directory was made there, and removed

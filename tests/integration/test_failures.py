@@ -88,7 +88,7 @@ def test_qemu_killed_mid_boot(small, our_qemus):
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
 
-    with pytest.raises(RunError, match="QEMU exited with code -9 before the guest delivered"):
+    with pytest.raises(RunError, match="QEMU was killed by signal 9 before the guest delivered"):
         boot(small, image, timeout=120, on_console=kill_qemu)
 
 

@@ -43,8 +43,8 @@ def _qemus_named(prefix: str) -> list[int]:
 def _leftover_dirs(pid: int, embed_root: bool = True) -> list[str]:
     """Run dirs of process ``pid``, and its embed root (which lives as long as the process)."""
     tmp = tempfile.gettempdir()
-    return (glob.glob(os.path.join(tmp, f"guestcompat-libvirt-{pid}-*")) if embed_root else []) + \
-        glob.glob(os.path.join(tmp, f"guestcompat-lvrun-{pid}-*"))
+    return (glob.glob(os.path.join(tmp, f"guestcompat-{pid}-libvirt-*")) if embed_root else []) + \
+        glob.glob(os.path.join(tmp, f"guestcompat-{pid}-lvrun-*"))
 
 
 def test_every_bundled_profile_is_accepted_by_libvirt():

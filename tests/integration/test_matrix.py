@@ -19,9 +19,10 @@ from guestcompat.harness.matrix_report import PlainReporter
 
 
 def crashing_qemu(directory: Path, real: str) -> str:
-    """A 'QEMU' that answers the capability questions like the real one and dies when asked to run."""
+    """A 'QEMU' that answers the capability questions like the real one (the probe runs
+    ``-machine none``) and dies when asked to run a machine."""
     path = directory / "qemu-crashes"
-    path.write_text(f'#!/bin/sh\ncase "$2" in help) exec {real} "$@";; esac\n'
+    path.write_text(f'#!/bin/sh\ncase "$2" in help|none) exec {real} "$@";; esac\n'
                     'echo "simulated crash: Segmentation fault" >&2\nexit 139\n')
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
     return str(path)

@@ -8,7 +8,7 @@ import pytest
 
 from guestcompat.detection.models import fingerprint_from_captures
 from guestcompat.errors import ProfileError
-from guestcompat.harness.replay import CATEGORIES, compare, load_sources, predicted_name
+from guestcompat.harness.replay import CATEGORIES, compare, lspci_name, load_sources
 
 CAPTURES = Path("/work/shared/vmware-captures")
 LSPCI = (CAPTURES / "fusion-ubuntu2010-jc.lspci.txt").read_text()
@@ -54,7 +54,8 @@ def test_an_lspci_only_capture_does_not_pretend_to_judge_identity() -> None:
 def test_predicted_names_follow_net_id() -> None:
     fp = fingerprint_from_captures(LSPCI, None)
     nics = [d for d in fp.tools.lspci if d.class_id and d.class_id >> 8 == 2]
-    assert [predicted_name(d) for d in nics] == ["ens33"]
+    present = {d.address: d for d in fp.tools.lspci}
+    assert [lspci_name(d, present, fp) for d in nics] == ["ens33"]
 
 
 def test_sources_are_recognised_or_refused_by_name(tmp_path: Path) -> None:

@@ -35,3 +35,32 @@ def test_show_unknown_profile_is_a_clear_error():
                           capture_output=True, text=True)
     assert proc.returncode == 2, proc.stderr
     assert "error: no profile named 'vmware/nope'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+DUAL = """
+description = "two NIC functions in one device"
+[[pci.devices]]
+name = "nic0"
+kind = "e1000e"
+address = "00:10.0"
+[[pci.devices]]
+name = "nic1"
+kind = "e1000e"
+address = "00:10.1"
+"""
+
+
+def test_function_0_of_a_multifunction_nic_is_expected_with_f0_and_shown_so(profile_dir):
+    from guestcompat.emulation.compiler import compile_profile
+    from guestcompat.emulation.arches import resolve_target
+    from guestcompat.profiles.loader import load
+
+    profile_dir("t/dual", DUAL)
+    compiled = compile_profile(load("t/dual"), resolve_target())
+    names = {e.selector: (e.wanted, e.presented) for e in compiled.expectations if e.selector.endswith("].name")}
+    assert names["net[00:10.0].name"][0] == names["net[00:10.0].name"][1] and \
+        names["net[00:10.0].name"][0].endswith("s16f0")
+    assert names["net[00:10.1].name"][0].endswith("s16f1")
+    result = CliRunner().invoke(cli, ["show", "t/dual"])
+    assert result.exit_code == 0, result.output
+    assert "s16f0" in result.output and "s16f1" in result.output

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from guestcompat.bridges.address import PciAddress
@@ -99,8 +99,7 @@ def test_walk_invariants(entries):
     functions = [Function(f"f{d}.{f}", PciAddress(0, d, f), is_bridge=b) for d, f, b in entries]
     zeros = {(d) for d, f, _ in entries if f == 0}
     functions = [fn for fn in functions if fn.address.device in zeros]
-    if not functions:
-        return
+    assume(functions)  # a device without function 0 is not scanned: nothing to plan
     topo = plan(functions)
     buses = [p.secondary_bus for p in topo.bridges]
     assert buses == sorted(buses) and len(set(buses)) == len(buses)
