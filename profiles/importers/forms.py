@@ -54,12 +54,19 @@ def _sniff_lspci(text: str, section: Section) -> int:
         lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
         heads = sum(1 for ln in lines if _HEADER.match(ln.strip()) or _MM.match(ln.strip())
                     or _NUMERIC.match(ln.strip()))
-        return 55 if heads >= 2 else 0          # a leading line of chatter before the listing
+        if heads >= 2:
+            return 55                           # a leading line of chatter before the listing
+        addressed = sum(1 for ln in lines if re.match(r"^(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]\b",
+                                                      ln.strip(), re.IGNORECASE))
+        return 30 if addressed else 0           # PCI addresses without an lspci line shape: the closest form
     return 90
 
 
 def _lspci_continues(previous: str, line: str) -> bool:
     stripped = line.strip()
+    unbalanced = previous.count("(") > previous.count(")") or previous.count("[") > previous.count("]")
+    if unbalanced and _HEADER.match(previous.strip()) and not re.match(r"^[A-Z][\w -]*: ", stripped):
+        return True                 # "… [15ad:07b0] (rev" / " 01)": a header cut inside its brackets
     if line[:1] in " \t" or stripped.startswith("#"):
         return False
     return not (_HEADER.match(stripped) or _MM.match(stripped) or _NUMERIC.match(stripped)

@@ -15,7 +15,6 @@ strings and ``capabilities: smbios-2.7``.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 from guestcompat.detection.tools import DmiStructure, Dmidecode, LspciDevice
 from guestcompat.profiles.importers.facts import FROM_NAME, CaptureFacts, NicFact, Provenance
@@ -44,13 +43,21 @@ def looks_like_sections(text: str) -> int:
     return 85 if nodes and attrs >= 2 else 0
 
 
-@lru_cache(maxsize=4)
+_INDEXES: dict[int, tuple[PciIds, dict[str, tuple[tuple[int, int], ...]]]] = {}
+
+
 def _device_index(db: PciIds) -> dict[str, tuple[tuple[int, int], ...]]:
+    """Device name -> every (vendor, device) of that name (lshw prints the device name alone)."""
+    cached = _INDEXES.get(id(db))
+    if cached and cached[0] is db:
+        return cached[1]
     index: dict[str, list[tuple[int, int]]] = {}
     for vendor, devices in db.devices.items():
         for name, device in devices.items():
             index.setdefault(name, []).append((vendor, device))
-    return {k: tuple(v) for k, v in index.items()}
+    result = {k: tuple(v) for k, v in index.items()}
+    _INDEXES[id(db)] = (db, result)
+    return result
 
 
 def _by_device_name(name: str, prefer: tuple[int, ...], db: PciIds) -> tuple[tuple[int, int] | None, str | None]:

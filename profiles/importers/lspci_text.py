@@ -77,10 +77,10 @@ class PciIds:
                 hit = self.subsystems.get((vendor or -1, device or -1), {}).get(rest)
                 if hit and hit[0] == sv:
                     return hit
-                if rest in self.devices.get(sv, {}) and sv == vendor:
-                    # lspci prints the device's own name for a subsystem pci.ids does not list when the
-                    # subsystem ids equal the device's: the inverse is a guess, so the caller reports it
-                    return sv, None
+                if rest in self.devices.get(sv, {}) and sv == vendor and self.devices[sv][rest] == device:
+                    # lspci (pciutils names.c) prints the device's own name for a subsystem pci.ids does not
+                    # list only when the subsystem ids equal the device's own: the inverse is exact
+                    return sv, device
                 unknown = re.fullmatch(r"Device ([0-9a-f]{4})", rest)
                 if unknown:
                     return sv, int(unknown[1], 16)
@@ -258,7 +258,8 @@ def _parse_mm(text: str, source: str, pci_ids: PciIds | None) -> tuple[tuple[Lsp
                                    vendor_name=vendor_name, vendor=vendor, device_name=device_name, device=device,
                                    subsystem_vendor_name=sv_name, subsystem_vendor=sv, subsystem_name=sd_name,
                                    subsystem_device=sd, revision=opts.get("r"), prog_if=opts.get("p"),
-                                   other={"_ids_read": "1"} if read else {}))
+                                   other={**({"_ids_read": "1"} if read else {}),
+                                          **({"_sub_read": "1"} if ids[3] is not None else {})}))
     if not devices:
         raise ProfileError(f"{source}: no lspci -mm records (BB:DD.F \"class\" \"vendor\" \"device\" …)")
     return tuple(devices), tuple(errors)

@@ -129,7 +129,7 @@ def join_wrapped(lines: list[str], continues: Callable[[str, str], bool]) -> tup
     for index, line in enumerate(lines):
         if out and line.strip() and out[-1].strip() and continues(out[-1], line):
             previous = out[-1]
-            hard = len(previous) >= 79
+            hard = len(previous) >= 79 and not line[:1].isspace()
             out[-1] = previous + line.strip() if hard else previous + " " + line.strip()
             joined.append(index)
             continue
