@@ -67,8 +67,8 @@ def import_facts(name: str, facts: CaptureFacts) -> CaptureImport:
     """A profile from whatever one VM's capture holds (forms.read_files / read_text)."""
     if facts.empty:
         raise ProfileError(f"{name}: the capture holds no fact this tool reads")
-    _one_hypervisor(facts, name)
-    notes: list[str] = list(facts.problems)
+    foreign = _one_hypervisor(facts, name)
+    notes: list[str] = list(facts.problems) + ([foreign] if foreign else [])
     provenance: list[Provenance] = [p for p in facts.provenance if p.how != READ]
     profile: dict[str, Any] = {"description": f"imported from a capture ({name})"}
     if facts.pci:
@@ -86,7 +86,8 @@ def import_facts(name: str, facts: CaptureFacts) -> CaptureImport:
     else:
         notes.append("no dmidecode capture: identity strings are the base profile's")
     _cpu(facts, profile, provenance)
-    _vmware_serial(facts, profile, notes, provenance)
+    if foreign is None:
+        _vmware_serial(facts, profile, notes, provenance)
     notes.append("platform.hardware_version: a capture does not show it; state it if you know it")
     notes.append("disks and MAC addresses are not in these captures; add them from the VM's settings"
                  if not any(n.mac for n in facts.nics) else "disks are not in these captures; add them from the VM's settings")
@@ -125,8 +126,8 @@ def hypervisors(facts: CaptureFacts) -> dict[str, str]:
     return seen
 
 
-def _one_hypervisor(facts: CaptureFacts, name: str) -> None:
-    """Refuse a capture of another hypervisor's guest, or of two VMs (facts naming two hypervisors)."""
+def _one_hypervisor(facts: CaptureFacts, name: str) -> str | None:
+    """Refuse a capture of two VMs (facts naming two hypervisors); a note for another hypervisor's guest."""
     seen = hypervisors(facts)
     names = set(seen.values())
     if len(names) > 1:
@@ -134,8 +135,9 @@ def _one_hypervisor(facts: CaptureFacts, name: str) -> None:
         raise ProfileError(f"{name}: two VMs in one capture? {said}. Import one VM's outputs at a time")
     if names and names != {"VMware"}:
         where, hit = next(iter(seen.items()))
-        raise ProfileError(f"{name}: this capture is of a {hit} guest ({where}), not a VMware one: "
-                           f"import capture rebuilds VMware VMs")
+        return (f"this capture is of a {hit} guest ({where}), not a VMware one: the profile keeps VMware's "
+                f"layout and identity where the capture says nothing")
+    return None
 
 
 def _layout_and_devices(devices: tuple[LspciDevice, ...], profile: dict[str, Any], notes: list[str],

@@ -77,10 +77,11 @@ class PciIds:
                 hit = self.subsystems.get((vendor or -1, device or -1), {}).get(rest)
                 if hit and hit[0] == sv:
                     return hit
-                if rest in self.devices.get(sv, {}) and sv == vendor and self.devices[sv][rest] == device:
-                    # lspci (pciutils names.c) prints the device's own name for a subsystem pci.ids does not
-                    # list only when the subsystem ids equal the device's own: the inverse is exact
-                    return sv, device
+                if rest in self.devices.get(sv, {}) and sv == vendor:
+                    # lspci prints the device's own name for a subsystem pci.ids does not list; the real
+                    # Fusion capture shows it also for subsystem 15ad:1976 under 15ad:0774, so the subsystem
+                    # device id is not the device's: the inverse is a guess, and the caller reports it
+                    return sv, None
                 unknown = re.fullmatch(r"Device ([0-9a-f]{4})", rest)
                 if unknown:
                     return sv, int(unknown[1], 16)
