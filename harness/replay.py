@@ -120,6 +120,8 @@ def _hex(value: int | None, width: int) -> str | None:
 
 
 def _label(d: LspciDevice) -> str:
+    if d.vendor is None or d.device is None:     # ids the capture did not show (inferred ones are not scored)
+        return d.device_name or "no ids shown"
     return f"{_hex(d.vendor, 4)}:{_hex(d.device, 4)} {d.device_name or ''}".rstrip()
 
 
@@ -134,10 +136,10 @@ def compare(source: Fingerprint, replay: Fingerprint, source_nics: dict[str, str
         there = rep_pci.get(address)
         want_class = _hex(d.class_id, 4)
         got_class = None if there is None else _hex(there.class_id, 4)
+        what = f"a class {want_class} function"
         if want_class is None:      # a listing without classes (lshw, lspci -t): a function at the address
-            want_class, got_class = "present", None if there is None else "present"
-        if not tally.check("placement", f"PCI {address} ({_label(d)}): a class {want_class} function",
-                           want_class, got_class):
+            want_class, got_class, what = "present", None if there is None else "present", "a function"
+        if not tally.check("placement", f"PCI {address} ({_label(d)}): {what}", want_class, got_class):
             elsewhere = [a for a, r in rep_pci.items() if (r.vendor, r.device) == (d.vendor, d.device)]
             if elsewhere:
                 last = tally.deviations[-1]
@@ -233,8 +235,13 @@ def _names(tally: _Tally, source: Fingerprint, replay: Fingerprint, src_pci: dic
             if got is None and not rep_ran_net_id and address in rep_pci:
                 got = predicted_name(rep_pci[address])
             tally.check("names", f"NIC name of {address}", name, got)
+    # A name predicted from lspci needs the physical slots lspci shows with -v/-vmm; a listing without
+    # any (plain, -nn, -mm, lshw, dmesg) cannot say whether the NIC was ens192 or enp11s0.
+    shows_slots = any(d.physical_slot for d in src_pci.values())
     for address, d in sorted(src_pci.items()):
         if (d.class_id is None or d.class_id >> 8 != 0x02) and address not in listed:
+            continue
+        if address not in listed and address not in observed_src and not shows_slots:
             continue
         want = listed.get(address) or observed_src.get(address) or predicted_name(d)
         got = observed_rep.get(address)

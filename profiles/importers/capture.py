@@ -80,7 +80,7 @@ def import_facts(name: str, facts: CaptureFacts) -> CaptureImport:
         notes.append("no PCI listing in the capture: the devices are the base layout's only")
         provenance.append(Provenance("extends = vmware/base", FROM_HARDWARE,
                                      "no PCI listing; every VMware virtual hardware since version 7 has this layout"))
-    _nics(facts, profile, notes)
+    _nics(facts, profile, notes, provenance)
     if facts.dmi and facts.dmi.structures:
         _identity(facts.dmi, profile, notes)
     else:
@@ -143,8 +143,12 @@ def _one_hypervisor(facts: CaptureFacts, name: str) -> str | None:
 def _layout_and_devices(devices: tuple[LspciDevice, ...], profile: dict[str, Any], notes: list[str],
                         catalog: Catalog) -> None:
     by_slot = {_short(d.slot).lower(): d for d in devices}
-    modern = all(_is(by_slot.get(a), 0x15AD, d) or _unnamed_bridge(by_slot.get(a))
-                 for a, d in (("00:11.0", 0x0790), ("00:15.0", 0x07A0)))
+    # hw4 has a NIC at 00:11.0 where hw7+ has its PCI bridge; a partial listing (grep'd dmesg, lshw -c
+    # network) that shows neither is taken as the modern layout every VMware VM since hw7 has.
+    modern = all(by_slot.get(a) is None or _is(by_slot.get(a), 0x15AD, d) or _unnamed_bridge(by_slot.get(a))
+                 or by_slot[a].vendor is None for a, d in (("00:11.0", 0x0790), ("00:15.0", 0x07A0)))
+    if modern and ("00:11.0" not in by_slot or "00:15.0" not in by_slot):
+        notes.append("the PCI listing does not show 00:11.0/00:15.0: the modern layout (hw7+) is assumed")
     profile["extends"] = "vmware/base" if modern else "vmware/chipset"
     base = load(profile["extends"])
     base_addresses = {d.address for d in base.pci.devices} | {b.address for b in base.pci.bridges}
@@ -219,9 +223,31 @@ def _identity(dmi: Dmidecode, profile: dict[str, Any], notes: list[str]) -> None
         profile.setdefault("smbios", {}).update(smbios)
 
 
-def _nics(facts: CaptureFacts, profile: dict[str, Any], notes: list[str]) -> None:
-    """A NIC's MAC (ip link, lshw) goes on the device placed at its PCI address."""
+def _nics(facts: CaptureFacts, profile: dict[str, Any], notes: list[str],
+          provenance: list[Provenance] | None = None) -> None:
+    """A NIC's MAC (ip link, lshw) goes on the device placed at its PCI address; a NIC the capture
+    names at an address its PCI listing does not cover (ip link, /sys/class/net, dmesg alone) is
+    placed as the kind its driver names, else as ESXi's default vmxnet3 (said so)."""
     placed = {d["address"]: d for d in profile.get("pci", {}).get("devices", [])}
+    listed = {d.address for d in facts.pci}
+    catalog = load_catalog()
+    for nic in facts.nics:
+        if nic.pci is None or nic.pci in placed or nic.pci in listed or not _ADDRESS.match(nic.pci) \
+                or nic.pci.startswith("00:"):
+            continue
+        by_driver = [k for k, kind in catalog.kinds.items() if kind.role == "nic" and nic.driver
+                     and kind.guest_driver == nic.driver and not k.startswith("qemu-")]
+        kind = by_driver[0] if by_driver else "vmxnet3"
+        if kind not in catalog.kinds:
+            continue
+        entry: dict[str, Any] = {"name": f"{kind}-{nic.pci.replace(':', '-').replace('.', '-')}", "kind": kind,
+                                 "address": nic.pci}
+        profile.setdefault("pci", {}).setdefault("devices", []).append(entry)
+        placed[nic.pci] = entry
+        if provenance is not None:
+            provenance.append(Provenance(f"pci[{nic.pci}] kind {kind}", FROM_NAME if by_driver else DEFAULTED,
+                                         f"NIC {nic.name} is there; " + (f"its driver is {nic.driver}" if by_driver
+                                         else "the capture does not show its model: ESXi's default NIC")))
     for nic in facts.nics:
         if nic.mac and nic.pci in placed and "mac" not in placed[nic.pci]:
             placed[nic.pci]["mac"] = nic.mac
