@@ -56,17 +56,45 @@ def _sniff_lspci(text: str, section: Section) -> int:
                     or _NUMERIC.match(ln.strip()))
         if heads >= 2:
             return 55                           # a leading line of chatter before the listing
-        addressed = sum(1 for ln in lines if re.match(r"^(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]\b",
-                                                      ln.strip(), re.IGNORECASE))
-        return 30 if addressed else 0           # PCI addresses without an lspci line shape: the closest form
+        led = [ln.strip() for ln in lines if _LEAD_ADDR.match(ln.strip())]
+        shaped = [ln for ln in led if re.search(r'[\["]|\w: ', ln[8:])]
+        if len(shaped) >= 2:
+            return 55                           # lspci lines a wrap cut short
+        return 30 if led else 0                 # PCI addresses without an lspci line shape: the closest form
     return 90
+
+
+_DETAIL = re.compile(r"^\s*[A-Z][\w /().+-]*:(\s|$)")
+_LEAD_ADDR = re.compile(r"^(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7] ", re.IGNORECASE)
+
+
+def _lenient_form(lines: list[str]) -> str:
+    """The lspci mode from the first listing line even when a wrap cut it short (to pick the joiner)."""
+    for line in lines:
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("Slot:"):
+            return "vmm"
+        if stripped[:2] in ("-[", "+-", "\\-"):
+            return "tree"
+        if _LEAD_ADDR.match(stripped):
+            rest = stripped[_LEAD_ADDR.match(stripped).end():]
+            return "mm" if rest.startswith('"') else "plain"
+    return "plain"
+
+
+def _mm_continues(previous: str, line: str) -> bool:
+    return not _LEAD_ADDR.match(line.strip()) and not line.startswith("#")
 
 
 def _lspci_continues(previous: str, line: str) -> bool:
     stripped = line.strip()
+    header = _HEADER.match(previous.strip()) or _NUMERIC.match(previous.strip())
     unbalanced = previous.count("(") > previous.count(")") or previous.count("[") > previous.count("]")
-    if unbalanced and _HEADER.match(previous.strip()) and not re.match(r"^[A-Z][\w -]*: ", stripped):
-        return True                 # "… [15ad:07b0] (rev" / " 01)": a header cut inside its brackets
+    if header and (unbalanced or len(previous) >= 60) and not _DETAIL.match(line) \
+            and not _LEAD_ADDR.match(stripped):
+        return True                 # "… [15ad:07b0] (rev" / " 01)": a long header wrapped
     if line[:1] in " \t" or stripped.startswith("#"):
         return False
     return not (_HEADER.match(stripped) or _MM.match(stripped) or _NUMERIC.match(stripped)
@@ -83,13 +111,14 @@ def _tree_continues(previous: str, line: str) -> bool:
 
 def _read_lspci(text: str, label: str) -> CaptureFacts:
     lines = [ln for ln in text.splitlines()]
-    start = next((i for i, ln in enumerate(lines) if detect_form(ln) != "unknown"), 0)
+    start = next((i for i, ln in enumerate(lines) if detect_form(ln) != "unknown" or _LEAD_ADDR.match(ln.strip())
+                  or ln.strip().startswith("Slot:")), 0)
     problems: list[str] = []
     if any(ln.strip() and not ln.startswith("#") for ln in lines[:start]):
         problems.append(f"{label}: lines 1-{start} before the listing skipped")
     lines = lines[start:]
-    form = detect_form("\n".join(lines))
-    continues = {"vmm": _vmm_continues, "tree": _tree_continues}.get(form, _lspci_continues)
+    form = _lenient_form(lines)
+    continues = {"vmm": _vmm_continues, "tree": _tree_continues, "mm": _mm_continues}.get(form, _lspci_continues)
     lines, joined = join_wrapped(lines, continues)
     if joined:
         problems.append(f"{label}: {len(joined)} wrapped line(s) joined back (first at line {start + joined[0] + 1})")

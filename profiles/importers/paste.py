@@ -56,9 +56,10 @@ def clean_lines(text: str) -> list[str]:
         stripped = line.strip()
         if len(stripped) >= 2 and stripped.startswith("`") and stripped.endswith("`") and "`" not in stripped[1:-1]:
             line = line.replace("`", "", 2) if stripped.count("`") == 2 else line
-        if line.endswith("\\") and not line.endswith("\\\\"):
-            line = line[:-1].rstrip()
-        lines.append(line.rstrip())
+        if line.rstrip().endswith("\\") and not line.rstrip().endswith("\\\\"):
+            line = line.rstrip()[:-1].rstrip()
+        # trailing blanks are kept: a terminal's hard wrap leaves the space it cut at on the first line
+        lines.append(line)
     return lines
 
 
@@ -126,12 +127,14 @@ def join_wrapped(lines: list[str], continues: Callable[[str, str], bool]) -> tup
     space); a mail client at a space it drops: joined with one."""
     out: list[str] = []
     joined: list[int] = []
+    physical = ""            # the previous line as it was in the file (its length tells a terminal's wrap)
     for index, line in enumerate(lines):
         if out and line.strip() and out[-1].strip() and continues(out[-1], line):
             previous = out[-1]
-            hard = len(previous) >= 79 and not line[:1].isspace()
-            out[-1] = previous + line.strip() if hard else previous + " " + line.strip()
+            hard = len(physical) >= 79 and not line[:1].isspace()
+            out[-1] = previous + line.strip() if hard else previous.rstrip() + " " + line.strip()
             joined.append(index)
-            continue
-        out.append(line)
+        else:
+            out.append(line)
+        physical = line
     return out, joined

@@ -192,3 +192,37 @@ def test_damaged_captures_never_traceback(name: str, data) -> None:
         import_facts(name, facts)
     except GuestcompatError:
         pass
+
+
+def _terminal_wrap(text: str, width: int) -> str:
+    """What copying from a terminal of ``width`` columns does: long lines cut at the width, mid-word."""
+    out = []
+    for line in text.splitlines():
+        while len(line) > width:
+            out.append(line[:width])
+            line = line[width:]
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def _mail_wrap(text: str, width: int) -> str:
+    """What a mail client does: long lines broken at spaces (the space dropped)."""
+    import textwrap
+
+    return "\n".join("\n".join(textwrap.wrap(ln, width, break_long_words=False, break_on_hyphens=False))
+                     if len(ln) > width else ln for ln in text.splitlines()) + "\n"
+
+
+WRAPPABLE = sorted(p.name for p in DATA.glob("*.lspci*.txt")) + ["fusion.dmidecode-t0123-spaces.txt"]
+
+
+@pytest.mark.parametrize("wrap", [lambda t: _terminal_wrap(t, 80), lambda t: _mail_wrap(t, 72)],
+                         ids=["terminal-80", "mail-72"])
+@pytest.mark.parametrize("name", WRAPPABLE)
+def test_wrapped_lines_are_joined_back(name: str, wrap) -> None:
+    def facts_of(f):
+        return ({d.slot: (d.vendor, d.device, d.revision, d.class_id, d.subsystem_vendor, d.subsystem_device)
+                 for d in f.pci}, f.dmi.structures[:4] if f.dmi else None)
+
+    text = (DATA / name).read_text()
+    assert facts_of(read_text(wrap(text), name)) == facts_of(read_text(text, name))
