@@ -485,7 +485,8 @@ def import_capture_cmd(captures: tuple[Path, ...], lspci_file: Path | None, dmid
 def replay_cmd(captures: tuple[Path, ...], arch: str | None, machine: str | None, accel: str,
                qemu_binary: str | None, disk_image: Path | None, timeout: float, min_score: float,
                json_path: Path | None) -> None:
-    """Import CAPTURES (the capture script's JSON, or lspci -nnmmv and/or dmidecode text of one VM),
+    """Import CAPTURES (the capture script's JSON, or one VM's text captures in any form `import capture`
+    reads: lspci, lshw, dmidecode, the DMI banner, ip link, ls -l /sys/class/net, dmesg),
     boot the result and score per category how faithfully the booted guest reproduces the source,
     listing every deviation. Exit 0 all categories at or above --min-score, 1 below, 2 error."""
     from guestcompat.harness.replay import load_sources, replay
