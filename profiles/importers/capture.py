@@ -82,7 +82,7 @@ def import_facts(name: str, facts: CaptureFacts) -> CaptureImport:
                                      "no PCI listing; every VMware virtual hardware since version 7 has this layout"))
     _nics(facts, profile, notes, provenance)
     if facts.dmi and facts.dmi.structures:
-        _identity(facts.dmi, profile, notes)
+        _identity(facts.dmi, profile, notes, provenance)
     else:
         notes.append("no dmidecode capture: identity strings are the base profile's")
     _cpu(facts, profile, provenance)
@@ -165,6 +165,10 @@ def _layout_and_devices(devices: tuple[LspciDevice, ...], profile: dict[str, Any
         on_bus0 = address.startswith("00:")
         if on_bus0 and (address in base_addresses or (dev.class_id in _LAYOUT_CLASSES)):
             continue  # the base layout's own function
+        if dev.vendor is None or dev.device is None:
+            notes.append(f"{address}: the capture shows a function there but not its ids"
+                         f"{' (' + repr(dev.device_name) + ' did not resolve)' if dev.device_name else ''}; not reproduced")
+            continue
         kind = kinds.get((dev.vendor or -1, dev.device or -1))
         label = f"{address} {dev.vendor or 0:04x}:{dev.device or 0:04x} {dev.device_name or '?'}"
         if kind is None:
@@ -180,18 +184,27 @@ def _layout_and_devices(devices: tuple[LspciDevice, ...], profile: dict[str, Any
     profile["pci"] = {"devices": placed}
 
 
-def _identity(dmi: Dmidecode, profile: dict[str, Any], notes: list[str]) -> None:
+def _identity(dmi: Dmidecode, profile: dict[str, Any], notes: list[str],
+              provenance: list[Provenance] | None = None) -> None:
     smbios: dict[str, Any] = {}
     if dmi.smbios_version:
         smbios["version"] = ".".join(dmi.smbios_version.split(".")[:2])
     bios, system = dmi.first(0), dmi.first(1)
-    if bios and _pick(bios.fields, {"Vendor": "v", "Version": "v", "Release Date": "d", "BIOS Revision": "r"}):
+    if bios and any(bios.fields.get(k) not in (None, "", "Not Specified")
+                    for k in ("Vendor", "Version", "Release Date", "BIOS Revision")):
         smbios["bios"] = _pick(bios.fields, {"Vendor": "vendor", "Version": "version", "Release Date": "date",
                                              "BIOS Revision": "release"})
         if bios.fields.get("Vendor", "").startswith("VMware") or bios.fields.get("Version", "").startswith("VMW"):
             profile.setdefault("platform", {})["firmware"] = "efi"
     if system and re.fullmatch(r"VMware\d+,\d+", system.fields.get("Product Name", "")):
         profile.setdefault("platform", {})["firmware"] = "efi"     # VMware7,1 / VMware20,1: VMware's EFI
+    if profile.get("platform", {}).get("firmware") == "efi" and not (bios and bios.fields.get("Vendor")):
+        # a banner or lshw shows no BIOS vendor; VMware's EFI firmware calls itself "VMware, Inc.", not the
+        # base profile's Phoenix (inferred from the firmware the product name or BIOS version names)
+        smbios.setdefault("bios", {})["vendor"] = "VMware, Inc."
+        if provenance is not None:
+            provenance.append(Provenance("smbios.bios.vendor", FROM_HARDWARE, "not in the capture; VMware's EFI "
+                                         "firmware (VMwareN,1 / VMW… BIOS) calls itself 'VMware, Inc.'"))
     if system:
         section = _pick(system.fields, {"Manufacturer": "manufacturer", "Product Name": "product",
                                         "Version": "version"})

@@ -90,6 +90,8 @@ def test_dmi_banner(name: str, product: str, firmware: str) -> None:
     assert facts.dmi.first(1).fields == {"Manufacturer": "VMware, Inc.", "Product Name": product}
     result = import_facts("t", facts)
     assert result.profile["platform"]["firmware"] == firmware
+    assert result.profile["smbios"]["bios"]["vendor"] == "VMware, Inc."
+    assert any(line.startswith("smbios.bios.vendor: inferred from the hardware version") for line in result.inferred)
     assert any(line.startswith("smbios.system.uuid_bios: defaulted") for line in result.inferred)
 
 
