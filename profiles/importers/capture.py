@@ -250,7 +250,9 @@ def _nics(facts: CaptureFacts, profile: dict[str, Any], notes: list[str],
             continue
         by_driver = [k for k, kind in catalog.kinds.items() if kind.role == "nic" and nic.driver
                      and kind.guest_driver == nic.driver and not k.startswith("qemu-")]
-        kind = by_driver[0] if by_driver else "vmxnet3"
+        # behind the PCI bridge (bus 02) Workstation's default e1000 sits (ens33); behind the root ports ESXi's vmxnet3
+        default = "e1000" if nic.pci.startswith("02:") else "vmxnet3"
+        kind = by_driver[0] if by_driver else default
         if kind not in catalog.kinds:
             continue
         entry: dict[str, Any] = {"name": f"{kind}-{nic.pci.replace(':', '-').replace('.', '-')}", "kind": kind,
@@ -260,7 +262,7 @@ def _nics(facts: CaptureFacts, profile: dict[str, Any], notes: list[str],
         if provenance is not None:
             provenance.append(Provenance(f"pci[{nic.pci}] kind {kind}", FROM_NAME if by_driver else DEFAULTED,
                                          f"NIC {nic.name} is there; " + (f"its driver is {nic.driver}" if by_driver
-                                         else "the capture does not show its model: ESXi's default NIC")))
+                                         else f"the capture does not show its model: VMware's default NIC there")))
     for nic in facts.nics:
         if nic.mac and nic.pci in placed and "mac" not in placed[nic.pci]:
             placed[nic.pci]["mac"] = nic.mac

@@ -228,3 +228,17 @@ def test_wrapped_lines_are_joined_back(name: str, wrap) -> None:
 
     text = (DATA / name).read_text()
     assert facts_of(read_text(wrap(text), name)) == facts_of(read_text(text, name))
+
+
+@pytest.mark.parametrize("name,device", [
+    ("esxi65.ip-o-link.txt", {"kind": "vmxnet3", "address": "0b:00.0", "mac": "00:50:56:9a:60:e7"}),
+    ("ws16.ip-a.txt", {"kind": "e1000", "address": "02:01.0", "mac": "00:0c:29:13:56:1f"}),
+    ("esxi65.dmesg.txt", {"kind": "vmxnet3", "address": "0b:00.0"}),
+])
+def test_a_nic_named_without_a_pci_listing_is_placed_and_said_so(name: str, device: dict) -> None:
+    result = import_facts("t", _read(name))
+    placed = {d["address"]: d for d in result.profile["pci"]["devices"]}
+    assert {k: placed[device["address"]].get(k) for k in device} == device
+    if name != "esxi65.dmesg.txt":      # dmesg lists the function's ids: read, not defaulted
+        assert any(line.startswith(f"pci[{device['address']}] kind {device['kind']}: defaulted")
+                   for line in result.inferred)
