@@ -181,6 +181,8 @@ def parse_lspci(text: str, source: str = "<lspci>", pci_ids: PciIds | None = Non
             fields += ("vendor", "device")
         if d.subsystem_vendor is not None and not d.other.get("_sub_read"):
             fields += ("subsystem_vendor", "subsystem_device")
+        if form == "tree" and d.class_id is not None:
+            fields += ("class_id",)         # a bridge by the tree's shape, not by a class lspci printed
         if fields:
             inferred[d.address] = fields
     devices = tuple(replace(d, other={k: v for k, v in d.other.items() if not k.startswith("_")}) for d in devices)

@@ -242,3 +242,24 @@ def test_a_nic_named_without_a_pci_listing_is_placed_and_said_so(name: str, devi
     if name != "esxi65.dmesg.txt":      # dmesg lists the function's ids: read, not defaulted
         assert any(line.startswith(f"pci[{device['address']}] kind {device['kind']}: defaulted")
                    for line in result.inferred)
+
+
+def test_import_capture_cli_reads_a_pasted_ticket(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "guestcompat.harness.cli", "import", "capture",
+                           str(DATA / "esxi65.ticket-paste.txt"), str(DATA / "esxi65.ip-o-link.txt"),
+                           "--name", "imported/web01"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "GUESTCOMPAT_PROFILE_PATH": ""})
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    toml = (tmp_path / "profiles" / "imported" / "web01.toml").read_text()
+    assert 'kind = "pvscsi"' in toml and 'kind = "vmxnet3"' in toml and 'mac = "00:50:56:9a:60:e7"' in toml
+    assert 'uuid_bios = "42 1e 5b 8f 9c 3a 1d 2e-7f 41 3b 2a 6c 5d 4e 3f"' in toml
+    assert "compiles for x86_64/pc/tcg" in proc.stdout
+    junk = tmp_path / "junk.txt"
+    junk.write_text("see attached screenshot\n")
+    proc = subprocess.run([sys.executable, "-m", "guestcompat.harness.cli", "import", "capture", str(junk),
+                           "--name", "imported/x"], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 2 and "not a capture this tool reads" in proc.stderr and "Traceback" not in proc.stderr
