@@ -437,6 +437,7 @@ def _write_imported(result: ImportResult, output: Path | None, sources: str) -> 
 
 
 @import_group.command("capture")
+@click.argument("captures", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--lspci", "lspci_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="lspci output captured in the source VM: -nnmmv (best), -nn, -vvv or -tv")
 @click.option("--dmidecode", "dmidecode_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -446,20 +447,25 @@ def _write_imported(result: ImportResult, output: Path | None, sources: str) -> 
 @click.option("--name", required=True, help="profile name, e.g. imported/web01")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="where to write the TOML (default: ./profiles/<name>.toml)")
-def import_capture_cmd(lspci_file: Path | None, dmidecode_file: Path | None, capture_json: Path | None, name: str,
-                       output: Path | None) -> None:
-    """Import lspci/dmidecode text, or the capture script's JSON, captured inside the source VM into a profile."""
+def import_capture_cmd(captures: tuple[Path, ...], lspci_file: Path | None, dmidecode_file: Path | None,
+                       capture_json: Path | None, name: str, output: Path | None) -> None:
+    """Import what was captured inside the source VM into a profile: CAPTURES are text files in any form
+    `guestcompat replay` reads (lspci in any mode, lshw, dmidecode, the DMI banner, ip link,
+    ls -l /sys/class/net, dmesg; several outputs in one file), or the capture script's JSON."""
     from guestcompat.harness.replay import load_sources
-    from guestcompat.profiles.importers.capture import import_capture
+    from guestcompat.profiles.importers.capture import import_capture, import_facts
 
-    files = tuple(p for p in (capture_json, lspci_file, dmidecode_file) if p)
+    files = tuple(p for p in (capture_json, lspci_file, dmidecode_file, *captures) if p)
     if capture_json and len(files) > 1:
         raise click.UsageError("--fingerprint already holds the lspci and dmidecode output; give it alone")
     if not files:
-        raise click.UsageError("give --lspci and/or --dmidecode, or --fingerprint")
+        raise click.UsageError("give capture files (or --lspci and/or --dmidecode), or --fingerprint")
     source = load_sources(files)
-    result = import_capture(name, lspci=source.lspci, dmidecode=source.dmidecode, lspci_source=source.label)
+    result = (import_facts(name, source.facts, label=source.label) if source.facts is not None else
+              import_capture(name, lspci=source.lspci, dmidecode=source.dmidecode, lspci_source=source.label))
     _write_imported(result, output, source.label)
+    for line in result.inferred:
+        out.print(f"  inferred: {line}", markup=False)
 
 
 @cli.command("replay")
@@ -475,7 +481,8 @@ def import_capture_cmd(lspci_file: Path | None, dmidecode_file: Path | None, cap
 def replay_cmd(captures: tuple[Path, ...], arch: str | None, machine: str | None, accel: str,
                qemu_binary: str | None, disk_image: Path | None, timeout: float, min_score: float,
                json_path: Path | None) -> None:
-    """Import CAPTURES (the capture script's JSON, or lspci -nnmmv and/or dmidecode text of one VM),
+    """Import CAPTURES (the capture script's JSON, or one VM's text captures in any form `import capture`
+    reads: lspci, lshw, dmidecode, the DMI banner, ip link, ls -l /sys/class/net, dmesg),
     boot the result and score per category how faithfully the booted guest reproduces the source,
     listing every deviation. Exit 0 all categories at or above --min-score, 1 below, 2 error."""
     from guestcompat.harness.replay import load_sources, replay
@@ -498,6 +505,8 @@ def replay_cmd(captures: tuple[Path, ...], arch: str | None, machine: str | None
             out.print(f"  [{dev.category}] {dev.text}", markup=False)
     for note in result.notes:
         out.print(f"  not reproduced: {note}", markup=False)
+    for line in result.inferred:
+        out.print(f"  inferred (not scored): {line}", markup=False)
     if json_path:
         _write_atomic(json_path, json.dumps({
             "capture": source.label,
@@ -505,7 +514,8 @@ def replay_cmd(captures: tuple[Path, ...], arch: str | None, machine: str | None
                        for s in comparison.scores},
             "deviations": [{"category": d.category, "subject": d.subject, "source": d.wanted, "replay": d.observed}
                            for d in comparison.deviations],
-            "not_reproduced": list(result.notes), "profile_toml": result.profile_toml,
+            "not_reproduced": list(result.notes), "inferred": list(result.inferred),
+            "profile_toml": result.profile_toml,
             "run": result.outcome.to_json()}, indent=2) + "\n")
     low = comparison.below(min_score / 100)
     if low:

@@ -40,7 +40,6 @@ from guestcompat.detection import models
 from guestcompat.detection.fingerprint import Fingerprint
 from guestcompat.detection.netnames import PciLocation, name_at
 from guestcompat.detection.tools import Dmidecode, GuestTools, LspciDevice
-from guestcompat.profiles.importers.lspci_text import detect_form, parse_lspci
 from guestcompat.errors import ProfileError
 
 _PCI_ADDRESS = re.compile(r"^(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[01][0-9a-f]\.[0-7]$", re.IGNORECASE)
@@ -123,11 +122,15 @@ def _hex(value: int | None, width: int) -> str | None:
 
 
 def _label(d: LspciDevice) -> str:
+    if d.vendor is None or d.device is None:     # ids the capture did not show (inferred ones are not scored)
+        return d.device_name or "no ids shown"
     return f"{_hex(d.vendor, 4)}:{_hex(d.device, 4)} {d.device_name or ''}".rstrip()
 
 
-def compare(source: Fingerprint, replay: Fingerprint) -> Comparison:
-    """Score how faithfully ``replay`` (a booted guest) reproduces ``source`` (a capture)."""
+def compare(source: Fingerprint, replay: Fingerprint, source_nics: dict[str, str] | None = None) -> Comparison:
+    """Score how faithfully ``replay`` (a booted guest) reproduces ``source`` (a capture).
+
+    ``source_nics``: PCI address -> NIC name the source listed (ip link, /sys/class/net, lshw)."""
     tally = _Tally()
     src_pci = {d.address: d for d in (source.tools.lspci if source.tools else ()) if _PCI_ADDRESS.match(d.address)}
     rep_pci = {d.address: d for d in (replay.tools.lspci if replay.tools else ())}
@@ -135,8 +138,10 @@ def compare(source: Fingerprint, replay: Fingerprint) -> Comparison:
         there = rep_pci.get(address)
         want_class = _hex(d.class_id, 4)
         got_class = None if there is None else _hex(there.class_id, 4)
-        if not tally.check("placement", f"PCI {address} ({_label(d)}): a class {want_class} function",
-                           want_class, got_class):
+        what = f"a class {want_class} function"
+        if want_class is None:      # a listing without classes (lshw, lspci -t): a function at the address
+            want_class, got_class, what = "present", None if there is None else "present", "a function"
+        if not tally.check("placement", f"PCI {address} ({_label(d)}): {what}", want_class, got_class):
             elsewhere = [a for a, r in rep_pci.items() if (r.vendor, r.device) == (d.vendor, d.device)]
             if elsewhere:
                 last = tally.deviations[-1]
@@ -154,7 +159,7 @@ def compare(source: Fingerprint, replay: Fingerprint) -> Comparison:
     _identity(tally, source.tools.dmidecode if source.tools else None,
               replay.tools.dmidecode if replay.tools else None)
     _detection(tally, source, replay)
-    _names(tally, source, replay, src_pci)
+    _names(tally, source, replay, src_pci, source_nics or {})
     return tally.result()
 
 
@@ -186,6 +191,9 @@ def _detection(tally: _Tally, source: Fingerprint, replay: Fingerprint) -> None:
         if verdict.result in (None, "", "none"):
             continue
         tally.check("detection", f"{name} model verdict", verdict.result, got[name].result)
+    if source.hypervisor_lines:
+        tally.check("detection", "the kernel's 'Hypervisor detected'", models.kernel_says(source),
+                    models.kernel_says(replay))
     st, rt = source.tools, replay.tools
     if st is not None:
         if "systemd-detect-virt" in st.runs:
@@ -224,16 +232,28 @@ def _locations(devices: Iterable[LspciDevice]) -> list[PciLocation]:
     return found
 
 
-def _names(tally: _Tally, source: Fingerprint, replay: Fingerprint, src_pci: dict[str, LspciDevice]) -> None:
+def _names(tally: _Tally, source: Fingerprint, replay: Fingerprint, src_pci: dict[str, LspciDevice],
+           listed: dict[str, str]) -> None:
     """A side that ran net_id is taken at its word; one that did not (an lspci text capture) gets the
     name net_id derives from what lspci shows (physical slot, else bus path)."""
     observed_src, observed_rep = _nic_names(source), _nic_names(replay)
     rep_pci = {d.address: d for d in (replay.tools.lspci if replay.tools else ())}
     rep_ran_net_id = bool(replay.tools and replay.tools.net_names)
+    for address, name in sorted(listed.items()):
+        if address not in src_pci:      # a NIC the capture names but whose function it does not list
+            got = observed_rep.get(address)
+            if got is None and not rep_ran_net_id and address in rep_pci:
+                got = predicted_name(rep_pci[address])
+            tally.check("names", f"NIC name of {address}", name, got)
+    # A name predicted from lspci needs the physical slots lspci shows with -v/-vmm; a listing without
+    # any (plain, -nn, -mm, lshw, dmesg) cannot say whether the NIC was ens192 or enp11s0.
+    shows_slots = any(d.physical_slot for d in src_pci.values())
     for address, d in sorted(src_pci.items()):
-        if d.class_id is None or d.class_id >> 8 != 0x02:
+        if (d.class_id is None or d.class_id >> 8 != 0x02) and address not in listed:
             continue
-        want = observed_src.get(address) or lspci_name(d, src_pci, source)
+        if address not in listed and address not in observed_src and not shows_slots:
+            continue
+        want = listed.get(address) or observed_src.get(address) or lspci_name(d, src_pci, source)
         got = observed_rep.get(address)
         if got is None and not rep_ran_net_id and address in rep_pci:
             got = lspci_name(rep_pci[address], rep_pci, replay)
@@ -252,16 +272,17 @@ class SourceCapture:
     lspci: str | None
     dmidecode: str | None
     label: str
+    #: every fact of a text capture, with provenance (profiles/importers/forms.py); None for a capture JSON
+    facts: Any = None
 
 
 def load_sources(paths: tuple[Path, ...]) -> SourceCapture:
-    """One capture JSON (the capture script's output), or lspci -nnmmv and/or dmidecode text files."""
+    """One capture JSON (the capture script's output), or text files in any form forms.py reads."""
     from guestcompat.detection.capture_script import load_capture_document
+    from guestcompat.profiles.importers.forms import read_files
 
     if not paths:
         raise ProfileError("replay needs a capture: the JSON `gc-capture.sh` printed, or lspci/dmidecode text")
-    lspci = dmidecode = None
-    lspci_path = paths[0]
     for path in paths:
         try:
             text = path.read_text(errors="replace")
@@ -275,26 +296,16 @@ def load_sources(paths: tuple[Path, ...]) -> SourceCapture:
             lspci_run, dmi_run = runs.get("lspci"), runs.get("dmidecode")
             return SourceCapture(fp, lspci_run.stdout if lspci_run and lspci_run.ok else None,
                                  dmi_run.stdout if dmi_run and dmi_run.ok else None, path.name)
-        if "Handle 0x" in text and "DMI type" in text:
-            dmidecode = _once(dmidecode, text, path, "dmidecode")
-        elif detect_form(text) != "unknown":
-            lspci = _once(lspci, text, path, "lspci")
-            lspci_path = path
-        else:
-            raise ProfileError(f"{path}: neither a capture JSON, `lspci -nnmmv` output (Slot: lines) nor "
-                               f"`dmidecode` output (Handle 0x…, DMI type …)")
-    fp = models.fingerprint_from_captures(lspci if lspci and detect_form(lspci) == "vmm" else None, dmidecode)
-    if lspci and detect_form(lspci) != "vmm":   # -nn, -vvv, -tv: the same records, read by lspci_text
-        devices, _errors, _form = parse_lspci(lspci, str(lspci_path))
-        tools = fp.tools or GuestTools(runs={})
-        fp = dataclasses.replace(fp, tools=dataclasses.replace(tools, lspci=devices))
-    return SourceCapture(fp, lspci, dmidecode, ", ".join(p.name for p in paths))
+    facts = read_files(paths)
+    return SourceCapture(source_fingerprint(facts), None, None, ", ".join(p.name for p in paths), facts)
 
 
-def _once(current: str | None, text: str, path: Path, what: str) -> str:
-    if current is not None:
-        raise ProfileError(f"{path}: a second {what} capture; replay one VM at a time")
-    return text
+def source_fingerprint(facts: Any) -> Fingerprint:
+    """The source side of the comparison: only what the capture *read* (inferred ids left out)."""
+    fp = models.fingerprint_from_captures(None, None)
+    tools = dataclasses.replace(fp.tools or GuestTools(runs={}), lspci=facts.read_pci(), dmidecode=facts.dmi)
+    lines = (f"Hypervisor detected: {facts.kernel.hypervisor}",) if facts.kernel and facts.kernel.hypervisor else ()
+    return dataclasses.replace(fp, tools=tools, hypervisor_lines=lines)
 
 
 @dataclass(frozen=True)
@@ -305,6 +316,7 @@ class ReplayResult:
     outcome: Any          # harness.run.RunOutcome
     comparison: Comparison
     seconds: float
+    inferred: tuple[str, ...] = ()     # facts the import inferred or defaulted (not scored)
 
 
 def replay(source: SourceCapture, target: Any, *, disk_image: Path | None = None, timeout: float = 240.0,
@@ -312,13 +324,16 @@ def replay(source: SourceCapture, target: Any, *, disk_image: Path | None = None
     """Import ``source`` into a throwaway profile, boot it on ``target`` and compare."""
     from guestcompat.emulation.compiler import compile_profile
     from guestcompat.harness.run import run_compiled
-    from guestcompat.profiles.importers.capture import import_capture
+    from guestcompat.profiles.importers.capture import import_capture, import_facts
     from guestcompat.profiles.loader import load_mapping
 
     say = progress or (lambda _m: None)
     name = "replay/capture"
-    imported = import_capture(name, lspci=source.lspci, dmidecode=source.dmidecode, lspci_source=source.label,
-                              label=source.label)
+    if source.facts is not None:
+        imported = import_facts(name, source.facts, label=source.label, source=source.label)
+    else:
+        imported = import_capture(name, lspci=source.lspci, dmidecode=source.dmidecode, lspci_source=source.label,
+                                  label=source.label)
     data, profile = dict(imported.data), imported.profile
     if disk_image is not None:
         data["disks"] = [_disk(data, disk_image)]
@@ -329,8 +344,10 @@ def replay(source: SourceCapture, target: Any, *, disk_image: Path | None = None
     compiled = compile_profile(profile, target)
     outcome = run_compiled(compiled, timeout=timeout, progress=progress)
     say("comparing with the capture")
-    return ReplayResult(source, text, imported.notes, outcome, compare(source.fingerprint, outcome.fingerprint),
-                        time.monotonic() - start)
+    nics = {n.pci: n.name for n in source.facts.nics if n.pci} if source.facts is not None else {}
+    return ReplayResult(source, text, tuple(imported.notes), outcome,
+                        compare(source.fingerprint, outcome.fingerprint, source_nics=nics),
+                        time.monotonic() - start, tuple(imported.inferred))
 
 
 def _disk(profile: Mapping[str, Any], image: Path) -> dict[str, Any]:

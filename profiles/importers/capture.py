@@ -19,13 +19,15 @@ hardware version, disks, MAC addresses).
 
 from __future__ import annotations
 
+import hashlib
 import re
+import uuid as uuidlib
 from typing import Any
 
-from guestcompat.detection.smbios_fields import BY_SECTION
-from guestcompat.detection.tools import Dmidecode, LspciDevice, parse_dmidecode
-from guestcompat.profiles.importers.lspci_text import parse_lspci
+from guestcompat.detection.tools import Dmidecode, LspciDevice
 from guestcompat.errors import ProfileError
+from guestcompat.profiles.importers.facts import (DEFAULTED, FROM_HARDWARE, FROM_NAME, READ, CaptureFacts,
+                                                  Provenance, merge)
 from guestcompat.profiles.catalog import Catalog, load_catalog
 from guestcompat.profiles.importers.result import ImportResult, imported
 from guestcompat.profiles.loader import load
@@ -40,40 +42,108 @@ def import_capture(name: str, *, lspci: str | None = None, dmidecode: str | None
                    lspci_source: str = "lspci", label: str | None = None) -> ImportResult:
     """Profile ``name`` reproducing the machine the capture texts describe.
 
-    ``lspci`` may be any form lspci_text.py reads (-nnmmv, -nn, -vvv, -tv); ``label`` names the
-    capture in the description (default: ``name``)."""
+    ``lspci`` may be any form lspci_text.py reads (-nnmmv, -mm, -n, -nn, -vvv, -tv); ``label`` names
+    the capture in the description (default: ``name``)."""
     if not lspci and not dmidecode:
         raise ProfileError("a capture import needs lspci -nnmmv output, dmidecode output, or both")
-    notes: list[str] = []
-    profile: dict[str, Any] = {"description": f"imported from a capture ({label or name})"}
+    from guestcompat.profiles.importers.forms import FORMS
+
+    readings = []
     if lspci:
-        devices, errors, form = parse_lspci(lspci, lspci_source)
-        if not devices:
-            raise ProfileError("the lspci text holds no device records: expected `lspci -nnmmv` output "
-                               "(Slot:/Class:/Vendor:/Device: lines)")
-        notes += [f"lspci: {e}" for e in errors]
-        if form == "tree":
+        readings.append(FORMS[0].read(lspci, lspci_source))
+    if dmidecode:
+        readings.append(next(f for f in FORMS if f.name == "dmidecode").read(dmidecode, "dmidecode"))
+    return import_facts(name, merge(readings, name), label=label, source=lspci_source if lspci else "dmidecode")
+
+
+def import_facts(name: str, facts: CaptureFacts, *, label: str | None = None,
+                 source: str = "capture") -> ImportResult:
+    """Profile ``name`` from whatever one VM's capture holds (forms.read_files / read_text); the
+    result's ``inferred`` lists every fact not read from the capture (facts.Provenance.line)."""
+    if facts.empty:
+        raise ProfileError(f"{name}: the capture holds no fact this tool reads")
+    foreign = _one_hypervisor(facts, name)
+    notes: list[str] = list(facts.problems) + ([foreign] if foreign else [])
+    provenance: list[Provenance] = [p for p in facts.provenance if p.how != READ]
+    profile: dict[str, Any] = {"description": f"imported from a capture ({label or name})"}
+    if facts.pci:
+        if facts.pci_form == "lspci -t/-tv":
             notes.append("lspci -tv shows no classes, subsystems or physical slots: devices are placed by ids only")
-        _layout_and_devices(devices, profile, notes, load_catalog())
+        _layout_and_devices(facts.pci, profile, notes, load_catalog())
     else:
         profile["extends"] = "vmware/base"
-        notes.append("no lspci capture: the devices are the base layout's only")
-    if dmidecode:
-        dmi, errors = parse_dmidecode(dmidecode)
-        notes += [f"dmidecode: {e}" for e in errors]
-        _identity(dmi, profile, notes)
+        notes.append("no PCI listing in the capture: the devices are the base layout's only")
+        provenance.append(Provenance("extends = vmware/base", FROM_HARDWARE,
+                                     "no PCI listing; every VMware virtual hardware since version 7 has this layout"))
+    _nics(facts, profile, notes, provenance)
+    if facts.dmi and facts.dmi.structures:
+        _identity(facts.dmi, profile, notes, provenance)
     else:
         notes.append("no dmidecode capture: identity strings are the base profile's")
+    _cpu(facts, profile, provenance)
+    if foreign is None:
+        _vmware_serial(facts, profile, notes, provenance)
     notes.append("platform.hardware_version: a capture does not show it; state it if you know it")
-    notes.append("disks and MAC addresses are not in these captures; add them from the VM's settings")
-    return imported(name, profile, notes, lspci_source if lspci else "dmidecode")
+    notes.append("disks and MAC addresses are not in these captures; add them from the VM's settings"
+                 if not any(n.mac for n in facts.nics) else "disks are not in these captures; add them from the VM's settings")
+    return imported(name, profile, notes, source, inferred=[p.line() for p in provenance])
+
+
+#: what names a hypervisor in each kind of fact, and which one
+_DMI_HYPERVISORS = (("VMware", "VMware"), ("VMW", "VMware"), ("QEMU", "QEMU/KVM"), ("KVM", "QEMU/KVM"),
+                    ("innotek GmbH", "VirtualBox"), ("VirtualBox", "VirtualBox"), ("Xen", "Xen"),
+                    ("Microsoft Corporation", "Hyper-V"), ("Parallels", "Parallels"), ("Amazon EC2", "Amazon EC2"),
+                    ("Google", "Google Compute Engine"), ("OpenStack", "QEMU/KVM"), ("oVirt", "QEMU/KVM"),
+                    ("Red Hat", "QEMU/KVM"), ("Bochs", "QEMU/KVM"), ("Nutanix", "QEMU/KVM"))
+_PCI_HYPERVISORS = {0x15AD: "VMware", 0x1AF4: "QEMU/KVM", 0x1B36: "QEMU/KVM", 0x80EE: "VirtualBox",
+                    0x1414: "Hyper-V", 0x5853: "Xen", 0x1AB8: "Parallels"}
+_KERNEL_HYPERVISORS = {"VMware": "VMware", "KVM": "QEMU/KVM", "Microsoft Hyper-V": "Hyper-V", "Xen HVM": "Xen",
+                       "Xen PV": "Xen", "ACRN": "ACRN"}
+
+
+def hypervisors(facts: CaptureFacts) -> dict[str, str]:
+    """Which hypervisor each kind of fact names: {"dmidecode": "VMware", "lspci": "VMware", …}."""
+    seen: dict[str, str] = {}
+    system = facts.dmi.first(1) if facts.dmi else None
+    bios = facts.dmi.first(0) if facts.dmi else None
+    for structure, key in ((system, "Manufacturer"), (system, "Product Name"), (bios, "Vendor")):
+        value = structure.fields.get(key, "") if structure else ""
+        hit = next((h for prefix, h in _DMI_HYPERVISORS if value.startswith(prefix)), None)
+        if hit:
+            seen.setdefault(f"{facts.dmi_form or 'dmidecode'} ({key} {value!r})", hit)
+    vendors = {_PCI_HYPERVISORS[d.vendor] for d in facts.pci if d.vendor in _PCI_HYPERVISORS}
+    for hit in sorted(vendors):
+        ids = sorted({f"{d.vendor:04x}:{d.device or 0:04x}" for d in facts.pci if _PCI_HYPERVISORS.get(d.vendor) == hit})
+        seen[f"{facts.pci_form or 'lspci'} ({', '.join(ids[:3])})"] = hit
+    if facts.kernel and facts.kernel.hypervisor:
+        seen[f"dmesg ('Hypervisor detected: {facts.kernel.hypervisor}')"] = _KERNEL_HYPERVISORS.get(
+            facts.kernel.hypervisor, facts.kernel.hypervisor)
+    return seen
+
+
+def _one_hypervisor(facts: CaptureFacts, name: str) -> str | None:
+    """Refuse a capture of two VMs (facts naming two hypervisors); a note for another hypervisor's guest."""
+    seen = hypervisors(facts)
+    names = set(seen.values())
+    if len(names) > 1:
+        said = "; ".join(f"{where} says {h}" for where, h in seen.items())
+        raise ProfileError(f"{name}: two VMs in one capture? {said}. Import one VM's outputs at a time")
+    if names and names != {"VMware"}:
+        where, hit = next(iter(seen.items()))
+        return (f"this capture is of a {hit} guest ({where}), not a VMware one: the profile keeps VMware's "
+                f"layout and identity where the capture says nothing")
+    return None
 
 
 def _layout_and_devices(devices: tuple[LspciDevice, ...], profile: dict[str, Any], notes: list[str],
                         catalog: Catalog) -> None:
     by_slot = {_short(d.slot).lower(): d for d in devices}
-    modern = all(_is(by_slot.get(a), 0x15AD, d) or _unnamed_bridge(by_slot.get(a))
-                 for a, d in (("00:11.0", 0x0790), ("00:15.0", 0x07A0)))
+    # hw4 has a NIC at 00:11.0 where hw7+ has its PCI bridge; a partial listing (grep'd dmesg, lshw -c
+    # network) that shows neither is taken as the modern layout every VMware VM since hw7 has.
+    modern = all(by_slot.get(a) is None or _is(by_slot.get(a), 0x15AD, d) or _unnamed_bridge(by_slot.get(a))
+                 or by_slot[a].vendor is None for a, d in (("00:11.0", 0x0790), ("00:15.0", 0x07A0)))
+    if modern and ("00:11.0" not in by_slot or "00:15.0" not in by_slot):
+        notes.append("the PCI listing does not show 00:11.0/00:15.0: the modern layout (hw7+) is assumed")
     profile["extends"] = "vmware/base" if modern else "vmware/chipset"
     base = load(profile["extends"])
     base_addresses = {d.address for d in base.pci.devices} | {b.address for b in base.pci.bridges}
@@ -90,6 +160,10 @@ def _layout_and_devices(devices: tuple[LspciDevice, ...], profile: dict[str, Any
         on_bus0 = address.startswith("00:")
         if on_bus0 and (address in base_addresses or (dev.class_id in _LAYOUT_CLASSES)):
             continue  # the base layout's own function
+        if dev.vendor is None or dev.device is None:
+            notes.append(f"{address}: the capture shows a function there but not its ids"
+                         f"{' (' + repr(dev.device_name) + ' did not resolve)' if dev.device_name else ''}; not reproduced")
+            continue
         kind = kinds.get((dev.vendor or -1, dev.device or -1))
         label = f"{address} {dev.vendor or 0:04x}:{dev.device or 0:04x} {dev.device_name or '?'}"
         if kind is None:
@@ -105,43 +179,176 @@ def _layout_and_devices(devices: tuple[LspciDevice, ...], profile: dict[str, Any
     profile["pci"] = {"devices": placed}
 
 
-def _identity(dmi: Dmidecode, profile: dict[str, Any], notes: list[str]) -> None:
+def _identity(dmi: Dmidecode, profile: dict[str, Any], notes: list[str],
+              provenance: list[Provenance] | None = None) -> None:
     smbios: dict[str, Any] = {}
     if dmi.smbios_version:
         smbios["version"] = ".".join(dmi.smbios_version.split(".")[:2])
     bios, system = dmi.first(0), dmi.first(1)
-    if bios:
-        smbios["bios"] = _pick(bios.fields, _labels("bios", "vendor", "version", "date", "release"))
-        if bios.fields.get("Vendor", "").startswith("VMware"):
+    if bios and any(bios.fields.get(k) not in (None, "", "Not Specified")
+                    for k in ("Vendor", "Version", "Release Date", "BIOS Revision")):
+        smbios["bios"] = _pick(bios.fields, {"Vendor": "vendor", "Version": "version", "Release Date": "date",
+                                             "BIOS Revision": "release"})
+        if bios.fields.get("Vendor", "").startswith("VMware") or bios.fields.get("Version", "").startswith("VMW"):
             profile.setdefault("platform", {})["firmware"] = "efi"
+    if system and re.fullmatch(r"VMware\d+,\d+", system.fields.get("Product Name", "")):
+        profile.setdefault("platform", {})["firmware"] = "efi"     # VMware7,1 / VMware20,1: VMware's EFI
+    if profile.get("platform", {}).get("firmware") == "efi" and not (bios and bios.fields.get("Vendor")):
+        # a banner or lshw shows no BIOS vendor; VMware's EFI firmware calls itself "VMware, Inc.", not the
+        # base profile's Phoenix (inferred from the firmware the product name or BIOS version names)
+        smbios.setdefault("bios", {})["vendor"] = "VMware, Inc."
+        if provenance is not None:
+            provenance.append(Provenance("smbios.bios.vendor", FROM_HARDWARE, "not in the capture; VMware's EFI "
+                                         "firmware (VMwareN,1 / VMW… BIOS) calls itself 'VMware, Inc.'"))
     if system:
-        section = _pick(system.fields, _labels("system", "manufacturer", "product", "version"))
-        serial = system.fields.get(BY_SECTION["system"].field("serial").dmidecode or "", "")
+        section = _pick(system.fields, {"Manufacturer": "manufacturer", "Product Name": "product",
+                                        "Version": "version"})
+        serial = system.fields.get("Serial Number", "")
         match = _SERIAL.match(serial)
         if match:
             section["uuid_bios"] = f"{match[1]}-{match[2]}".lower()
-        elif serial:
+        elif serial and serial not in ("Not Specified", "None") and "VMware" in serial:
             section["serial"] = serial
-            uuid = system.fields.get(BY_SECTION["system"].field("uuid").dmidecode or "")
-            if uuid:
-                section["uuid"] = uuid.lower()
+            if system.fields.get("UUID"):
+                section["uuid"] = system.fields["UUID"].lower()
             notes.append("the serial is not VMware's 'VMware-<uuid>' form: serial and UUID are kept as captured")
-        smbios["system"] = section
-    for key, names in (("baseboard", _labels("baseboard", "manufacturer", "product", "version", "serial")),
-                       ("chassis", _labels("chassis", "manufacturer", "version", "serial", "asset"))):
-        structure = dmi.first(BY_SECTION[key].type)
-        if structure:
-            smbios[key] = _pick(structure.fields, names)
+        elif serial and serial not in ("Not Specified", "None"):
+            notes.append(f"the serial {serial!r} is not VMware's 'VMware-<uuid>' (redacted?): rebuilt from the UUID")
+        if section:
+            smbios["system"] = section
+    for number, key, names in ((2, "baseboard", {"Manufacturer": "manufacturer", "Product Name": "product",
+                                                 "Version": "version", "Serial Number": "serial"}),
+                               (3, "chassis", {"Manufacturer": "manufacturer", "Version": "version",
+                                               "Serial Number": "serial", "Asset Tag": "asset"})):
+        structure = dmi.first(number)
+        picked = _pick(structure.fields, names) if structure else {}
+        if picked:
+            smbios[key] = picked
     oem = [v for s in dmi.of_type(11) for k, v in sorted(s.fields.items()) if k.startswith("String ")]
     if oem:
         smbios["oem_strings"] = oem
-    profile["smbios"] = smbios
+    if smbios:
+        profile.setdefault("smbios", {}).update(smbios)
 
 
-def _labels(section: str, *fields: str) -> dict[str, str]:
-    """dmidecode label -> profile field of ``[smbios.<section>]`` (detection/smbios_fields.py), in this order."""
-    table = BY_SECTION[section]
-    return {table.field(f).dmidecode or f: f for f in fields}
+def _nics(facts: CaptureFacts, profile: dict[str, Any], notes: list[str],
+          provenance: list[Provenance] | None = None) -> None:
+    """A NIC's MAC (ip link, lshw) goes on the device placed at its PCI address; a NIC the capture
+    names at an address its PCI listing does not cover (ip link, /sys/class/net, dmesg alone) is
+    placed as the kind its driver names, else as ESXi's default vmxnet3 (said so)."""
+    placed = {d["address"]: d for d in profile.get("pci", {}).get("devices", [])}
+    listed = {d.address for d in facts.pci}
+    catalog = load_catalog()
+    for nic in facts.nics:
+        if nic.pci is None or nic.pci in placed or nic.pci in listed or not _ADDRESS.match(nic.pci) \
+                or nic.pci.startswith("00:"):
+            continue
+        by_driver = [k for k, kind in catalog.kinds.items() if kind.role == "nic" and nic.driver
+                     and kind.guest_driver == nic.driver and not k.startswith("qemu-")]
+        # behind the PCI bridge (bus 02) Workstation's default e1000 sits (ens33); behind the root ports ESXi's vmxnet3
+        default = "e1000" if nic.pci.startswith("02:") else "vmxnet3"
+        kind = by_driver[0] if by_driver else default
+        if kind not in catalog.kinds:
+            continue
+        entry: dict[str, Any] = {"name": f"{kind}-{nic.pci.replace(':', '-').replace('.', '-')}", "kind": kind,
+                                 "address": nic.pci}
+        profile.setdefault("pci", {}).setdefault("devices", []).append(entry)
+        placed[nic.pci] = entry
+        if provenance is not None:
+            provenance.append(Provenance(f"pci[{nic.pci}] kind {kind}", FROM_NAME if by_driver else DEFAULTED,
+                                         f"NIC {nic.name} is there; " + (f"its driver is {nic.driver}" if by_driver
+                                         else f"the capture does not show its model: VMware's default NIC there")))
+    for nic in facts.nics:
+        if nic.mac and nic.pci in placed and "mac" not in placed[nic.pci]:
+            placed[nic.pci]["mac"] = nic.mac
+        elif nic.mac and nic.pci is None:
+            notes.append(f"NIC {nic.name} ({nic.mac}): its PCI address is not in the capture; MAC not placed "
+                         f"(ls -l /sys/class/net shows it)")
+
+
+def _cpu(facts: CaptureFacts, profile: dict[str, Any], provenance: list[Provenance]) -> None:
+    """The host CPU brand VMware passes through (dmidecode type 4, the kernel's smpboot line), and the
+    TSC frequency GETHZ gave the source kernel; otherwise the base profile's, said so."""
+    cpu: dict[str, Any] = {}
+    processor = next((s for s in (facts.dmi.of_type(4) if facts.dmi else ())
+                      if s.fields.get("Version") not in (None, "", "Unknown Processor", "Not Specified")), None)
+    if processor is not None:
+        cpu["model_id"] = processor.fields["Version"]
+        if processor.fields.get("Manufacturer") in ("GenuineIntel", "AuthenticAMD", "HygonGenuine", "CentaurHauls"):
+            cpu["vendor"] = processor.fields["Manufacturer"]
+        section = profile.setdefault("smbios", {}).setdefault("processor", {})
+        section["version"] = cpu["model_id"]
+        if "vendor" in cpu:
+            section["manufacturer"] = cpu["vendor"]
+    elif facts.kernel and facts.kernel.cpu_model:
+        cpu["model_id"] = facts.kernel.cpu_model
+        profile.setdefault("smbios", {}).setdefault("processor", {})["version"] = cpu["model_id"]
+    else:
+        provenance.append(Provenance("cpu.model_id", DEFAULTED, "the capture shows no CPU brand string; the base "
+                                     "profile's host brand is used so the guest does not see QEMU's own model name"))
+    if facts.kernel and facts.kernel.tsc_khz:
+        cpu["tsc_khz"] = facts.kernel.tsc_khz
+    if cpu:
+        profile["cpu"] = cpu
+
+
+def is_vmware(facts: CaptureFacts) -> bool:
+    return "VMware" in hypervisors(facts).values()
+
+
+def _vmware_serial(facts: CaptureFacts, profile: dict[str, Any], notes: list[str],
+                   provenance: list[Provenance]) -> None:
+    """Make sure the imported VMware machine carries a ``VMware-…`` serial.
+
+    Under TCG the guest can only conclude VMware without the CPUID hypervisor bit, from a DMI
+    serial containing "VMware" plus the backdoor (emulation/arches/x86_64.py); without such a
+    serial the compiler keeps the bit, TCG answers 'TCGTCGTCGTCG' and systemd-detect-virt says
+    ``qemu``, virt-what ``vmware,qemu``.  A capture without the serial (``dmidecode -t bios``, a
+    banner, lspci alone, a redacted paste) therefore gets ``uuid_bios`` from the captured UUID
+    (VMware's serial is that UUID's bytes) or, failing that, a fixed one, each said so."""
+    system = profile.setdefault("smbios", {}).setdefault("system", {})
+    if "uuid_bios" in system or "VMware" in system.get("serial", ""):
+        return
+    firmware = profile.get("platform", {}).get("firmware", "bios")
+    version = profile.get("smbios", {}).get("version")
+    shown = system.get("uuid") or _captured_uuid(facts)
+    raw = None
+    if shown:
+        try:
+            value = uuidlib.UUID(shown)
+        except ValueError:
+            value = None
+        if value is not None and value.int not in (0, (1 << 128) - 1):
+            raw = value.bytes_le if displayed_swapped(firmware, version) else value.bytes
+            why = (f"VMware's serial is the UUID's bytes; the captured UUID {shown} read back "
+                   f"({'first three fields swapped: BIOS firmware, SMBIOS >= 2.6' if displayed_swapped(firmware, version) else 'as shown'})")
+    if raw is None:
+        raw = bytes.fromhex("564d" + hashlib.sha256(str(profile.get("description")).encode()).hexdigest()[:28])
+        why = "the capture shows neither a VMware- serial nor a UUID; a fixed one in Workstation's 56 4d form"
+        provenance.append(Provenance("smbios.system.uuid_bios", DEFAULTED, why))
+    else:
+        provenance.append(Provenance("smbios.system.uuid_bios", "inferred from the UUID", why))
+    system["uuid_bios"] = " ".join(f"{b:02x}" for b in raw[:8]) + "-" + " ".join(f"{b:02x}" for b in raw[8:])
+    if "serial" in system and "VMware" not in system["serial"]:
+        notes.append(f"the captured serial {system['serial']!r} is replaced by VMware's 'VMware-<uuid>' one: "
+                     f"without it the guest cannot detect VMware under TCG")
+        del system["serial"]
+
+
+def displayed_swapped(firmware: str, smbios_version: str | None) -> bool:
+    """Whether the guest shows the UUID with its first three fields swapped (profiles/identity.py)."""
+    if firmware != "bios" or not smbios_version:
+        return False
+    try:
+        major, minor = (int(p) for p in smbios_version.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= (2, 6)
+
+
+def _captured_uuid(facts: CaptureFacts) -> str | None:
+    system = facts.dmi.first(1) if facts.dmi else None
+    return system.fields.get("UUID") if system else None
 
 
 def _pick(fields: dict[str, str] | Any, names: dict[str, str]) -> dict[str, str]:

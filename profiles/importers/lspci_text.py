@@ -34,6 +34,11 @@ _HEADER = re.compile(rf"^(?P<slot>{_ADDR}) (?P<cls>[^:\[]+?)(?: \[(?P<cid>[0-9a-
 _IDS = re.compile(r"^(?P<name>.*?) \[(?P<v>[0-9a-f]{4}):(?P<d>[0-9a-f]{4})\]$", re.IGNORECASE)
 _REV = re.compile(r" \(rev (?P<rev>[0-9a-f]{2})\)", re.IGNORECASE)
 _PROGIF = re.compile(r" \(prog-if (?P<pi>[0-9a-f]{2})(?: \[[^\]]*\])?\)", re.IGNORECASE)
+_MM = re.compile(rf'^(?P<slot>{_ADDR}) "[^"]*"(?: "[^"]*"){{2}}', re.IGNORECASE)
+_MM_TOKEN = re.compile(r'"(?P<q>[^"]*)"|(?P<opt>-[rp][0-9a-f]+)', re.IGNORECASE)
+_MM_ID = re.compile(r"^(?P<name>.*?) ?\[(?P<id>[0-9a-f]{4})\]$", re.IGNORECASE)
+_NUMERIC = re.compile(rf"^(?P<slot>{_ADDR}) (?P<cid>[0-9a-f]{{4}}): (?P<v>[0-9a-f]{{4}}):(?P<d>[0-9a-f]{{4}})"
+                      r"(?P<rest>.*)$", re.IGNORECASE)
 _TREE_ROOT = re.compile(r"\[(?P<dom>[0-9a-f]{4}):(?P<bus>[0-9a-f]{2})\]-", re.IGNORECASE)
 _TREE_ENTRY = re.compile(r"[+\\-]-(?P<dev>[0-1][0-9a-f]\.[0-7])(?:-\[(?P<bus>[0-9a-f]{2})(?:-[0-9a-f]{2})?\])?",
                          re.IGNORECASE)
@@ -73,8 +78,9 @@ class PciIds:
                 if hit and hit[0] == sv:
                     return hit
                 if rest in self.devices.get(sv, {}) and sv == vendor:
-                    # lspci prints the device's own name for a subsystem pci.ids does not list when the
-                    # subsystem ids equal the device's: the inverse is a guess, so the caller reports it
+                    # lspci prints the device's own name for a subsystem pci.ids does not list; the real
+                    # Fusion capture shows it also for subsystem 15ad:1976 under 15ad:0774, so the subsystem
+                    # device id is not the device's: the inverse is a guess, and the caller reports it
                     return sv, None
                 unknown = re.fullmatch(r"Device ([0-9a-f]{4})", rest)
                 if unknown:
@@ -131,7 +137,7 @@ def load_pci_ids(path: Path | None = None) -> PciIds:
 
 
 def detect_form(text: str) -> str:
-    """``vmm``, ``tree`` or ``plain`` (-nn / -v / -vvv header lines)."""
+    """``vmm``, ``tree``, ``mm`` (-mm / -nnmm), ``numeric`` (-n) or ``plain`` (-nn / -v / -vvv header lines)."""
     for line in text.splitlines():
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
@@ -140,25 +146,126 @@ def detect_form(text: str) -> str:
             return "vmm"
         if stripped.startswith("-[") or stripped.startswith("+-[") or stripped.startswith("\\-["):
             return "tree"
+        if _MM.match(stripped):
+            return "mm"
+        if _NUMERIC.match(stripped):
+            return "numeric"
         if _HEADER.match(stripped):
             return "plain"
         break
     return "unknown"
 
 
-def parse_lspci(text: str, source: str = "<lspci>", pci_ids: PciIds | None = None
+def parse_lspci(text: str, source: str = "<lspci>", pci_ids: PciIds | None = None,
+                inferred: dict[str, tuple[str, ...]] | None = None
                 ) -> tuple[tuple[LspciDevice, ...], tuple[str, ...], str]:
-    """Devices, problems (each naming ``source`` and a line) and the form, for any lspci form."""
+    """Devices, problems (each naming ``source`` and a line) and the form, for any lspci form.
+
+    ``inferred``, when given, receives address -> the id fields resolved from pci.ids names rather
+    than read."""
     form = detect_form(text)
+    inferred = {} if inferred is None else inferred
     if form == "vmm":
         devices, errors = parse_lspci_vmm(text)
-        return devices, tuple(f"{source}: {e}" for e in errors), form
+        devices, more = _resolve_vmm_names(devices, source, pci_ids, inferred)
+        return devices, tuple(f"{source}: {e}" for e in errors) + more, form
     if form == "unknown":
-        raise ProfileError(f"{source}: not lspci output: expected `lspci -nnmmv`, `lspci -nn`, `lspci -vvv` "
-                           f"or `lspci -tv` (the first line is neither Slot:, a BB:DD.F header nor a -[DDDD:BB]- tree)")
-    parse = _parse_tree if form == "tree" else _parse_plain
+        raise ProfileError(f"{source}: not lspci output: expected `lspci -nnmmv`, `lspci -mm`, `lspci -n`, "
+                           f"`lspci -nn`, `lspci -vvv` or `lspci -tv` (the first line is neither Slot:, a quoted "
+                           f"-mm record, a BB:DD.F header nor a -[DDDD:BB]- tree)")
+    parse = {"tree": _parse_tree, "mm": _parse_mm, "numeric": _parse_plain, "plain": _parse_plain}[form]
     devices, errors = parse(text, source, pci_ids)
+    for d in devices:
+        fields: tuple[str, ...] = ()
+        if d.vendor is not None and not d.other.get("_ids_read"):
+            fields += ("vendor", "device")
+        if d.subsystem_vendor is not None and not d.other.get("_sub_read"):
+            fields += ("subsystem_vendor", "subsystem_device")
+        if form == "tree" and d.class_id is not None:
+            fields += ("class_id",)         # a bridge by the tree's shape, not by a class lspci printed
+        if fields:
+            inferred[d.address] = fields
+    devices = tuple(replace(d, other={k: v for k, v in d.other.items() if not k.startswith("_")}) for d in devices)
     return devices, errors, form
+
+
+def _resolve_vmm_names(devices: tuple[LspciDevice, ...], source: str, pci_ids: PciIds | None,
+                       inferred: dict[str, tuple[str, ...]]) -> tuple[tuple[LspciDevice, ...], tuple[str, ...]]:
+    """``lspci -vmm`` without ``-nn`` has names only: resolve them like the other name-only forms."""
+    out, errors = [], []
+    for d in devices:
+        if d.vendor is None and d.vendor_name and d.device_name:
+            vendor, device = _names_to_ids(pci_ids).resolve(f"{d.vendor_name} {d.device_name}")
+            if vendor is None:
+                errors.append(f"{source}: {d.slot}: {d.vendor_name} {d.device_name!r} is not in pci.ids; "
+                              f"use lspci -nnmmv")
+            else:
+                fields = ["vendor", "device"]
+                klass = _names_to_ids(pci_ids).classes.get(d.class_name or "") if d.class_id is None else d.class_id
+                sv = sd = None
+                if d.subsystem_vendor_name and d.subsystem_name:
+                    sv, sd = _names_to_ids(pci_ids).resolve_subsystem(
+                        f"{d.subsystem_vendor_name} {d.subsystem_name}", vendor, device)
+                    fields += ["subsystem_vendor", "subsystem_device"]
+                d = replace(d, vendor=vendor, device=device, class_id=klass, subsystem_vendor=sv, subsystem_device=sd)
+                inferred[d.address] = tuple(fields)
+        out.append(d)
+    return tuple(out), tuple(errors)
+
+
+def _parse_mm(text: str, source: str, pci_ids: PciIds | None) -> tuple[tuple[LspciDevice, ...], tuple[str, ...]]:
+    """``lspci -mm`` / ``-nnmm`` / ``-nmm``: ``slot "class" "vendor" "device" -rNN -pNN "svendor" "sdevice"``."""
+    devices: list[LspciDevice] = []
+    errors: list[str] = []
+    db = None
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        head = re.match(rf"^({_ADDR}) ", stripped, re.IGNORECASE)
+        tokens = list(_MM_TOKEN.finditer(stripped))
+        quoted = [t["q"] for t in tokens if t["q"] is not None]
+        if not head or len(quoted) < 3:
+            errors.append(f"{source}: line {number}: not an lspci -mm record (cut or wrapped?): {stripped[:70]!r}")
+            continue
+        opts = {t["opt"][1]: int(t["opt"][2:], 16) for t in tokens if t["opt"]}
+        names, ids = [], []
+        for q in quoted[:5]:
+            m = _MM_ID.match(q)
+            if re.fullmatch(r"[0-9a-f]{4}", q, re.IGNORECASE):      # -nmm: ids only
+                names.append(None)
+                ids.append(int(q, 16))
+            elif m:
+                names.append(m["name"] or None)
+                ids.append(int(m["id"], 16))
+            else:
+                names.append(q or None)
+                ids.append(None)
+        while len(names) < 5:
+            names.append(None)
+            ids.append(None)
+        cls_name, vendor_name, device_name, sv_name, sd_name = names
+        klass, vendor, device, sv, sd = ids
+        read = vendor is not None and device is not None
+        if not read and vendor_name and device_name:
+            db = db or _names_to_ids(pci_ids)
+            vendor, device = db.resolve(f"{vendor_name} {device_name}")
+            if vendor is None:
+                errors.append(f"{source}: line {number}: {vendor_name} {device_name!r} is not in pci.ids; "
+                              f"use lspci -nnmm")
+            if klass is None:
+                klass = db.classes.get(cls_name or "")
+            if sv_name and sd_name and vendor is not None:
+                sv, sd = db.resolve_subsystem(f"{sv_name} {sd_name}", vendor, device)
+        devices.append(LspciDevice(slot=head[1].lower(), class_name=cls_name, class_id=klass,
+                                   vendor_name=vendor_name, vendor=vendor, device_name=device_name, device=device,
+                                   subsystem_vendor_name=sv_name, subsystem_vendor=sv, subsystem_name=sd_name,
+                                   subsystem_device=sd, revision=opts.get("r"), prog_if=opts.get("p"),
+                                   other={**({"_ids_read": "1"} if read else {}),
+                                          **({"_sub_read": "1"} if ids[3] is not None else {})}))
+    if not devices:
+        raise ProfileError(f"{source}: no lspci -mm records (BB:DD.F \"class\" \"vendor\" \"device\" …)")
+    return tuple(devices), tuple(errors)
 
 
 def _names_to_ids(pci_ids: PciIds | None) -> PciIds:
@@ -188,7 +295,10 @@ def _parse_plain(text: str, source: str, pci_ids: PciIds | None) -> tuple[tuple[
                 errors.append(f"{source}: line {number}: detail line before any device header")
                 continue
             key, _, value = line.strip().partition(": ")
-            if key == "Subsystem" and value:
+            if key == "Subsystem" and re.fullmatch(r"[0-9a-f]{4}:[0-9a-f]{4}", value or "", re.IGNORECASE):
+                current = replace(current, subsystem_vendor=int(value[:4], 16), subsystem_device=int(value[5:], 16),
+                                  other={**current.other, "_sub_read": "1"})
+            elif key == "Subsystem" and value:
                 ids = _IDS.match(value)
                 if ids:
                     sv, sd = int(ids["v"], 16), int(ids["d"], 16)
@@ -202,12 +312,24 @@ def _parse_plain(text: str, source: str, pci_ids: PciIds | None) -> tuple[tuple[
                         errors.append(f"{source}: line {number}: subsystem {value[:60]!r} of {current.slot} is not "
                                       f"in this pci.ids (another version?); its ids are unknown: use lspci -nn")
                 current = replace(current, subsystem_name=ids["name"] if ids else value, subsystem_vendor=sv,
-                                  subsystem_device=sd)
+                                  subsystem_device=sd,
+                                  other={**current.other, **({"_sub_read": "1"} if ids else {})})
             elif key == "Physical Slot" and value:
                 current = replace(current, physical_slot=value)
             elif key == "Kernel driver in use" and value:
                 current = replace(current, other={**current.other, "Driver": value})
             devices[-1] = current
+            continue
+        numeric = _NUMERIC.match(line.strip())
+        if numeric:
+            rest = numeric["rest"]
+            rev = _REV.search(rest)
+            pi = _PROGIF.search(rest)
+            current = LspciDevice(slot=numeric["slot"].lower(), class_id=int(numeric["cid"], 16),
+                                  vendor=int(numeric["v"], 16), device=int(numeric["d"], 16),
+                                  revision=int(rev["rev"], 16) if rev else None,
+                                  prog_if=int(pi["pi"], 16) if pi else None, other={"_ids_read": "1"})
+            devices.append(current)
             continue
         header = _HEADER.match(line.strip())
         if not header:
@@ -228,7 +350,8 @@ def _parse_plain(text: str, source: str, pci_ids: PciIds | None) -> tuple[tuple[
         class_id = int(header["cid"], 16) if header["cid"] else _names_to_ids(pci_ids).classes.get(class_name)
         name, vendor, device = _vendor_device(rest.strip(), source, number, pci_ids, errors)
         current = LspciDevice(slot=header["slot"].lower(), class_name=class_name, class_id=class_id,
-                              device_name=name, vendor=vendor, device=device, revision=revision, prog_if=prog_if)
+                              device_name=name, vendor=vendor, device=device, revision=revision, prog_if=prog_if,
+                              other={"_ids_read": "1"} if _IDS.match(rest.strip()) else {})
         devices.append(current)
     if not devices:
         raise ProfileError(f"{source}: no lspci device lines (BB:DD.F <class>: <vendor> <device>)")
@@ -267,7 +390,8 @@ def _parse_tree(text: str, source: str, pci_ids: PciIds | None) -> tuple[tuple[L
                 devices.append(LspciDevice(slot=slot, class_id=0x0604 if entry["bus"] else None))
                 continue
             name, vendor, device = _vendor_device(name_match[1], source, number, pci_ids, errors)
-            devices.append(LspciDevice(slot=slot, device_name=name, vendor=vendor, device=device))
+            devices.append(LspciDevice(slot=slot, device_name=name, vendor=vendor, device=device,
+                                       other={"_ids_read": "1"} if _IDS.match(name_match[1]) else {}))
         if not found and line.strip(" |"):
             errors.append(f"{source}: line {number}: not part of an lspci -tv tree: {line.strip()[:70]!r}")
     if not devices:

@@ -28,11 +28,15 @@ class ImportResult:
     """The TOML-ready data ``profile`` was loaded from (``toml()`` writes it)."""
     notes: tuple[str, ...] = ()
     """What the source describes that the profile does not reproduce, one sentence each."""
+    inferred: tuple[str, ...] = ()
+    """Facts the profile states that the source did not hold: ``key: how (why)`` (capture imports)."""
 
     def toml(self) -> str:
         return tomli_w.dumps(dict(self.data))
 
 
-def imported(name: str, data: Mapping[str, Any], notes: list[str] | tuple[str, ...], source: str) -> ImportResult:
+def imported(name: str, data: Mapping[str, Any], notes: list[str] | tuple[str, ...], source: str,
+             inferred: list[str] | tuple[str, ...] = ()) -> ImportResult:
     """Validate ``data`` as profile ``name``; errors name ``source`` (the file imported from)."""
-    return ImportResult(name, load_mapping(data, name, origin=f"{source} (imported as {name})"), data, tuple(notes))
+    return ImportResult(name, load_mapping(data, name, origin=f"{source} (imported as {name})"), data, tuple(notes),
+                        tuple(inferred))

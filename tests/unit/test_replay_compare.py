@@ -60,13 +60,20 @@ def test_predicted_names_follow_net_id() -> None:
 
 def test_sources_are_recognised_or_refused_by_name(tmp_path: Path) -> None:
     source = load_sources((CAPTURES / "fusion-ubuntu2010-jc.lspci.txt", CAPTURES / "fusion-centos77-jc.dmidecode.txt"))
-    assert source.lspci == LSPCI and source.dmidecode == DMI
+    assert dict(source.facts.sources) == {"fusion-ubuntu2010-jc.lspci.txt": "lspci -vmm/-nnmmv",
+                                          "fusion-centos77-jc.dmidecode.txt": "dmidecode"}
+    assert source.fingerprint.tools.dmidecode.first(1).fields["Manufacturer"] == "VMware, Inc."
+    assert len(source.fingerprint.tools.lspci) == len(fingerprint_from_captures(LSPCI, None).tools.lspci)
     junk = tmp_path / "notes.txt"
     junk.write_text("hello\n")
-    with pytest.raises(ProfileError, match="notes.txt: neither a capture JSON"):
+    with pytest.raises(ProfileError, match="notes.txt: not a capture this tool reads .* Accepted forms: lspci, "):
         load_sources((junk,))
-    with pytest.raises(ProfileError, match="a second lspci capture"):
-        load_sources((CAPTURES / "fusion-ubuntu2010-jc.lspci.txt",) * 2)
+    # the same VM's listing twice is one VM; another VM's listing is refused
+    assert load_sources((CAPTURES / "fusion-ubuntu2010-jc.lspci.txt",) * 2).facts.pci
+    other = tmp_path / "other.txt"
+    other.write_text("00:0f.0 VGA compatible controller [0300]: Red Hat, Inc. Virtio GPU [1af4:1050] (rev 01)\n")
+    with pytest.raises(ProfileError, match="two VMs in one capture"):
+        load_sources((CAPTURES / "fusion-ubuntu2010-jc.lspci.txt", other))
     cut = tmp_path / "cap.json"
     cut.write_text('{"format": "guestcompat-probe", "version": 1, "pci": {')
     with pytest.raises(Exception, match="cap.json: line 1: not valid JSON"):
