@@ -179,7 +179,21 @@ def _presented(entries: list[Entry], wanted: Topology, catalog: Catalog, fixed: 
         identity = device_identity(kind, caps)
         out.append(Presented(_relocated(entry.function, parent, address), kind, _qemu_id(entry.function.name),
                              entry, sub.reason, identity.ids, identity.properties))
-    return out
+    return _unscanned_to_substitutes(out)
+
+
+def _unscanned_to_substitutes(out: list[Presented]) -> list[Presented]:
+    """A guest scans functions 1-7 of a slot only when function 0 is there: a kind this build could
+    present itself (its substitute overridden) at such an address falls back to its omission."""
+    with_function_0 = {(p.function.parent, p.function.address.device) for p in out if p.function.address.function == 0}
+    kept = []
+    for p in out:
+        fn, sub = p.function, p.entry.source.substitute if p.entry else None
+        unscanned = fn.address.function > 0 and (fn.parent, fn.address.device) not in with_function_0
+        if unscanned and sub is not None and sub.kind is None and p.reason is None:
+            continue
+        kept.append(p)
+    return kept
 
 
 def _relocated(fn: Function, parent: str | None, address: PciAddress | None) -> Function:

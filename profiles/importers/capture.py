@@ -173,8 +173,12 @@ def _layout_and_devices(devices: tuple[LspciDevice, ...], profile: dict[str, Any
                                  "kind": kind, "address": address}
         if dev.physical_slot and dev.physical_slot.isdigit():
             entry["physical_slot"] = int(dev.physical_slot)
-        if catalog.kinds[kind].qemu is None:
+        model = catalog.kinds[kind].qemu
+        if model is None:
             entry["substitute"] = {"reason": f"QEMU has no model of the {catalog.kinds[kind].summary}"}
+        elif model.needs_identity:  # presented by a build with the identity properties, omitted elsewhere
+            entry["substitute"] = {"reason": f"stock QEMU cannot show the {catalog.kinds[kind].summary}'s ids; "
+                                             f"guestcompat's patched QEMU presents it on {model.driver}"}
         placed.append(entry)
     profile["pci"] = {"devices": placed}
 
