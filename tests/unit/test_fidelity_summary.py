@@ -38,7 +38,7 @@ def test_a_reason_is_listed_once_with_the_profiles_it_touches():
     levels = [r.fidelity for r in summary.reasons]
     assert levels == sorted(levels, key=lambda f: f != "unsupported")
     text = "\n".join(text_lines(summary))
-    assert "QEMU has no VMCI device\n    in vmware/esxi-6.5, vmware/esxi-4.0;" in text
+    assert "(OVMF)\n    in vmware/esxi-6.5, vmware/esxi-4.0;" in text
     assert "in vmware/esxi-4.0 (3 properties each)" in text
 
 
