@@ -7,8 +7,11 @@ PYTEST_ARGS ?=
 setup:
 	bash scripts/setup.sh
 
+# On guestcompat's patched QEMU when `make setup` could build it (else stock QEMU, said so).
 run: setup
-	.venv/bin/guestcompat run $(PROFILE)
+	@if .venv/bin/guestcompat qemu show >/dev/null 2>&1; then q=patched; else q=stock; \
+	  echo "run: the patched QEMU is not built; booting on stock QEMU"; fi; \
+	  .venv/bin/guestcompat run $(PROFILE) --qemu $$q
 
 test: setup
 	.venv/bin/python -m pytest -n auto $(PYTEST_ARGS)
