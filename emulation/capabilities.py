@@ -31,6 +31,7 @@ from typing import Any
 from qemu.qmp import QMPClient
 from qemu.qmp.error import QMPError
 
+from guestcompat.emulation.qemuopts import opts
 from guestcompat.errors import CompileError, QemuUnusableError
 from guestcompat.paths import cache_root
 
@@ -133,7 +134,8 @@ async def _probe(binary: Path, request: ProbeRequest) -> Capabilities:
     workdir = Path(tempfile.mkdtemp(prefix=f"guestcompat-caps-{os.getpid()}-"))
     sock = workdir / "qmp.sock"
     argv = [str(binary), "-machine", "none", "-nodefaults", "-display", "none", "-S",
-            "-qmp", f"unix:{sock},server=on,wait=off"]
+            "-chardev", opts("socket", id="qmp", path=str(sock), server=True, wait=False),  # TMPDIR may hold a ','
+            "-mon", "chardev=qmp,mode=control"]
     proc: asyncio.subprocess.Process | None = None
     qmp = QMPClient(f"guestcompat-caps-{os.getpid()}")
     try:

@@ -11,7 +11,7 @@ and its version: the profile is refused before anything boots.
 from __future__ import annotations
 
 from guestcompat.emulation.capabilities import Capabilities
-from guestcompat.emulation.qemuopts import split
+from guestcompat.emulation.qemuopts import parse_option, split
 from guestcompat.errors import CompileError
 from guestcompat.profiles.model import Profile
 
@@ -55,9 +55,11 @@ def check_argv(argv: tuple[str, ...] | list[str], caps: Capabilities, profile: P
                 raise CompileError(f"{key}: {where}: device {driver!r} does not exist in this build")
             _props(caps.device_properties.get(driver), props, GENERIC["-device"], f"{key}: {where}: device {driver!r}")
         elif option == "-global":
-            _, props = split(value)
+            _, props = parse_option(option, value)
             for name in props:
                 driver, _, prop = name.partition(".")
+                if driver in caps.cpu_models.values() and driver not in caps.device_properties:
+                    continue  # a CPU model's QOM type (-global carries the brand string): the -cpu check names it
                 if not caps.has_device(driver):
                     raise CompileError(f"platform: {where}: device {driver!r} (of -global {name}) does not exist")
                 _props(caps.device_properties.get(driver), {prop: ""}, set(), f"platform: {where}: device {driver!r}")

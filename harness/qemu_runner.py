@@ -30,6 +30,7 @@ from qemu.qmp.error import QMPError
 
 from guestcompat.detection.frame import FrameReader
 from guestcompat.emulation.compiler import CompiledMachine
+from guestcompat.emulation.qemuopts import opts
 from guestcompat.harness.artefacts import build_all, substitute
 from guestcompat.errors import ProbeError, RunError
 
@@ -68,7 +69,8 @@ def launch_argv(compiled: CompiledMachine, image: BootImage, qmp_path: Path,
         *substitute(compiled.argv, artefacts or {}),
         "-kernel", str(image.kernel), "-initrd", str(image.initrd), "-append", " ".join(image.cmdline),
         "-chardev", "stdio,id=console,signal=off", *compiled.arch.console_args("console"),
-        "-chardev", f"socket,id=qmp,path={qmp_path},server=on,wait=off", "-mon", "chardev=qmp,mode=control",
+        "-chardev", opts("socket", id="qmp", path=str(qmp_path), server=True, wait=False),  # TMPDIR may hold a ','
+        "-mon", "chardev=qmp,mode=control",
         "-S", "-no-shutdown", "-no-reboot",
     ]
 
