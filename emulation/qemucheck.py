@@ -35,6 +35,28 @@ def profile_keys(profile: Profile) -> dict[str, str]:
     return keys
 
 
+#: Linux refuses to exec an argument longer than MAX_ARG_STRLEN (32 pages, NUL included): E2BIG.
+MAX_ARG_BYTES = 32 * 4096 - 1
+#: What the compiled argv may use of ARG_MAX (2 MiB with an 8 MiB stack): the run adds its own options
+#: and the environment shares the budget.
+MAX_ARGV_BYTES = 1 << 20
+
+
+def check_argv_size(argv: tuple[str, ...] | list[str]) -> None:
+    """Refuse at compile time what ``exec`` would refuse with E2BIG (a 200,000-character SMBIOS string)."""
+    total = 0
+    for i, arg in enumerate(argv):
+        size = len(arg.encode("utf-8", "surrogateescape")) + 1
+        total += size
+        if size > MAX_ARG_BYTES:
+            option = argv[i - 1] if i and argv[i - 1].startswith("-") else "argument"
+            raise CompileError(f"{option} {arg[:60]}...: {size} bytes; Linux passes at most {MAX_ARG_BYTES} bytes "
+                               f"per argument to QEMU (a profile string is far too long)")
+    if total > MAX_ARGV_BYTES:
+        raise CompileError(f"the compiled QEMU argv is {total} bytes; at most {MAX_ARGV_BYTES} can be passed "
+                           f"(the profile's strings are far too long)")
+
+
 def check_argv(argv: tuple[str, ...] | list[str], caps: Capabilities, profile: Profile) -> None:
     keys = profile_keys(profile)
     where = f"unsupported by this QEMU ({caps.label})"

@@ -20,13 +20,14 @@ from pathlib import Path
 import tomli_w
 
 from guestcompat.emulation.compiler import CompiledMachine, compile_profile
-from guestcompat.errors import RunError
+from guestcompat.errors import ProfileError, RunError
 from guestcompat.harness.diskboot import (DiskBoot, attach_disk, boot_from_disk, extract_boot_files,
                                           qemu_default_machine)
 from guestcompat.harness.qemu_runner import boot_async
 from guestcompat.harness.run import RunOutcome, _judge, refuse_blocked
 from guestcompat.images.build import GuestImage
-from guestcompat.profiles.importers.vmx import import_vmx, parse_vmx
+from guestcompat.profiles.importers.vmdk import descriptor_extents
+from guestcompat.profiles.importers.vmx import import_vmx, package_file, parse_vmx
 from guestcompat.profiles.loader import extra_profile_dir, load
 from guestcompat.profiles.model import Profile
 
@@ -47,9 +48,17 @@ def imported_profile(vmx: Path) -> tuple[Profile, str, Path]:
     if not disks:
         raise RunError(f"{vmx}: no SCSI disk with a fileName: nothing to boot from")
     disk_name, file_name = disks[0]
-    disk = (vmx.parent / file_name) if not Path(file_name).is_absolute() else Path(file_name)
+    try:
+        disk = package_file(file_name, vmx.parent)  # the package's own disk only (issue 13)
+    except ProfileError as exc:
+        raise ProfileError(f"{vmx}: {disk_name}: {exc}") from None
     if not disk.is_file():
         raise RunError(f"{vmx}: {disk_name} names {file_name}, which does not exist ({disk})")
+    for extent in descriptor_extents(disk):
+        try:
+            package_file(str(extent), vmx.parent)
+        except ProfileError as exc:
+            raise ProfileError(f"{vmx}: {disk_name}: extent {exc}") from None
     with tempfile.TemporaryDirectory(prefix="guestcompat-import-") as tmp:
         target = Path(tmp) / f"{name}.toml"
         target.parent.mkdir(parents=True)
