@@ -24,7 +24,7 @@ from guestcompat.errors import ProfileError, RunError
 from guestcompat.harness.diskboot import (DiskBoot, attach_disk, boot_from_disk, extract_boot_files,
                                           qemu_default_machine)
 from guestcompat.harness.qemu_runner import boot_async
-from guestcompat.harness.run import RunOutcome, _judge, refuse_blocked
+from guestcompat.harness.run import RunOutcome, _judge, new_nonce, refuse_blocked
 from guestcompat.images.build import GuestImage
 from guestcompat.profiles.importers.vmdk import descriptor_extents
 from guestcompat.profiles.importers.vmx import import_vmx, package_file, parse_vmx
@@ -86,5 +86,6 @@ def run_imported(vmx: Path, *, qemu_defaults: bool = False, timeout: float = DEF
     boot = extract_boot_files(disk)
     machine: CompiledMachine = qemu_default_machine(compiled, disk) if qemu_defaults else compiled
     say("booting the guest from its disk" + (" on QEMU's default machine" if qemu_defaults else ""))
-    result = asyncio.run(boot_async(machine, boot_from_disk(compiled, boot), timeout=timeout))
-    return _judge(compiled, _image_record(boot), result, compiled.report, say)
+    nonce = new_nonce()
+    result = asyncio.run(boot_async(machine, boot_from_disk(compiled, boot, nonce), timeout=timeout))
+    return _judge(compiled, _image_record(boot), result, compiled.report, say, nonce)

@@ -281,3 +281,20 @@ def test_the_qmp_socket_path_is_an_escaped_option_value(tmp_path: Path):
     chardevs = [split(argv[i + 1]) for i, a in enumerate(argv) if a == "-chardev"]
     sockets = [props for head, props in chardevs if head == "socket"]
     assert sockets == [{"id": "qmp", "path": str(qmp), "server": "on", "wait": "off"}]
+
+
+def test_a_document_without_this_boots_nonce_is_refused():
+    from guestcompat.errors import ProbeError
+    from guestcompat.harness.run import RUN_FLAG, boot_image, check_origin, new_nonce
+    from guestcompat.images.build import GuestImage
+
+    nonce = new_nonce()
+    assert len(nonce) == 32 and nonce != new_nonce()
+    compiled = compile_profile(load("interfaces/kvm"), PC)
+    image = GuestImage(kernel=Path("/k"), initrd=Path("/i"), kernel_version="6", packages={}, key="k", modules=(),
+                       cmdline="")
+    assert f"{RUN_FLAG}={nonce}" in boot_image(compiled, image, nonce).cmdline
+    check_origin({"run": nonce}, nonce)
+    for forged in ({}, {"run": "0" * 32}, {"run": ["x"]}):
+        with pytest.raises(ProbeError, match="not from this boot"):
+            check_origin(forged, nonce)
