@@ -93,6 +93,9 @@ def check_argv(argv: tuple[str, ...] | list[str], caps: Capabilities, profile: P
                 raise CompileError(f"{key}: {where}: object type {typename!r} does not exist in this build")
             _props(known, props, GENERIC["-object"], f"{key}: {where}: object {typename!r}")
         elif option == "-cpu":
+            if ",," in value:
+                raise CompileError(f"cpu: {value[:60]!r}: QEMU's -cpu parser splits on every comma; a value "
+                                   f"with a comma cannot go on -cpu (free text goes on -global)")
             model, _ = split(value)
             if model not in caps.cpu_models:
                 raise CompileError(f"cpu: {where}: CPU model {model!r} does not exist "

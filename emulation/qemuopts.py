@@ -55,7 +55,20 @@ def parse_option(option: str, value: str) -> tuple[str, dict[str, str]]:
         short = split_global(value)
         if short is not None:
             return "", {short[0]: short[1]}
+    if option == "-cpu":
+        return split_cpu(value)
     return split(value)
+
+
+def split_cpu(value: str) -> tuple[str, dict[str, str]]:
+    """``-cpu MODEL,feature=value,...`` as x86's feature parser reads it: split on *every* comma (``,,``
+    is no escape there, an empty item is a key of its own), so nothing with a comma can hide in a value."""
+    head, *features = value.split(",")
+    props: dict[str, str] = {}
+    for feature in features:
+        key, eq, rest = feature.partition("=")
+        props[key] = rest if eq else "on"
+    return head, props
 
 
 def render(value: object) -> str:

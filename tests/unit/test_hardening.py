@@ -298,3 +298,9 @@ def test_a_document_without_this_boots_nonce_is_refused():
     for forged in ({}, {"run": "0" * 32}, {"run": ["x"]}):
         with pytest.raises(ProbeError, match="not from this boot"):
             check_origin(forged, nonce)
+
+
+def test_the_option_parser_reads_cpu_as_qemu_does():
+    """So the fuzz property (argv keys) sees what main's ',,'-escaped brand string did on -cpu."""
+    head, props = parse_option("-cpu", "qemu64,vendor=GenuineIntel,model-id=Xeon,,model-id=EVIL")
+    assert head == "qemu64" and set(props) == {"vendor", "model-id", ""}
