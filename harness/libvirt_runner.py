@@ -33,7 +33,7 @@ from guestcompat.emulation.libvirt_xml import RunFiles, render
 from guestcompat.errors import ProbeError, RunError
 from guestcompat.harness.artefacts import build_all
 from guestcompat.harness.libvirt_validate import explain
-from guestcompat.harness.qemu_runner import CONSOLE_TAIL, BootImage, BootResult
+from guestcompat.harness.qemu_runner import CONSOLE_TAIL, BootImage, BootResult, make_run_dir
 
 POLL = 0.05
 
@@ -69,7 +69,7 @@ def boot_libvirt(compiled: CompiledMachine, image: BootImage, *, uri: str | None
     ``cancel``: set by another thread (a matrix host worker told to stop) to end the run early
     with a RunError; the domain is destroyed and undefined as on every other path.
     """
-    workdir = Path(tempfile.mkdtemp(prefix=f"guestcompat-lvrun-{os.getpid()}-"))
+    workdir = make_run_dir(f"guestcompat-lvrun-{os.getpid()}-")
     launched = time.monotonic()
     dom: libvirt.virDomain | None = None
     tail: deque[str] = deque(maxlen=CONSOLE_TAIL)

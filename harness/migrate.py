@@ -58,7 +58,7 @@ from guestcompat.errors import CompileError, MigrationError, QemuUnusableError
 from guestcompat.harness.artefacts import build_all
 from guestcompat.harness.baseline import normalized
 from guestcompat.harness.qemu_instance import QemuInstance
-from guestcompat.harness.qemu_runner import BootImage, launch_argv
+from guestcompat.harness.qemu_runner import BootImage, launch_argv, make_run_dir
 from guestcompat.harness.run import boot_image, image_for, new_nonce, refuse_blocked
 from guestcompat.images.build import GuestImage
 from guestcompat.images.init import READY_LINE, RERUN_FLAG, TRIGGER
@@ -229,7 +229,7 @@ async def migrate_async(compiled: CompiledMachine, image: GuestImage, *, dest_qe
     refuse_blocked(compiled)
     say = progress or (lambda _msg: None)
     hook = on_phase or (lambda _phase, _pids: None)
-    workdir = Path(tempfile.mkdtemp(prefix=f"guestcompat-run-{os.getpid()}-migrate-"))
+    workdir = make_run_dir(f"guestcompat-run-{os.getpid()}-migrate-")
     source: QemuInstance | None = None
     dest: QemuInstance | None = None
     try:

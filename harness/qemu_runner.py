@@ -29,6 +29,7 @@ from qemu.qmp import QMPClient
 from qemu.qmp.error import QMPError
 
 from guestcompat.detection.frame import FrameReader
+from guestcompat.harness.console_log import KeptLines
 from guestcompat.emulation.compiler import CompiledMachine
 from guestcompat.emulation.qemuopts import opts
 from guestcompat.harness.artefacts import build_all, substitute
@@ -61,6 +62,15 @@ class BootResult:
     seconds_from_launch: float = 0.0    # from spawning QEMU to the END line (what a user waits)
 
 
+def make_run_dir(prefix: str) -> Path:
+    """A private run directory in TMPDIR; a full or read-only TMPDIR is a RunError naming it."""
+    try:
+        return Path(tempfile.mkdtemp(prefix=prefix))
+    except OSError as exc:
+        raise RunError(f"cannot create the run directory in {tempfile.gettempdir()}: {exc.strerror} "
+                       f"(TMPDIR names where runs keep their QMP socket)") from None
+
+
 def launch_argv(compiled: CompiledMachine, image: BootImage, qmp_path: Path,
                 artefacts: dict[str, Path] | None = None) -> list[str]:
     """The full QEMU argv: the compiled machine (its artefact placeholders replaced by the built
@@ -84,9 +94,9 @@ def boot(compiled: CompiledMachine, image: BootImage, *, timeout: float = 120.0,
 async def boot_async(compiled: CompiledMachine, image: BootImage, *, timeout: float = 120.0,
                      on_console: Callable[[str], None] | None = None) -> BootResult:
     # The pid in the name tells whose run a stray directory was.
-    workdir = Path(tempfile.mkdtemp(prefix=f"guestcompat-run-{os.getpid()}-"))
+    workdir = make_run_dir(f"guestcompat-run-{os.getpid()}-")
     qmp_path = workdir / "qmp.sock"
-    console: list[str] = []
+    console: KeptLines = KeptLines()
     tail: deque[str] = deque(maxlen=CONSOLE_TAIL)
     proc: asyncio.subprocess.Process | None = None
     qmp = QMPClient(f"guestcompat-{os.getpid()}")
@@ -211,7 +221,7 @@ async def _read_until_document_or_shutdown(proc, reader, console, tail, on_conso
             task.cancel()
 
 
-async def _read_console(proc: asyncio.subprocess.Process, reader: FrameReader, console: list[str],
+async def _read_console(proc: asyncio.subprocess.Process, reader: FrameReader, console: KeptLines,
                         tail: deque[str], on_console: Callable[[str], None] | None) -> None:
     assert proc.stdout is not None
     while True:
@@ -225,7 +235,7 @@ async def _read_console(proc: asyncio.subprocess.Process, reader: FrameReader, c
         if not raw:
             return
         line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-        console.append(line)
+        console.keep(line)
         if not line.startswith("@@"):
             tail.append(line)
         if on_console:

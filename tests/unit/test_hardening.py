@@ -304,3 +304,16 @@ def test_the_option_parser_reads_cpu_as_qemu_does():
     """So the fuzz property (argv keys) sees what main's ',,'-escaped brand string did on -cpu."""
     head, props = parse_option("-cpu", "qemu64,vendor=GenuineIntel,model-id=Xeon,,model-id=EVIL")
     assert head == "qemu64" and set(props) == {"vendor", "model-id", ""}
+
+
+def test_kept_console_lines_stop_at_the_cap_and_pickle_as_a_list():
+    import pickle
+
+    from guestcompat.harness.console_log import KEEP_BYTES, KeptLines
+
+    lines = KeptLines()
+    for _ in range(KEEP_BYTES // 100 + 10):
+        lines.keep("x" * 99)
+    assert sum(len(line) + 1 for line in lines) <= KEEP_BYTES + 200 and lines.dropped > 0
+    assert lines[-1].startswith("<console flood")
+    assert type(pickle.loads(pickle.dumps(lines))) is list
