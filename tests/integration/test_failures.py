@@ -239,3 +239,35 @@ def test_guestcompat_interrupted_mid_boot(profile_dir, sig):
     assert "interrupted" in stderr and "Traceback" not in stderr and "internal error" not in stderr
     assert not ours(), "QEMU survived the interrupted run"
     assert not glob.glob(f"{tempfile.gettempdir()}/guestcompat-run-{proc.pid}-*")
+
+
+def test_qemu_that_never_opens_qmp(small, tmp_path):
+    """A "QEMU" that starts and then does nothing (no QMP socket): RunError after the QMP wait, process killed."""
+    fake = tmp_path / "qemu-system-x86_64"
+    pids = tmp_path / "pids"
+    fake.write_text(f"#!/bin/sh\necho $$ > {pids}\nsleep 600 &\necho $! >> {pids}\nwait\n")
+    fake.chmod(0o755)
+    silent = dataclasses.replace(small, argv=(str(fake), *small.argv[1:]))
+    with pytest.raises(RunError, match="QEMU did not open its QMP socket within"):
+        boot(silent, image_with_probe(small, "true"), timeout=30)
+    started = [int(p) for p in pids.read_text().split()]
+    assert len(started) == 2
+    for pid in started:  # the "QEMU" and its child: killed with their process group, and reaped
+        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+
+
+def test_qemu_stopped_after_qmp_times_out_and_is_killed(small, our_qemus):
+    """QEMU answers QMP, resumes the guest, then stops (SIGSTOP): the run times out; the stopped process
+    is killed (SIGKILL works on a stopped process) and nothing is left."""
+    image = image_with_probe(small, "sleep 600")
+    stopped = []
+
+    def stop_qemu(_line: str) -> None:
+        for pid in our_qemus():
+            if pid not in stopped:
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+
+    with pytest.raises(RunError, match=r"did not deliver its fingerprint within 6 s"):
+        boot(small, image, timeout=6, on_console=stop_qemu)
+    assert stopped
