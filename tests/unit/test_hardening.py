@@ -317,3 +317,13 @@ def test_kept_console_lines_stop_at_the_cap_and_pickle_as_a_list():
     assert sum(len(line) + 1 for line in lines) <= KEEP_BYTES + 200 and lines.dropped > 0
     assert lines[-1].startswith("<console flood")
     assert type(pickle.loads(pickle.dumps(lines))) is list
+
+
+def test_an_lspci_slot_that_is_not_an_address_is_reported_not_kept():
+    from guestcompat.detection.tools import parse_lspci_vmm as parse_lspci_mm
+
+    devices, errors = parse_lspci_mm("Slot:\t0000:00:00.0,\nClass:\tHost bridge [0600]\nVendor:\tIntel [8086]\n"
+                                     "Device:\t440BX [7190]\n\nSlot:\t00:01.0\nClass:\tISA bridge [0601]\n"
+                                     "Vendor:\tIntel [8086]\nDevice:\tPIIX4 [7110]\n")
+    assert [d.slot for d in devices] == ["00:01.0"]
+    assert any("'0000:00:00.0,' is not a PCI address" in e for e in errors)
