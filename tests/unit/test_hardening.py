@@ -43,6 +43,11 @@ def test_a_comma_in_the_brand_string_adds_no_option(profile_dir):
     evil, plain = compile_profile(load("t/evil"), PC).argv, compile_profile(load("t/plain"), PC).argv
     assert _keys(evil) == _keys(plain)
     assert "qemu64-x86_64-cpu.model-id=Xeon,model-id=EVIL,vendor=AuthenticAMD" in evil
+    # the libvirt backend passes the same literal -global (main doubled the commas there)
+    from guestcompat.emulation.libvirt_xml import render
+
+    xml = render(compile_profile(load("t/evil"), PC)).xml
+    assert 'value="qemu64-x86_64-cpu.model-id=Xeon,model-id=EVIL,vendor=AuthenticAMD"' in xml
 
 
 def test_global_property_refuses_what_the_short_form_cannot_carry():
