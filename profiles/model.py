@@ -41,6 +41,9 @@ def _printable(value: str) -> str:
         code = ord(ch)
         if code < 0x20 or 0x7F <= code <= 0x9F:
             raise ValueError(f"contains the control character {ch!r}; guest-visible strings must be printable")
+        if 0xD800 <= code <= 0xDFFF:
+            raise ValueError(f"contains {ch!r}, an undecodable byte or lone surrogate; guest-visible strings are "
+                             f"text (QEMU's argv is UTF-8)")
         if ch in BIDI_CONTROLS:
             raise ValueError(f"contains the bidirectional control U+{code:04X}; guest-visible strings must "
                              f"display as they are stored")

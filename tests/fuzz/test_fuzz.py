@@ -120,7 +120,8 @@ def _import_and_compile(result, name: str) -> None:
     with tempfile.TemporaryDirectory(dir=WORK) as tmp, extra_profile_dir(Path(tmp)):
         path = Path(tmp) / f"{name}.toml"
         path.parent.mkdir(parents=True)
-        path.write_text(tomli_w.dumps(result.profile))
+        # as the CLI would: descriptors are read with errors="replace", so what an importer got is text
+        path.write_bytes(tomli_w.dumps(result.profile).encode("utf-8", "replace"))
         compile_everything(load(name))
 
 

@@ -332,3 +332,21 @@ def test_an_lspci_slot_that_is_not_an_address_is_reported_not_kept():
                                      "Vendor:\tIntel [8086]\nDevice:\tPIIX4 [7110]\n")
     assert [d.slot for d in devices] == ["00:01.0"]
     assert any("'0000:00:00.0,' is not a PCI address" in e for e in errors)
+
+
+def test_diff_of_a_fingerprint_with_an_odd_hypervisor_line():
+    """Found by the fuzz target: a stored fingerprint whose hypervisor_lines entry lacks the prefix."""
+    from guestcompat.detection.diff import diff
+    from guestcompat.detection.fingerprint import Fingerprint
+
+    data = json.loads((Path(__file__).parent.parent / "data" / "esxi-6.5.fingerprint.json").read_text())
+    odd = Fingerprint.from_json(json.dumps({**data, "hypervisor_lines": ["Xeon,model-id=EVIL"]}))
+    changes = diff(Fingerprint.from_json(json.dumps(data)), odd)
+    assert any("Xeon,model-id=EVIL" in c.text for c in changes)
+
+
+def test_a_lone_surrogate_is_refused_in_guest_visible_strings():
+    from guestcompat.profiles.model import Cpu
+
+    with pytest.raises(ValueError, match="lone surrogate"):
+        Cpu(model_id="Xeon\udcff")
