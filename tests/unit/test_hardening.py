@@ -350,3 +350,12 @@ def test_a_lone_surrogate_is_refused_in_guest_visible_strings():
 
     with pytest.raises(ValueError, match="lone surrogate"):
         Cpu(model_id="Xeon\udcff")
+
+
+def test_non_ascii_base64_in_a_fingerprint_is_a_probe_error():
+    """Found by the fuzz target: base64 fields with non-ASCII text raised ValueError from base64."""
+    from guestcompat.detection.jsonmodel import from_plain
+    from guestcompat.errors import ProbeError
+
+    with pytest.raises(ProbeError, match="base64"):
+        from_plain(bytes, "\ufffdX1NNX/wfAgh9AAAA", "smbios_raw")
