@@ -2,7 +2,7 @@
 PROFILE ?= vmware/esxi-6.5
 PYTEST_ARGS ?=
 
-.PHONY: setup run test bench clean-cache
+.PHONY: setup run test bench fuzz clean-cache
 
 setup:
 	bash scripts/setup.sh
@@ -15,6 +15,13 @@ run: setup
 
 test: setup
 	.venv/bin/python -m pytest -n auto $(PYTEST_ARGS)
+
+# Issue 13's standing fuzz targets at full size: >= 10,000 examples per target, tallies printed at the end
+# (examples, valid results, project errors, internal errors: must be 0). FUZZ_EXAMPLES / FUZZ_JOBS override.
+FUZZ_EXAMPLES ?= 10000
+FUZZ_JOBS ?= 2
+fuzz: setup
+	GUESTCOMPAT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) .venv/bin/python -m pytest tests/fuzz -n $(FUZZ_JOBS) -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: setup
 	.venv/bin/python bench/boot.py

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 _PATTERN = re.compile(
-    r"^(?:(?P<domain>[0-9a-fA-F]{4}):)?(?P<bus>[0-9a-fA-F]{2}):(?P<dev>[0-9a-fA-F]{2})\.(?P<fn>[0-9a-fA-F])$")
+    r"^(?:(?P<domain>[0-9a-fA-F]{4}):)?(?P<bus>[0-9a-fA-F]{2}):(?P<dev>[0-9a-fA-F]{2})\.(?P<fn>[0-9a-fA-F])\Z")
 
 
 @dataclass(frozen=True, order=True)
@@ -33,7 +33,7 @@ class PciAddress:
     @classmethod
     def parse(cls, text: str) -> "PciAddress":
         """Parse ``BB:DD.F`` or ``DDDD:BB:DD.F`` (hex, as lspci prints)."""
-        match = _PATTERN.match(text.strip()) if isinstance(text, str) else None
+        match = _PATTERN.match(text.strip(" \t")) if isinstance(text, str) else None
         if not match:
             raise ValueError(f"{text!r} is not a PCI address like 0b:00.0 (bus:device.function, hex)")
         if match["domain"] and int(match["domain"], 16) != 0:

@@ -141,6 +141,8 @@ def load_capture_document(text: str, source: str = "<capture>") -> dict[str, Any
         except json.JSONDecodeError as exc:
             raise ProbeError(f"{source}: line {exc.lineno}: not valid JSON ({exc.msg}); "
                              f"truncated capture? (`sh gc-capture.sh > capture.json` writes the whole document)") from None
+        except RecursionError:
+            raise ProbeError(f"{source}: not a capture: JSON nested too deeply") from None
         if isinstance(doc, dict) and doc.get("format") == FORMAT:
             return decode_payload(json.dumps(doc).encode())
         raise ProbeError(f"{source}: a JSON document, but not a guestcompat probe document "

@@ -181,7 +181,9 @@ def diff_dmi(a: Fingerprint, b: Fingerprint) -> list[Change]:
 
 
 def _hv_name(line: str) -> str:
-    return line.split("Hypervisor detected:", 1)[1].strip()
+    """The name after ``Hypervisor detected:`` (a stored fingerprint may hold any line: then all of it)."""
+    _, sep, rest = line.partition("Hypervisor detected:")
+    return (rest if sep else line).strip()
 
 
 def diff_kernel(a: Fingerprint, b: Fingerprint) -> list[Change]:

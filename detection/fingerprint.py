@@ -33,7 +33,7 @@ VERSION = 1
 
 VMWARE_BACKDOOR_MAGIC = 0x564D5868
 _TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
-_PCI_ADDR = re.compile(r"^(?:([0-9a-f]{4,}):)?([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$")
+_PCI_ADDR = re.compile(r"^(?:([0-9a-f]{4,}):)?([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])\Z")
 
 
 def pci_ref(domain: int, address: str) -> str:
@@ -236,7 +236,7 @@ class Fingerprint:
     def from_json(cls, text: str) -> "Fingerprint":
         try:
             plain = json.loads(text)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             raise ProbeError(f"fingerprint JSON does not parse: {exc}") from None
         if not isinstance(plain, dict) or plain.get("format") != FORMAT:
             raise ProbeError(f"not a guestcompat fingerprint (format {plain.get('format') if isinstance(plain, dict) else None!r})")
@@ -374,7 +374,7 @@ class _Builder:
         addresses: dict[str, tuple[str, ...]] = {}
         try:
             links = json.loads(raw_ip) if raw_ip.strip() else []
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             self.errors.append(f"system.ip_addr: `ip -j addr` output does not parse: {exc}")
             links = []
         for link in links if isinstance(links, list) else ():

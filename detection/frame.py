@@ -31,8 +31,8 @@ END_LINE = "@@GUESTCOMPAT-END"
 MAX_CHUNK = 76
 
 _BEGIN_RE = re.compile(
-    r"@@GUESTCOMPAT-BEGIN v(?P<version>\d+) sha256=(?P<sha>[0-9a-f]{64}) bytes=(?P<bytes>\d+)$")
-_B64_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}$")
+    r"@@GUESTCOMPAT-BEGIN v(?P<version>[0-9]{1,6}) sha256=(?P<sha>[0-9a-f]{64}) bytes=(?P<bytes>[0-9]{1,12})\Z")
+_B64_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}\Z")
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def decode_payload(data: bytes) -> dict:
     """JSON bytes of a probe document → dict, checking format and version."""
     try:
         doc = json.loads(data.decode("utf-8", "surrogateescape"))
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise ProbeError(f"probe document is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise ProbeError(f"probe document is a JSON {type(doc).__name__}, expected an object")

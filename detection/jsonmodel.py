@@ -141,7 +141,7 @@ def from_plain(tp: Any, value: Any, path: str = "", meta: Mapping[str, Any] | No
         if isinstance(value, str):
             try:
                 return base64.b64decode(value, validate=True)
-            except binascii.Error:
+            except (binascii.Error, ValueError):  # ValueError: non-ASCII text
                 pass
         raise _fail(path, "base64 text", value)
     if origin is tuple:

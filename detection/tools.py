@@ -20,6 +20,7 @@ from typing import Mapping
 
 from .jsonmodel import hexfield
 
+_SLOT = re.compile(r"(?:[0-9a-fA-F]{1,8}:)?[0-9a-fA-F]{2}:[0-1][0-9a-fA-F]\.[0-7]")
 _ID_SUFFIX = re.compile(r"^(.*?)\s*\[([0-9a-fA-F]{4})\]$")
 _HANDLE = re.compile(r"^Handle 0x([0-9A-Fa-f]{1,8}), DMI type (\d{1,3}), (\d+) bytes?$")
 _SMBIOS_VERSION = re.compile(r"^SMBIOS (\d+\.\d+(?:\.\d+)?) present\.?$")
@@ -100,6 +101,9 @@ def parse_lspci_vmm(text: str) -> tuple[tuple[LspciDevice, ...], tuple[str, ...]
         if not slot:
             if values:
                 errors.append(f"lspci record {n}: no Slot line")
+            continue
+        if not _SLOT.fullmatch(slot):
+            errors.append(f"lspci record {n}: Slot {slot[:40]!r} is not a PCI address (bus:device.function)")
             continue
         kw: dict[str, object] = {}
         for key, (name_attr, id_attr) in _LSPCI_NAMED.items():

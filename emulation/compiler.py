@@ -18,14 +18,14 @@ from guestcompat.emulation.capabilities import Capabilities, capabilities_for
 from guestcompat.emulation.guestos import check_guest_os
 from guestcompat.emulation.fidelity import Expectation, FidelityReport
 from guestcompat.emulation.pci import PciPlan, plan_pci
-from guestcompat.emulation.qemucheck import check_argv
+from guestcompat.emulation.qemucheck import check_argv, check_argv_size
 from guestcompat.emulation.qemuopts import opts
 from guestcompat.emulation.vio import VioPlan, plan_vio
 from guestcompat.emulation.target import Target
 from guestcompat.errors import CompileError
 from guestcompat.profiles.blocked import Blocked, applicable
 from guestcompat.profiles.catalog import Catalog, DeviceKind, load_catalog
-from guestcompat.profiles.model import Profile
+from guestcompat.profiles.model import IMAGE_SUFFIXES, Profile
 
 BASE_ARGS = ["-nodefaults", "-no-user-config", "-display", "none"]
 
@@ -89,6 +89,7 @@ def compile_profile(profile: Profile, target: Target | None = None,
     rates: list[str] = []
     disk_argv, disk_expect, disk_aliases = _disks(profile, catalog, pci, vio, rates)
     argv = [arch.binary(target), *BASE_ARGS, *platform.argv, *pci.argv, *vio.argv, *disk_argv]
+    check_argv_size(argv)
     check_argv(argv, caps, profile)
     expectations = tuple(platform.expectations + pci.expectations + vio.expectations + disk_expect)
     modaliases = tuple(dict.fromkeys(pci.modaliases + vio.modaliases + disk_aliases))
@@ -132,9 +133,9 @@ def _controller(name: str, pci: PciPlan, vio: VioPlan) -> tuple[str | None, Devi
     return None
 
 
-#: image file suffix -> QEMU block driver (anything else is raw); VMDKs (imported from a .vmx) are read by
-#: QEMU's vmdk driver in every subformat, descriptor + extents included.
-_IMAGE_FORMATS = {".qcow2": "qcow2", ".vmdk": "vmdk"}
+#: image file suffix -> QEMU block driver (the model refuses any other suffix); VMDKs (imported from a .vmx)
+#: are read by QEMU's vmdk driver in every subformat, descriptor + extents included.
+_IMAGE_FORMATS = IMAGE_SUFFIXES
 
 
 def _disks_visible(controller: tuple[str | None, DeviceKind, str] | None) -> bool:
@@ -159,7 +160,7 @@ def _disks(profile: Profile, catalog: Catalog, pci: PciPlan, vio: VioPlan, rates
         node = f"drive-{disk.name}"
         base_node = f"{node}-base" if disk.limits is not None else node
         if disk.image:
-            fmt = _IMAGE_FORMATS.get(Path(disk.image).suffix.lower(), "raw")
+            fmt = _IMAGE_FORMATS[Path(disk.image).suffix.lower()]
             argv += ["-blockdev", opts(None, **{"driver": "file", "node-name": f"{node}-file", "filename": disk.image,
                                                 "read-only": True}),
                      "-blockdev", opts(None, **{"driver": fmt, "node-name": base_node, "file": f"{node}-file",

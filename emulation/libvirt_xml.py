@@ -32,7 +32,7 @@ from guestcompat.detection.smbios_fields import SECTIONS as SMBIOS_SECTIONS
 from guestcompat.emulation.compiler import CompiledMachine
 from guestcompat.emulation.fidelity import UNKNOWN, FidelityReport
 from guestcompat.emulation.report import binary_placeholder
-from guestcompat.emulation.qemuopts import pairs, parse
+from guestcompat.emulation.qemuopts import global_property, pairs, parse, split_global
 from guestcompat.errors import CompileError
 
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
@@ -46,7 +46,7 @@ SYSINFO = {str(s.type): (s.libvirt, {f.qemu_key: f.qemu_key for f in s.fields if
            for s in SMBIOS_SECTIONS if s.libvirt}
 CONSOLE_CHARDEV = "console"
 # Device properties that are strings even when they look like numbers (scsi-hd ver=0001).
-STRING_PROPERTIES = {"ver", "vendor", "product", "serial"}
+STRING_PROPERTIES = {"ver", "vendor", "product", "serial", "netdev"}
 
 
 @dataclass(frozen=True)
@@ -182,6 +182,7 @@ class _Renderer:
         for feature in c.arch.libvirt_features:
             _sub(self.features, feature)
         self.cpu: ET.Element | None = None
+        self.cpu_model: str | None = None
         _sub(d, "on_poweroff", "destroy")
         _sub(d, "on_reboot", "destroy")
         _sub(d, "on_crash", "destroy")
@@ -215,7 +216,8 @@ class _Renderer:
         assert value is not None
         handler = {"-machine": self.machine, "-cpu": self.cpu_opt, "-smp": self.smp, "-m": self.mem,
                    "-uuid": self.uuid_opt, "-smbios": self.smbios, "-bios": self.bios, "-device": self.device,
-                   "-netdev": self.netdev, "-blockdev": self.blockdev, "-object": self.object}.get(opt)
+                   "-netdev": self.netdev, "-blockdev": self.blockdev, "-object": self.object,
+                   "-global": self.global_opt}.get(opt)
         if handler is None:
             reasons = _models()["passthrough_reasons"]
             prefix = f"{opt} {value.split('.', 1)[0]}"
@@ -244,10 +246,23 @@ class _Renderer:
             model_el.set("vendor_id", props.pop("vendor"))
         for feature in [k for k, v in props.items() if v in ("on", "off") and k == "hypervisor"]:
             _sub(cpu, "feature", policy="disable" if props.pop(feature) == "off" else "require", name=feature)
+        self.cpu_model = model
         qom = self.c.arch.cpu_qom_type(model)
         for key, val in props.items():
-            self.pass_through(["-global", pairs(None, [(f"{qom}.{key}", val)])],
+            self.pass_through(["-global", global_property(qom, key, val)],
                               f"libvirt's <cpu> has no setting for the CPU property {key}")
+
+    def global_opt(self, value: str) -> None:
+        """Verbatim (the short form is literal on both backends); a CPU property says so."""
+        short = split_global(value)
+        driver = short[0].split(".", 1)[0] if short else ""
+        if self.cpu_model is not None and driver == self.c.arch.cpu_qom_type(self.cpu_model):
+            self.pass_through(["-global", value],
+                              f"libvirt's <cpu> has no setting for the CPU property {short[0].split('.', 1)[1]}")
+            return
+        reasons = _models()["passthrough_reasons"]
+        self.pass_through(["-global", value], reasons.get(f"-global {value.split('.', 1)[0]}")
+                          or "libvirt has no element for -global")
 
     def smp(self, value: str) -> None:
         self.vcpu.text = value
@@ -368,8 +383,16 @@ class _Renderer:
             _sub(el, "mac", address=extra.pop("mac"))
         _sub(el, "model", type=model["model"])
         if netdev.get("restrict") == "on":
-            self.host_side.append(f"{props['id']}: libvirt's user-mode network has no restrict=on: the NIC may reach "
-                                  f"the host's network (the guest sees the same device)")
+            # libvirt's <interface type="user"> has no restrict (9.0): its own netdev would let the guest reach
+            # the host's loopback and network. The compiled, restricted netdev goes through <qemu:commandline>
+            # and <qemu:override> plugs the NIC into it; libvirt's netdev is left without a peer.
+            own = dict(netdev)
+            self.pass_through(["-netdev", pairs(own.pop("type"), list(own.items()))],
+                              "libvirt's <interface type=\"user\"> has no restrict=on: the NIC is plugged "
+                              "(<qemu:override> netdev) into this restricted user network instead")
+            self.overrides.append((ALIAS_PREFIX + props["id"], "netdev", netdev["id"]))
+            self.host_side.append(f"{props['id']}: libvirt's own user-mode netdev (host{ALIAS_PREFIX}{props['id']}) "
+                                  f"has no peer; the NIC uses the compiled restrict=on netdev {netdev['id']}")
         return el
 
     def pass_device(self, driver: str, props: dict[str, str], reason: str) -> None:

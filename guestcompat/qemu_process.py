@@ -73,7 +73,11 @@ def private_dir(purpose: str) -> Path:
     if not _swept:
         _swept = True
         sweep_stale_dirs()
-    return Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-{purpose}-"))
+    try:
+        return Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-{purpose}-"))
+    except OSError as exc:
+        raise RunError(f"cannot create the run directory in {tempfile.gettempdir()}: {exc.strerror} "
+                       f"(TMPDIR names where runs keep their QMP socket)") from None
 
 
 def dir_pattern(pid: int | None = None) -> str:

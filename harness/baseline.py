@@ -72,7 +72,7 @@ def load_fingerprint(path: Path) -> Fingerprint:
         raise BaselineError(f"{path}: cannot read: {exc}") from None
     try:
         plain = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise BaselineError(f"{path}: not JSON: {exc}") from None
     if isinstance(plain, dict) and "fingerprint" in plain and "format" not in plain:
         plain = plain["fingerprint"]

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -370,6 +371,9 @@ def descriptor_import_options(kind: str, disks_help: str):
                          help="where --disks convert writes the images  [default: <output>.disks/ next to the TOML]"),
             click.option("--disk-format", type=click.Choice(["qcow2", "raw"]), default="qcow2", show_default=True,
                          help="format of converted disks"),
+            click.option("--allow-outside-disks", is_flag=True,
+                         help="attach or convert disk files outside the descriptor's directory (absolute or ../ "
+                              "fileName, VMDK extents elsewhere); refused by default"),
         ]):
             func = option(func)
         return func
@@ -377,13 +381,14 @@ def descriptor_import_options(kind: str, disks_help: str):
 
 
 def _import_descriptor(source: Path, name: str | None, output: Path | None, disk_mode: str, disk_dir: Path | None,
-                       disk_format: str, importer) -> None:
+                       disk_format: str, allow_outside_disks: bool, importer) -> None:
     from guestcompat.profiles.importers.vmx import DiskPolicy
 
     name = name or f"imported/{source.stem}"
     output = output or Path("profiles") / f"{name}.toml"
     policy = DiskPolicy(mode=disk_mode, base_dir=source.parent,
-                        disk_dir=disk_dir or output.with_name(output.stem + ".disks"), out_format=disk_format)
+                        disk_dir=disk_dir or output.with_name(output.stem + ".disks"), out_format=disk_format,
+                        allow_outside=allow_outside_disks)
     result = importer(source.read_text(errors="replace"), name, str(source), disks=policy)
     _write_imported(result, output, source.name)
 
@@ -393,22 +398,22 @@ def _import_descriptor(source: Path, name: str | None, output: Path | None, disk
 @descriptor_import_options(".vmx", "the VMDKs the .vmx names (scsiN:M.fileName): attach them as they are "
                                    "(read-only), convert them with qemu-img, or use blank disks")
 def import_vmx_cmd(vmx_file: Path, name: str | None, output: Path | None, disk_mode: str, disk_dir: Path | None,
-                   disk_format: str) -> None:
+                   disk_format: str, allow_outside_disks: bool) -> None:
     """Import a VMware .vmx into a profile, report what cannot be reproduced, and check it compiles."""
     from guestcompat.profiles.importers.vmx import import_vmx
 
-    _import_descriptor(vmx_file, name, output, disk_mode, disk_dir, disk_format, import_vmx)
+    _import_descriptor(vmx_file, name, output, disk_mode, disk_dir, disk_format, allow_outside_disks, import_vmx)
 
 
 @import_group.command("ovf")
 @click.argument("ovf_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @descriptor_import_options(".ovf", "the VMDKs the OVF references: attach, convert with qemu-img, or blank disks")
 def import_ovf_cmd(ovf_file: Path, name: str | None, output: Path | None, disk_mode: str, disk_dir: Path | None,
-                   disk_format: str) -> None:
+                   disk_format: str, allow_outside_disks: bool) -> None:
     """Import a VMware OVF descriptor (.ovf) into a profile, like a .vmx."""
     from guestcompat.profiles.importers.ovf import import_ovf
 
-    _import_descriptor(ovf_file, name, output, disk_mode, disk_dir, disk_format, import_ovf)
+    _import_descriptor(ovf_file, name, output, disk_mode, disk_dir, disk_format, allow_outside_disks, import_ovf)
 
 
 def _write_imported(result: ImportResult, output: Path | None, sources: str) -> None:
@@ -422,15 +427,17 @@ def _write_imported(result: ImportResult, output: Path | None, sources: str) -> 
     output = output or Path("profiles") / f"{name}.toml"
     if not str(output).endswith(f"{name}.toml"):
         raise click.UsageError(f"--output must end with {name}.toml so the profile can be found by its name")
-    output.parent.mkdir(parents=True, exist_ok=True)
     header = f"# Imported by guestcompat from {sources}. Review before use.\n"
     listed = "".join(f"# not reproduced: {note}\n" for note in notes)
     text = header + listed + result.toml()
+    # Validate (load + compile) what is about to be written first: a profile that does not load or
+    # compile is never left at --output.
+    compiled = compile_profile(load_mapping(tomllib.loads(text), name, origin=output))
+    output.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(output, text)
     out.print(f"wrote {output}", markup=False)
     for note in notes:
         out.print(f"  not reproduced: {note}", markup=False)
-    compiled = compile_profile(load_mapping(tomllib.loads(text), name, origin=output))
     counts = compiled.report.counts()
     out.print(f"{name} compiles for {compiled.target}: {counts['exact']} exact, {counts['approximate']} approximate, "
               f"{counts['unsupported']} unsupported (`guestcompat compile {name}` shows the report)", markup=False)
@@ -701,10 +708,22 @@ def _write_atomic_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+#: The signal that interrupted the command (SIGINT unless SIGTERM came): the exit code is 128 + it,
+#: as a shell reports a process killed by that signal (130 for Ctrl-C, 143 for SIGTERM).
+_interrupted_by = signal.SIGINT
+
+
 def _terminate(signum: int, frame: object) -> None:
     """SIGTERM (CI timeouts, `kill`) unwinds like Ctrl-C, so the runner's cleanup
     kills QEMU's process group and removes its temp dir instead of orphaning them."""
+    global _interrupted_by
+    _interrupted_by = signal.Signals(signum)
     raise KeyboardInterrupt
+
+
+def _interrupted() -> None:
+    err.print("interrupted" + (f" by {_interrupted_by.name}" if _interrupted_by != signal.SIGINT else ""))
+    sys.exit(128 + int(_interrupted_by))
 
 
 def main() -> None:
@@ -712,8 +731,7 @@ def main() -> None:
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
-        err.print("interrupted")
-        sys.exit(130)
+        _interrupted()
     except click.ClickException as exc:
         exc.show()
         sys.exit(EXIT_ERROR)
@@ -721,8 +739,7 @@ def main() -> None:
         err.print(f"[red]error:[/] {markup_escape(str(exc))}")
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
+        _interrupted()
     except Exception as exc:  # an internal bug: say so, briefly
         if os.environ.get("GUESTCOMPAT_DEBUG"):
             traceback.print_exc()

@@ -96,11 +96,12 @@ def _extract(disk: Path, raw: Path, out: Path) -> dict:
 TEST_BOOT_CMDLINE = ("mitigations=off", "fsck.mode=skip")
 
 
-def boot_from_disk(compiled: CompiledMachine, boot: DiskBoot) -> BootImage:
-    """The BootImage of a machine booting *boot*'s kernel with its root on the attached disk."""
+def boot_from_disk(compiled: CompiledMachine, boot: DiskBoot, nonce: str | None = None) -> BootImage:
+    """The BootImage of a machine booting *boot*'s kernel with its root on the attached disk (``nonce``:
+    the run's, on the command line as ``guestcompat.run=``; the disk's probe records it)."""
     return BootImage(boot.kernel, boot.initrd,
                      (*compiled.arch.kernel_cmdline(), f"root=UUID={boot.root_uuid}", "ro", *TEST_BOOT_CMDLINE,
-                      *compiled.guest_cmdline))
+                      *compiled.guest_cmdline, *((f"guestcompat.run={nonce}",) if nonce else ())))
 
 
 def attach_disk(profile: Profile, disk_name: str, image: Path) -> Profile:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from guestcompat.detection.frame import FrameReader
+from guestcompat.harness.console_log import KeptLines
 from guestcompat.errors import ProbeError, RunError
 
 CONSOLE_TAIL = 25
@@ -32,7 +33,7 @@ class GuestConsole:
     def __init__(self, stream: asyncio.StreamReader, label: str,
                  on_console: Callable[[str], None] | None = None, stopped: asyncio.Event | None = None) -> None:
         self.label = label
-        self.lines: list[str] = []
+        self.lines: KeptLines = KeptLines()
         self.tail: deque[str] = deque(maxlen=CONSOLE_TAIL)
         self.stopped = stopped or asyncio.Event()
         """Set by the owner when the guest can print no more (SHUTDOWN, QEMU exited)."""
@@ -52,7 +53,7 @@ class GuestConsole:
                 if not raw:
                     return
                 line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-                self.lines.append(line)
+                self.lines.keep(line)
                 if not line.startswith("@@"):
                     self.tail.append(line)
                 if self._on_console:

@@ -17,13 +17,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from guestcompat.emulation.compiler import CompiledMachine, compile_profile
-from guestcompat.errors import RunError
+from guestcompat.errors import ProfileError, RunError
 from guestcompat.harness.diskboot import (DiskBoot, attach_disk, boot_from_disk, extract_boot_files,
                                           qemu_default_machine)
 from guestcompat.harness.qemu_runner import boot_async
-from guestcompat.harness.run import RunOutcome, _judge, refuse_blocked
+from guestcompat.harness.run import RunOutcome, _judge, new_nonce, refuse_blocked
 from guestcompat.images.build import GuestImage
-from guestcompat.profiles.importers.vmx import import_vmx, parse_vmx
+from guestcompat.profiles.importers.vmdk import descriptor_extents
+from guestcompat.profiles.importers.vmx import import_vmx, package_file, parse_vmx
 from guestcompat.profiles.model import Profile
 
 Progress = Callable[[str], None]
@@ -43,9 +44,17 @@ def imported_profile(vmx: Path) -> tuple[Profile, str, Path]:
     if not disks:
         raise RunError(f"{vmx}: no SCSI disk with a fileName: nothing to boot from")
     disk_name, file_name = disks[0]
-    disk = (vmx.parent / file_name) if not Path(file_name).is_absolute() else Path(file_name)
+    try:
+        disk = package_file(file_name, vmx.parent)  # the package's own disk only (issue 13)
+    except ProfileError as exc:
+        raise ProfileError(f"{vmx}: {disk_name}: {exc}") from None
     if not disk.is_file():
         raise RunError(f"{vmx}: {disk_name} names {file_name}, which does not exist ({disk})")
+    for extent in descriptor_extents(disk):
+        try:
+            package_file(str(extent), vmx.parent)
+        except ProfileError as exc:
+            raise ProfileError(f"{vmx}: {disk_name}: extent {exc}") from None
     return attach_disk(result.profile, disk_name, disk), disk_name, disk
 
 
@@ -67,5 +76,6 @@ def run_imported(vmx: Path, *, qemu_defaults: bool = False, timeout: float = DEF
     boot = extract_boot_files(disk)
     machine: CompiledMachine = qemu_default_machine(compiled, disk) if qemu_defaults else compiled
     say("booting the guest from its disk" + (" on QEMU's default machine" if qemu_defaults else ""))
-    result = asyncio.run(boot_async(machine, boot_from_disk(compiled, boot), timeout=timeout))
-    return _judge(compiled, _image_record(boot), result, compiled.report, say)
+    nonce = new_nonce()
+    result = asyncio.run(boot_async(machine, boot_from_disk(compiled, boot, nonce), timeout=timeout))
+    return _judge(compiled, _image_record(boot), result, compiled.report, say, nonce)

@@ -59,7 +59,7 @@ from guestcompat.harness.artefacts import build_all
 from guestcompat.harness.baseline import normalized
 from guestcompat.harness.qemu_instance import QemuInstance
 from guestcompat.harness.qemu_runner import BootImage, launch_argv
-from guestcompat.harness.run import boot_image, image_for, refuse_blocked
+from guestcompat.harness.run import boot_image, image_for, new_nonce, refuse_blocked
 from guestcompat.images.build import GuestImage
 from guestcompat.images.init import READY_LINE, RERUN_FLAG, TRIGGER
 from guestcompat.profiles.loader import load
@@ -231,7 +231,8 @@ async def migrate_async(compiled: CompiledMachine, image: GuestImage, *, dest_qe
     hook = on_phase or (lambda _phase, _pids: None)
     async with contextlib.AsyncExitStack() as running:
         artefacts = await asyncio.to_thread(build_all, compiled.artefacts)
-        boot = boot_image(compiled, image)
+        nonce = new_nonce()
+        boot = boot_image(compiled, image, nonce)
         machine = await asyncio.to_thread(pinned_machine, compiled)
         src_argv = pin_machine(source_argv(compiled, boot, artefacts), machine)
         dst_argv = pin_machine(dest_argv(compiled, boot, artefacts, dest_qemu), machine)
@@ -283,8 +284,9 @@ async def migrate_async(compiled: CompiledMachine, image: GuestImage, *, dest_qe
             raise MigrationError(f"the fingerprint after the migration carries run={second.get('run')!r}, not the "
                                  f"token {token!r} sent to the destination: it is not from the probe run that was "
                                  "asked for", console_tail=list(dest.console.tail))
-        if first.get("run") is not None:
-            raise MigrationError(f"the first fingerprint already carries run={first.get('run')!r}")
+        if first.get("run") != nonce:
+            raise MigrationError(f"the first fingerprint carries run={first.get('run')!r}, not this boot's nonce "
+                                 f"{nonce!r}: it is not from the source guest of this run")
 
         say("comparing")
         before, after = Fingerprint.from_document(first), Fingerprint.from_document(second)

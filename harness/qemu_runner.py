@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from guestcompat.detection.frame import FrameReader
+from guestcompat.harness.console_log import KeptLines
 from guestcompat.emulation.compiler import CompiledMachine
+from guestcompat.emulation.qemuopts import opts
 from guestcompat.harness.artefacts import build_all, substitute
 from guestcompat.errors import ProbeError, RunError
 from guestcompat.qemu_process import QUIT_TIMEOUT, QemuProcess
@@ -74,7 +76,7 @@ async def boot_async(compiled: CompiledMachine, image: BootImage, *, timeout: fl
                      on_console: Callable[[str], None] | None = None) -> BootResult:
     launched = time.monotonic()
     argv = launch_argv(compiled, image, await asyncio.to_thread(build_all, compiled.artefacts))
-    console: list[str] = []
+    console: KeptLines = KeptLines()
     tail: deque[str] = deque(maxlen=CONSOLE_TAIL)
     async with QemuProcess(argv, console=True, line_limit=CONSOLE_LINE_LIMIT) as qemu:
         argv = qemu.argv
@@ -115,7 +117,7 @@ async def boot_async(compiled: CompiledMachine, image: BootImage, *, timeout: fl
         return BootResult(reader.document, console, list(query_pci), seconds, argv, list(events), from_launch)
 
 
-async def _read_until_document_or_shutdown(stream: asyncio.StreamReader, reader: FrameReader, console: list[str],
+async def _read_until_document_or_shutdown(stream: asyncio.StreamReader, reader: FrameReader, console: KeptLines,
                                            tail: deque[str], on_console: Callable[[str], None] | None,
                                            shutdown: asyncio.Event) -> None:
     """Read the console until the document is complete, the console closes, or the guest powers off.
@@ -137,7 +139,7 @@ async def _read_until_document_or_shutdown(stream: asyncio.StreamReader, reader:
             task.cancel()
 
 
-async def _read_console(stream: asyncio.StreamReader, reader: FrameReader, console: list[str],
+async def _read_console(stream: asyncio.StreamReader, reader: FrameReader, console: KeptLines,
                         tail: deque[str], on_console: Callable[[str], None] | None) -> None:
     while True:
         try:
@@ -150,7 +152,7 @@ async def _read_console(stream: asyncio.StreamReader, reader: FrameReader, conso
         if not raw:
             return
         line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-        console.append(line)
+        console.keep(line)
         if not line.startswith("@@"):
             tail.append(line)
         if on_console:

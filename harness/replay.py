@@ -42,7 +42,7 @@ from guestcompat.detection.netnames import PciLocation, name_at
 from guestcompat.detection.tools import Dmidecode, GuestTools, LspciDevice
 from guestcompat.errors import ProfileError
 
-_PCI_ADDRESS = re.compile(r"^(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[01][0-9a-f]\.[0-7]$", re.IGNORECASE)
+_PCI_ADDRESS = re.compile(r"^(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[01][0-9a-f]\.[0-7]\Z", re.IGNORECASE)
 CATEGORIES = ("placement", "ids", "identity", "detection", "names")
 _DMI_TYPES = {0: "BIOS", 1: "System", 2: "Base Board", 3: "Chassis"}
 _ID_FIELDS = (("vendor", 4), ("device", 4), ("subsystem_vendor", 4), ("subsystem_device", 4), ("class_id", 4),

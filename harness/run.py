@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import threading
 
 from collections.abc import Callable, Iterable
@@ -24,7 +25,7 @@ from guestcompat.emulation.target import Target
 from guestcompat.harness.compare import CheckResult, Status, compare
 from guestcompat.harness.qemu_runner import BootImage, BootResult, boot_async
 from guestcompat.images.build import GuestImage, ImageSpec, ensure_image
-from guestcompat.errors import GuestcompatError, RunError
+from guestcompat.errors import GuestcompatError, ProbeError, RunError
 from guestcompat.profiles.loader import list_profiles, load
 
 Progress = Callable[[str], None]
@@ -70,9 +71,32 @@ def image_for(compiled: CompiledMachine, progress: Progress | None = None) -> Gu
     return ensure_image(spec, progress=progress)
 
 
-def boot_image(compiled: CompiledMachine, image: GuestImage) -> BootImage:
+#: Kernel command-line word carrying the run's nonce; the probe records it as the document's ``run``.
+RUN_FLAG = "guestcompat.run"
+
+
+def new_nonce() -> str:
+    """A fresh per-boot nonce: 128 random bits, as hex."""
+    return secrets.token_hex(16)
+
+
+def boot_image(compiled: CompiledMachine, image: GuestImage, nonce: str | None = None) -> BootImage:
     return BootImage(image.kernel, image.initrd,
-                     (*compiled.arch.kernel_cmdline(), *image.cmdline.split(), *compiled.guest_cmdline))
+                     (*compiled.arch.kernel_cmdline(), *image.cmdline.split(), *compiled.guest_cmdline,
+                      *((f"{RUN_FLAG}={nonce}",) if nonce else ())))
+
+
+def check_origin(document: dict, nonce: str | None) -> None:
+    """The document must carry this boot's nonce: one printed by an earlier boot, replayed into the console
+    log or forged by something that did not read this boot's command line is not this guest's answer.
+    (A process *inside* the guest that can read /proc/cmdline and write the console can still forge one:
+    the nonce proves the boot, not the process; docs/design.md, README "Safety".)"""
+    if nonce is None:
+        return
+    got = document.get("run")
+    if got != nonce:
+        raise ProbeError(f"the probe document on the console is not from this boot: it carries run={str(got)[:40]!r}, "
+                         f"this boot's nonce is {nonce!r} (a stale or forged document on the serial console)")
 
 
 def refuse_blocked(compiled: CompiledMachine) -> None:
@@ -104,8 +128,9 @@ def run_with_image_libvirt(compiled: CompiledMachine, image: GuestImage, *, uri:
     refuse_blocked(compiled)
     say = progress or (lambda _msg: None)
     say("booting the guest through libvirt")
-    result = boot_libvirt(compiled, boot_image(compiled, image), uri=uri, timeout=timeout, cancel=cancel)
-    return _judge(compiled, image, result, libvirt_report(compiled), say)
+    nonce = new_nonce()
+    result = boot_libvirt(compiled, boot_image(compiled, image, nonce), uri=uri, timeout=timeout, cancel=cancel)
+    return _judge(compiled, image, result, libvirt_report(compiled), say, nonce)
 
 
 async def run_with_image_async(compiled: CompiledMachine, image: GuestImage, *, timeout: float = 120.0,
@@ -115,12 +140,14 @@ async def run_with_image_async(compiled: CompiledMachine, image: GuestImage, *, 
     refuse_blocked(compiled)
     say = progress or (lambda _msg: None)
     say("booting the guest")
-    result = await boot_async(compiled, boot_image(compiled, image), timeout=timeout)
-    return _judge(compiled, image, result, compiled.report, say)
+    nonce = new_nonce()
+    result = await boot_async(compiled, boot_image(compiled, image, nonce), timeout=timeout)
+    return _judge(compiled, image, result, compiled.report, say, nonce)
 
 
 def _judge(compiled: CompiledMachine, image: GuestImage, result: BootResult, report: FidelityReport,
-           say: Progress) -> RunOutcome:
+           say: Progress, nonce: str | None = None) -> RunOutcome:
+    check_origin(result.document, nonce)
     say("comparing")
     fingerprint = Fingerprint.from_document(result.document)
     checks = compare(report, fingerprint)

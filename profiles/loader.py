@@ -52,21 +52,39 @@ def search_dirs() -> list[Path]:
     return [*extra, bundled_dir()]
 
 
+#: Longest profile name (a file name component is at most 255 bytes; names are paths below a search dir).
+MAX_NAME = 200
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, with a name the OS refuses (ENAMETOOLONG, NUL) as "no such file"."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def find(name: str) -> ProfileSource:
     """Locate profile ``name`` (``vmware/esxi-6.5``) or a path to a ``.toml`` file."""
     if name.endswith(".toml"):
         path = Path(name)
-        if not path.is_file():
-            raise ProfileError(f"profile file {name} does not exist")
+        if not _is_file(path):
+            raise ProfileError(f"profile file {name[:200]} does not exist")
         return ProfileSource(path.stem, path)
-    if not name or name.startswith("/") or ".." in name.split("/"):
-        raise ProfileError(f"{name!r} is not a profile name (like vmware/esxi-6.5)")
+    if not is_profile_name(name):
+        raise ProfileError(f"{name[:200]!r} is not a profile name (like vmware/esxi-6.5)")
     for directory in search_dirs():
         path = directory / f"{name}.toml"
-        if path.is_file():
+        if _is_file(path):
             return ProfileSource(name, path)
     raise ProfileError(f"no profile named {name!r} (searched {', '.join(str(d) for d in search_dirs())}); "
                        f"`guestcompat profiles` lists them")
+
+
+def is_profile_name(name: str) -> bool:
+    """A name below a search directory: relative, no ``..``, no empty part, printable, not too long."""
+    return (bool(name) and len(name) <= MAX_NAME and not name.startswith("/") and name.isprintable()
+            and all(part not in ("", ".", "..") for part in name.split("/")))
 
 
 def list_profiles() -> list[ProfileSource]:
@@ -88,6 +106,11 @@ def _read_toml(source: ProfileSource) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{source.path}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"{source.path}: not UTF-8 (TOML files are UTF-8): byte {exc.object[exc.start]:#04x} "
+                           f"at offset {exc.start}") from None
+    except RecursionError:
+        raise ProfileError(f"{source.path}: invalid TOML: arrays or tables nested too deeply") from None
     except OSError as exc:
         raise ProfileError(f"{source.path}: cannot read: {exc.strerror}") from None
 
@@ -129,7 +152,8 @@ def _merge_named(base: list, over: list, path: KeyPath, origins: dict[KeyPath, P
     for index, entry in enumerate(over):
         key = _entry_key(entry, index)
         if not isinstance(entry, dict) or "name" not in entry:
-            result.append(_record(entry, (*path, key), origins, file))
+            # recorded under its index in the *merged* list, the one pydantic's error location names
+            result.append(_record(entry, (*path, _entry_key(entry, len(result))), origins, file))
             continue
         position = next((i for i, old in enumerate(result)
                          if isinstance(old, dict) and old.get("name") == entry["name"]), None)
@@ -140,7 +164,7 @@ def _merge_named(base: list, over: list, path: KeyPath, origins: dict[KeyPath, P
             del result[position]
             continue
         if position is None:
-            result.append(_record(entry, (*path, key), origins, file))
+            result.append(_record(entry, (*path, _entry_key(entry, len(result))), origins, file))
         else:
             result[position] = _merge(result[position], entry, (*path, key), origins, file)
     return result
@@ -178,6 +202,10 @@ def _resolve_data(raw: dict[str, Any], source: ProfileSource, stack: list[str]) 
     else:
         if not isinstance(parent_name, str):
             raise ProfileError(f"{source.path}: extends: expected a profile name (string), got {type(parent_name).__name__}")
+        if not is_profile_name(parent_name) or parent_name.endswith(".toml"):
+            # a file path would reach any file on the host (issue 13); a parent is found by name, in the search path
+            raise ProfileError(f"{source.path}: extends: {parent_name[:200]!r} is not a profile name "
+                               f"(like vmware/base); a parent is found by name in the profile search path")
         try:
             parent = find(parent_name)
         except ProfileError as exc:
@@ -233,6 +261,8 @@ def _validated(resolved: _Resolved, source: ProfileSource) -> Profile:
         return Profile.model_validate(data)
     except ValidationError as exc:
         raise ProfileError(_format_validation(exc, resolved, source)) from None
+    except RecursionError:
+        raise ProfileError(f"{source.path}: values nested too deeply") from None
 
 
 def _format_validation(exc: ValidationError, resolved: _Resolved, source: ProfileSource) -> str:

@@ -12,8 +12,10 @@ They are frozen: a loaded profile never changes.
 
 from __future__ import annotations
 
+import os.path
 import re
 import uuid as uuidlib
+from pathlib import PurePath
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -27,15 +29,61 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+#: Bidirectional embedding/override/isolate controls: they reorder what a person reading the guest's
+#: dmidecode (or our report) sees, so a string could display as something it is not (issue 13).
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def _printable(value: str) -> str:
-    """Reject control characters: SMBIOS, SCSI and QEMU strings cannot carry them."""
+    """Reject control characters (C0, DEL, C1) and bidi controls: SMBIOS, SCSI and QEMU strings cannot carry
+    them, and a guest-visible string must read as what it is."""
     for ch in value:
-        if ord(ch) < 0x20 or ord(ch) == 0x7F:
+        code = ord(ch)
+        if code < 0x20 or 0x7F <= code <= 0x9F:
             raise ValueError(f"contains the control character {ch!r}; guest-visible strings must be printable")
+        if 0xD800 <= code <= 0xDFFF:
+            raise ValueError(f"contains {ch!r}, an undecodable byte or lone surrogate; guest-visible strings are "
+                             f"text (QEMU's argv is UTF-8)")
+        if ch in BIDI_CONTROLS:
+            raise ValueError(f"contains the bidirectional control U+{code:04X}; guest-visible strings must "
+                             f"display as they are stored")
     return value
 
 
 Text = Annotated[str, AfterValidator(_printable)]
+
+
+def _stated(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is empty; say why (the fidelity report prints it)")
+    return value
+
+
+Reason = Annotated[str, AfterValidator(_printable), AfterValidator(_stated)]
+
+#: Suffixes ``disks[].image`` may have, and the QEMU block driver each is read with (emulation/compiler.py).
+IMAGE_SUFFIXES = {".qcow2": "qcow2", ".vmdk": "vmdk", ".raw": "raw", ".img": "raw"}
+#: Host trees whose files are never a guest's disk (devices, kernel and process state).
+HOST_TREES = ("/dev/", "/proc/", "/sys/")
+
+
+def _image_path(value: str) -> str:
+    """A disk image the guest reads (read-only): a file with a disk-image suffix, never a device or a
+    kernel file, never a string that cannot be one QEMU option value."""
+    _printable(value)
+    if not value.strip():
+        raise ValueError("is empty; leave image out for a blank disk")
+    suffix = PurePath(value).suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise ValueError(f"{value!r} is not a disk image file name (one of {', '.join(IMAGE_SUFFIXES)}); "
+                         f"a host file is never attached as a guest disk by accident")
+    real = os.path.realpath(value)
+    if any((real + "/").startswith(tree) for tree in HOST_TREES):
+        raise ValueError(f"{value!r} resolves to {real}, a host device or kernel file, not a disk image")
+    return value
+
+
+ImagePath = Annotated[str, AfterValidator(_image_path)]
 
 
 def _pci_address(value: str) -> PciAddress:
@@ -180,7 +228,8 @@ class Platform(Frozen):
         default=None, description="Architecture the hardware belongs to (ppc64); None = any. "
                                   "The CLI uses it when --arch is not given.")
     vendor: Text | None = None
-    hardware_version: int | None = None
+    hardware_version: Annotated[int, Field(ge=3, le=99)] | None = Field(
+        default=None, description="VMware virtualHW.version (3: ESX 2, 4: Workstation 4 ... 21: vSphere 8U2)")
     firmware: Literal["bios", "efi", "vof", "slof"] | None = Field(
         default=None, description="Boot firmware; None = the architecture's default (x86: SeaBIOS, ppc64: VOF).")
     memory_mb: Annotated[int, Field(ge=128, le=1 << 20)] = 512
@@ -217,7 +266,7 @@ class Substitute(Frozen):
 
     kind: str | None = Field(default=None, description="catalogue kind to use instead; none = omit")
     address: Address | None = Field(default=None, description="where the substitute goes when the original address is taken")
-    reason: Text
+    reason: Reason
 
 
 class Device(Frozen):
@@ -286,7 +335,8 @@ class Disk(Frozen):
     controller: str
     unit: Annotated[int, Field(ge=0, le=15)] = 0
     size_mb: Annotated[int, Field(ge=1, le=1 << 24)] = 1024
-    image: str | None = None
+    image: ImagePath | None = Field(
+        default=None, description="disk image file attached read-only (.qcow2, .vmdk, .raw, .img)")
     vendor: Annotated[Text, Field(max_length=8)] | None = None
     model: Annotated[Text, Field(max_length=16)] | None = None
     revision: Annotated[Text, Field(max_length=4)] | None = None

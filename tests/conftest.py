@@ -17,11 +17,22 @@ from hypothesis import HealthCheck, settings
 settings.register_profile("shared-host", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("shared-host")
 
+import fuzz_tally
 from shared_boots import ENV as SHARED_BOOTS_ENV
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    fuzz_tally.sessionfinish(session)
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    """The fuzz targets' tallies (tests/fuzz; ``make fuzz``), added up over the xdist workers."""
+    fuzz_tally.summary(terminalreporter, config)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """The controller makes the session's shared-boot directory; xdist workers inherit its path."""
+    fuzz_tally.configure(config)
     if not hasattr(config, "workerinput") and SHARED_BOOTS_ENV not in os.environ:
         config._shared_boots = tempfile.mkdtemp(prefix="gctest-boots-")  # type: ignore[attr-defined]
         os.environ[SHARED_BOOTS_ENV] = config._shared_boots  # type: ignore[attr-defined]

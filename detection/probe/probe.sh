@@ -48,9 +48,6 @@ rec() {
 	printf '%s\t%s\t%s\n' "$1" "$2" "$3" >&3
 }
 
-# Which run this is: /init passes the host's token on a second run
-# (migration checks, images/init.py); absent on a normal boot.
-[ -n "${GC_RUN-}" ] && rec s run "$GC_RUN"
 
 # --- settle: wait (up to GC_SETTLE_TIMEOUT s) for the disks and NICs the -----
 # harness announced on the kernel command line (guestcompat.disks=N,
@@ -66,9 +63,17 @@ if [ -r "$R/proc/cmdline" ]; then
 		guestcompat.disks=*) want_disks=${w#*=} ;;
 		guestcompat.nics=*) want_nics=${w#*=} ;;
 		guestcompat.rate=*) want_rates=${w#*=} ;;
+		guestcompat.run=*) boot_run=${w#*=} ;;
 		esac
 	done
 fi
+# Which run this is: the host's per-boot nonce (guestcompat.run= on the kernel
+# command line, harness/run.py), or the token /init passes on a second run
+# (migration checks, images/init.py), which wins. The host refuses a document
+# whose run is not its own: one left on the console by an earlier boot or
+# replayed from elsewhere is not this guest's answer.
+run=${GC_RUN:-${boot_run-}}
+[ -n "$run" ] && rec s run "$run"
 count_present() {
 	have_disks=0
 	for d in "$R"/sys/block/sd* "$R"/sys/block/vd* "$R"/sys/block/nvme*; do

@@ -20,7 +20,7 @@ from guestcompat.emulation.arches.base import ArchStrategy, PlatformPart, SlotPa
 from guestcompat.emulation.artefact import Artefact
 from guestcompat.emulation.capabilities import Capabilities
 from guestcompat.emulation.fidelity import UNKNOWN, Expectation
-from guestcompat.emulation.qemuopts import opts, pairs
+from guestcompat.emulation.qemuopts import global_property, opts, pairs
 from guestcompat.emulation.target import Target
 from guestcompat.errors import CompileError
 from guestcompat.profiles.blocked import AccelFacts, accel_facts
@@ -94,7 +94,7 @@ class X86_64(ArchStrategy):
         hotplug objects switched off so they neither clash with it nor add slots VMware does not show."""
         argv: list[str] = []
         for key, value in PC_NO_ACPI_HOTPLUG.items():
-            argv += ["-global", opts(None, **{key: value})]
+            argv += ["-global", global_property(*key.split(".", 1), value)]
         described = {(None, p.address.device << 3) for p in topology.functions
                      if p.parent is None and p.address.function == 0}
         table = slot_table(topology, root=PC_PCI_ROOT, described=described, title=profile.name)
@@ -115,8 +115,8 @@ class X86_64(ArchStrategy):
                                        **(machine_options or {})),
                       *FIRMWARE[profile.platform.firmware or self.default_firmware][0]]
         if backdoor.enabled:
-            part.argv += ["-global", opts(None, **{"vmport.vmware-vmx-version": backdoor.version}),
-                          "-global", opts(None, **{"vmport.vmware-vmx-type": VMX_TYPES[backdoor.type]})]
+            part.argv += ["-global", global_property("vmport", "vmware-vmx-version", backdoor.version),
+                          "-global", global_property("vmport", "vmware-vmx-type", VMX_TYPES[backdoor.type])]
         cpu = profile.cpu
         # Without the hypervisor bit, TCG still answers 'TCGTCGTCGTCG' at CPUID 0x40000000 and detectors
         # that read the leaf anyway (virt-what's cpuid helper) report qemu: tcg-cpuid=off silences it.
@@ -131,10 +131,14 @@ class X86_64(ArchStrategy):
                      "x-tcg-vmware-cpuid": True if vmware_cpuid else None,
                      "x-tcg-host-freq": True if host_freq and not vmware_cpuid else None,
                      "x-vmware-backdoor-user": True if user_backdoor else None,
-                     "vendor": cpu.vendor, "model-id": cpu.model_id,
+                     "vendor": cpu.vendor,
                      "tsc-frequency": cpu.tsc_khz * 1000 if cpu.tsc_khz and not host_freq else None}
-        part.argv += ["-cpu", opts(self.cpu_model, **{k: v for k, v in cpu_flags.items() if v is not None}),
-                      "-smp", str(profile.cpu.count), "-m", str(profile.platform.memory_mb)]
+        part.argv += ["-cpu", opts(self.cpu_model, **{k: v for k, v in cpu_flags.items() if v is not None})]
+        if cpu.model_id is not None:
+            # The brand string is free text: -cpu's feature parser would split it on any comma (``,,``
+            # included), the short -global form carries it literally (qom-get checked, tests/integration).
+            part.argv += ["-global", global_property(self.cpu_qom_type(self.cpu_model), "model-id", cpu.model_id)]
+        part.argv += ["-smp", str(profile.cpu.count), "-m", str(profile.platform.memory_mb)]
         self._identity(profile, target, part)
         self._guest_tools(profile, target, facts, part)
         return part

@@ -34,7 +34,7 @@ from guestcompat.profiles.loader import load
 
 #: PCI classes the VMware base layout already holds (host/ISA/IDE/other bridges, chipset functions)
 _LAYOUT_CLASSES = {0x0600, 0x0601, 0x0604, 0x0101, 0x0680}
-_ADDRESS = re.compile(r"^(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$", re.IGNORECASE)
+_ADDRESS = re.compile(r"^(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]\Z", re.IGNORECASE)
 _SERIAL = re.compile(r"^VMware-((?:[0-9a-f]{2} ){7}[0-9a-f]{2})-((?:[0-9a-f]{2} ){7}[0-9a-f]{2})$", re.IGNORECASE)
 
 

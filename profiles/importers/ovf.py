@@ -63,6 +63,10 @@ def parse_ovf(text: str, source: str) -> ET.Element:
         line, column = exc.position
         raise ProfileError(f"{source}: line {line}, column {column + 1}: not well-formed XML "
                            f"({str(exc).split(':')[0]}); truncated or edited descriptor?") from None
+    except (UnicodeError, ValueError) as exc:  # lone surrogates (undecodable bytes kept by surrogateescape)
+        raise ProfileError(f"{source}: not well-formed XML: text that is not Unicode ({exc.reason if isinstance(exc, UnicodeError) else exc})") from None
+    except RecursionError:
+        raise ProfileError(f"{source}: not an OVF descriptor: elements nested too deeply") from None
     if root.tag != f"{_OVF}Envelope":
         raise ProfileError(f"{source}: root element {root.tag!r} is not an OVF Envelope ({NS['ovf']})")
     return root

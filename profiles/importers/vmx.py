@@ -55,12 +55,19 @@ DISK_MODES = ("attach", "convert", "blank")
 class DiskPolicy:
     """What to do with the VMDKs a .vmx names: ``attach`` them as they are, ``convert`` them
     (qemu-img, into ``disk_dir``, as ``out_format``) or leave ``blank`` disks.
-    Relative file names resolve against ``base_dir`` (the .vmx's directory)."""
+    Relative file names resolve against ``base_dir`` (the .vmx's directory).
+
+    Policy (issue 13): a VM package is its directory. Every file a disk uses (the ``fileName``
+    VMDK and each extent its descriptor names) must resolve, symlinks followed, inside ``base_dir``;
+    an absolute or ``../`` name reaching elsewhere is refused unless ``allow_outside`` (the CLI's
+    ``--allow-outside-disks``): a descriptor from somewhere else must not attach ``/etc/shadow``
+    or another VM's disk to the guest."""
 
     mode: str = "attach"
     base_dir: Path = Path(".")
     disk_dir: Path | None = None
     out_format: str = "qcow2"
+    allow_outside: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in DISK_MODES:
@@ -99,6 +106,22 @@ def slot_to_address(slot: int, hardware_version: int) -> str:
     raise ValueError(f"pciSlotNumber {slot} is outside VMware's slot ranges (<32, 32-63, 160-287)")
 
 
+_DECIMAL = re.compile(r"[0-9]{1,9}")
+
+
+def _count(vmx: dict[str, str], key: str, what: str, notes: list[str], low: int, high: int) -> int | None:
+    """A decimal setting VMware writes as plain ASCII digits (``memSize = "4096"``); anything else
+    (``"-4096"``, ``"lots"``, ``"²"``, out of range) is listed as not reproduced, never dropped silently."""
+    raw = vmx.get(key)
+    if raw is None:
+        return None
+    text = raw.strip()
+    if not _DECIMAL.fullmatch(text) or not low <= int(text) <= high:
+        notes.append(f"{key}: {raw[:40]!r} is not a {what} ({low}-{high}); the profile keeps the default")
+        return None
+    return int(text)
+
+
 def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("true", "yes", "1")
 
@@ -113,10 +136,11 @@ def import_settings(vmx: dict[str, str], name: str, source: str, disks_policy: D
                     ) -> tuple[dict[str, Any], list[str]]:
     """(TOML-ready profile data, notes) for .vmx-style settings (lower-case keys); the OVF importer
     maps onto this too."""
-    try:
-        hw = int(vmx["virtualhw.version"])
-    except ValueError:
-        raise ProfileError(f"{source}: virtualHW.version {vmx['virtualhw.version']!r} is not a number") from None
+    raw_hw = vmx["virtualhw.version"].strip()
+    if not _DECIMAL.fullmatch(raw_hw) or not 3 <= int(raw_hw) <= 99:
+        raise ProfileError(f"{source}: virtualHW.version {vmx['virtualhw.version'][:40]!r} is not a VMware "
+                           f"hardware version (3-99)")
+    hw = int(raw_hw)
     efi = vmx.get("firmware", "bios").lower() == "efi"
     notes: list[str] = []
     profile: dict[str, Any] = {
@@ -124,10 +148,12 @@ def import_settings(vmx: dict[str, str], name: str, source: str, disks_policy: D
         "description": f"imported from {Path(source).name}: {vmx.get('displayname', name)} (hardware version {hw})",
         "platform": {"hardware_version": hw, "firmware": "efi" if efi else "bios"},
     }
-    if vmx.get("memsize", "").isdigit():
-        profile["platform"]["memory_mb"] = int(vmx["memsize"])
-    if vmx.get("numvcpus", "").isdigit():
-        profile["cpu"] = {"count": int(vmx["numvcpus"])}
+    memory = _count(vmx, "memsize", "memory size in MiB", notes, 128, 1 << 20)
+    if memory is not None:
+        profile["platform"]["memory_mb"] = memory
+    cpus = _count(vmx, "numvcpus", "vCPU count", notes, 1, 64)
+    if cpus is not None:
+        profile["cpu"] = {"count": cpus}
     smbios: dict[str, Any] = {}
     if efi:
         smbios["system"] = {"product": "VMware20,1" if hw >= 20 else "VMware7,1"}
@@ -165,7 +191,7 @@ def import_settings(vmx: dict[str, str], name: str, source: str, disks_policy: D
 
 def _address(vmx: dict[str, str], prefix: str, hw: int, notes: list[str]) -> str | None:
     slot = vmx.get(f"{prefix}.pcislotnumber")
-    if slot is None or not slot.strip().lstrip("-").isdigit() or int(slot) < 0:
+    if slot is None or not _DECIMAL.fullmatch(slot.strip()):
         notes.append(f"{prefix}: no pciSlotNumber (VMware assigns it at first power-on): cannot place it; "
                      f"capture the running VM instead")
         return None
@@ -230,14 +256,31 @@ def _scsi_disks(vmx: dict[str, str], prefix: str, disks: list[dict[str, Any]], n
         disks.append(disk)
 
 
+def package_file(file_name: str, base_dir: Path, allow_outside: bool = False) -> Path:
+    """``file_name`` (from a descriptor) as a path, refused when it leaves the package directory
+    ``base_dir`` (see :class:`DiskPolicy`) or cannot be a file name at all."""
+    if not file_name or "\0" in file_name or any(ord(c) < 0x20 for c in file_name):
+        raise ProfileError(f"{file_name!r} is not a file name")
+    path = Path(file_name) if Path(file_name).is_absolute() else base_dir / file_name
+    if not allow_outside:
+        root = base_dir.resolve()
+        real = path.resolve()
+        if real != root and root not in real.parents:
+            raise ProfileError(f"{file_name} resolves to {real}, outside the VM's directory {root}; a disk of "
+                               f"the package lives in its directory (--allow-outside-disks attaches it anyway)")
+    return path
+
+
 def _disk_image(file_name: str, stem: str, policy: DiskPolicy, source: str) -> str:
     """The absolute path of the image the disk uses: the VMDK itself, or its converted copy."""
     from guestcompat.profiles.importers.vmdk import convert_vmdk, inspect_vmdk
 
-    path = Path(file_name) if Path(file_name).is_absolute() else policy.base_dir / file_name
     try:
+        path = package_file(file_name, policy.base_dir, policy.allow_outside)
+        info = inspect_vmdk(path)
+        for extent in info.extents:
+            package_file(str(extent), policy.base_dir, policy.allow_outside)
         if policy.mode == "attach":
-            inspect_vmdk(path)
             return str(path.resolve())
         assert policy.disk_dir is not None
         dest = policy.disk_dir / f"{stem}.{policy.out_format}"

@@ -151,3 +151,23 @@ def test_a_malformed_tools_section_is_a_probe_error(tools):
 
 def test_document_without_tools_has_none():
     assert Fingerprint.from_document({"format": "guestcompat-probe", "version": 1}).tools is None
+
+
+@pytest.mark.parametrize(("cmdline", "gc_run", "expected"), [
+    ("quiet guestcompat.run=0123abcd guestcompat.nics=0", None, "0123abcd"),   # the boot's nonce
+    ("quiet guestcompat.run=0123abcd", "token42", "token42"),                  # a migration rerun's token wins
+    ("quiet", None, None),
+])
+def test_probe_records_the_boots_nonce_as_run(tmp_path, cmdline, gc_run, expected):
+    """Issue 13: the host puts guestcompat.run=<nonce> on the command line and refuses a document without it."""
+    sysroot = tmp_path / "sys"
+    (sysroot / "proc").mkdir(parents=True)
+    (sysroot / "proc/cmdline").write_text(cmdline + "\n")
+    env = {**os.environ, "GC_TOOLROOT": str(tmp_path / "none"), "GC_SYSROOT": str(sysroot), "GC_HELPER": "",
+           "GC_CONSOLE_LEVEL": "", "GC_TMPDIR": str(tmp_path / "t"), "GC_DMESG": "true", "GC_SETTLE_TIMEOUT": "0"}
+    env.pop("GC_RUN", None)
+    if gc_run:
+        env["GC_RUN"] = gc_run
+    out = subprocess.run([BUSYBOX, "sh", str(PROBE_SH)], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert frame.extract_document(out.splitlines()).get("run") == expected

@@ -119,3 +119,155 @@ def test_acpi_table_that_does_not_compile(small, tmp_path, monkeypatch):
                                  artefacts=(bad,))
     with pytest.raises(RunError, match=r"(?s)cannot build ACPI table ssdt-broken.aml: iasl exited with code \d+:.*ABCDE"):
         boot(broken, image, timeout=30)
+
+
+# -- issue 13: more faults, each with a clear error, no false pass and nothing left behind ---------------
+def _echo_lines(lines: list[str]) -> str:
+    """Shell lines printing ``lines`` verbatim (single-quoted; frame lines hold no quote)."""
+    return "\n".join(f"echo '{line}'" for line in lines)
+
+
+def test_qemu_segfault_mid_boot(small, our_qemus):
+    image = image_with_probe(small, "sleep 600")
+    killed = []
+
+    def segv_qemu(_line: str) -> None:
+        for pid in our_qemus():
+            if pid not in killed:
+                os.kill(pid, signal.SIGSEGV)
+                killed.append(pid)
+
+    with pytest.raises(RunError, match="QEMU exited with code -11 before the guest delivered"):
+        boot(small, image, timeout=120, on_console=segv_qemu)
+
+
+def test_truncated_frame_then_power_off_is_an_error(small):
+    from guestcompat.detection.frame import encode_document
+
+    lines = encode_document({"format": "guestcompat-probe", "version": 1, "pad": "x" * 400})
+    image = image_with_probe(small, _echo_lines(lines[:3]))  # BEGIN and two chunks, no END; init powers off
+    with pytest.raises(RunError, match="truncated|powered off"):
+        boot(small, image, timeout=120)
+
+
+def test_a_forged_document_is_refused_not_passed(small):
+    """A well-formed document that does not carry this boot's nonce (printed by something that never read
+    this boot's command line): the run fails, it does not compare the forged facts."""
+    import asyncio
+
+    from guestcompat.detection.frame import encode_document
+    from guestcompat.errors import ProbeError
+    from guestcompat.harness.run import run_with_image_async
+
+    forged = {"format": "guestcompat-probe", "version": 1, "run": "0" * 32}
+    payload = ProbePayload({"/probe/probe.sh": (("#!/bin/sh\n" + _echo_lines(encode_document(forged)) + "\n").encode(),
+                                                0o755)})
+    image = ensure_image(ImageSpec(arch=small.arch, modaliases=small.modaliases, payload=payload))
+    with pytest.raises(ProbeError, match="not from this boot"):
+        asyncio.run(run_with_image_async(small, image, timeout=120))
+
+
+def test_a_console_flood_is_read_but_not_kept(small):
+    """12 MB of console lines before the document: the document still arrives, the kept console stops at
+    the cap (harness/console_log.py) with one marker line."""
+    from guestcompat.detection.frame import encode_document
+    from guestcompat.harness.console_log import KEEP_BYTES
+
+    lines = encode_document({"format": "guestcompat-probe", "version": 1})
+    image = image_with_probe(small, "head -c 12000000 /dev/zero | tr '\\0' A | fold -w 199\n" + _echo_lines(lines))
+    result = boot(small, image, timeout=600)
+    assert result.document == {"format": "guestcompat-probe", "version": 1}
+    assert sum(len(line) + 1 for line in result.console) <= KEEP_BYTES + 200
+    assert sum(1 for line in result.console if line.startswith("<console flood")) == 1
+
+
+def test_a_full_tmpdir_is_a_clear_error(small, tmp_path, monkeypatch):
+    """The run dir cannot be made (TMPDIR filled up after Python chose it: a tmpfs with no inode left):
+    RunError naming TMPDIR, no QEMU started. (A TMPDIR full from the start is skipped by Python's
+    gettempdir, which falls back to /tmp: measured, the run then passes.)"""
+    import subprocess
+    import tempfile
+
+    full = tmp_path / "full"
+    full.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,nr_inodes=4", "tmpfs", str(full)], check=True)
+    try:
+        for n in range(16):
+            try:
+                (full / f"f{n}").write_bytes(b"x" * 4096)
+            except OSError:
+                break
+        image = image_with_probe(small, "true")
+        monkeypatch.setattr(tempfile, "tempdir", str(full))
+        with pytest.raises(RunError, match=f"cannot create the run directory in {full}: No space left"):
+            boot(small, image, timeout=60)
+    finally:
+        monkeypatch.setattr(tempfile, "tempdir", None)
+        subprocess.run(["umount", str(full)], check=True)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_guestcompat_interrupted_mid_boot(profile_dir, sig):
+    """Ctrl-C / kill of `guestcompat run` while QEMU runs: exit 128 + signal, no QEMU, no run dir."""
+    import glob
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from qemu_processes import qemu_pids
+
+    profile_dir("t/small", SMALL)
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("guestcompat")), "run", "t/small"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    mark = f"guestcompat-run-{proc.pid}-".encode()
+    ours = lambda: qemu_pids(lambda argv: any(mark in a for a in argv))  # noqa: E731
+    try:
+        deadline = time.monotonic() + 120
+        while not ours():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the run never started QEMU"
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + sig, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr and "internal error" not in stderr
+    assert not ours(), "QEMU survived the interrupted run"
+    assert not glob.glob(f"{tempfile.gettempdir()}/guestcompat-run-{proc.pid}-*")
+
+
+def test_qemu_that_never_opens_qmp(small, tmp_path):
+    """A "QEMU" that starts and then does nothing (no QMP socket): RunError after the QMP wait, process killed."""
+    fake = tmp_path / "qemu-system-x86_64"
+    pids = tmp_path / "pids"
+    fake.write_text(f"#!/bin/sh\necho $$ > {pids}\nsleep 600 &\necho $! >> {pids}\nwait\n")
+    fake.chmod(0o755)
+    silent = dataclasses.replace(small, argv=(str(fake), *small.argv[1:]))
+    with pytest.raises(RunError, match="QEMU did not open its QMP socket within"):
+        boot(silent, image_with_probe(small, "true"), timeout=30)
+    started = [int(p) for p in pids.read_text().split()]
+    assert len(started) == 2
+    for pid in started:  # the "QEMU" and its child: killed with their process group, and reaped
+        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+
+
+def test_qemu_stopped_after_qmp_times_out_and_is_killed(small, our_qemus):
+    """QEMU answers QMP, resumes the guest, then stops (SIGSTOP): the run times out; the stopped process
+    is killed (SIGKILL works on a stopped process) and nothing is left."""
+    image = image_with_probe(small, "sleep 600")
+    stopped = []
+
+    def stop_qemu(_line: str) -> None:
+        for pid in our_qemus():
+            if pid not in stopped:
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+
+    with pytest.raises(RunError, match=r"did not deliver its fingerprint within 6 s"):
+        boot(small, image, timeout=6, on_console=stop_qemu)
+    assert stopped

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+import pytest
+
+from guestcompat.emulation.arches import resolve_target
 from guestcompat.emulation.compiler import compile_profile
 from guestcompat.emulation.libvirt_xml import QEMU_NS, RunFiles, render
+from guestcompat.emulation.qemuopts import split
 from guestcompat.emulation.target import Target
 from guestcompat.profiles.identity import effective_smbios
-from guestcompat.profiles.loader import load
+from guestcompat.profiles.loader import list_profiles, load
 
 PC = Target("x86_64", "pc", "tcg")
 PSERIES = Target("ppc64", "pseries", "tcg")
@@ -96,7 +100,28 @@ def test_nic_on_a_native_bridge_keeps_model_mac_and_bus():
         c for c in root.findall("devices/controller") if c.find("alias") is not None
         and c.find("alias").get("name") == "ua-pciBridge0")
     assert nic.find("address").get("bus") == f"{int(bridge.get('index')):#04x}"
-    assert any("user-mode network has no restrict=on" in h for h in domain.host_side)
+    # network isolation as on the direct backend: the NIC is plugged into the compiled restrict=on netdev
+    override = root.find(f"{Q}override/{Q}device[@alias='ua-ethernet0']/{Q}frontend/{Q}property[@name='netdev']")
+    assert override is not None and override.get("value") == "net-ethernet0"
+    args = _passed_args(root)
+    assert args[args.index("-netdev") + 1] == "user,id=net-ethernet0,restrict=on"
+
+
+@pytest.mark.parametrize("name", [s.name for s in list_profiles() if not load(s.name).abstract])
+def test_every_nic_is_restricted_on_the_libvirt_backend(name):
+    """No NIC of any bundled profile reaches an unrestricted user network (issue 13: 13 of 19 did)."""
+    target = resolve_target(load(name).platform.arch)
+    root = ET.fromstring(render(compile_profile(load(name), target)).xml)
+    args = _passed_args(root)
+    restricted = {split(args[i + 1])[1]["id"] for i, a in enumerate(args[:-1])
+                  if a == "-netdev" and split(args[i + 1])[1].get("restrict") == "on"}
+    for nic in root.findall("devices/interface"):
+        alias = nic.find("alias").get("name")
+        prop = root.find(f"{Q}override/{Q}device[@alias='{alias}']/{Q}frontend/{Q}property[@name='netdev']")
+        assert prop is not None and prop.get("value") in restricted, (name, alias)
+    for i, a in enumerate(args[:-1]):  # passed-through NICs carry their own netdev
+        if a == "-netdev":
+            assert split(args[i + 1])[1].get("restrict") == "on", (name, args[i + 1])
 
 
 def test_pseries_vio_addresses_and_console_passthrough():

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from guestcompat.errors import ProfileError
 from guestcompat.profiles.loader import list_profiles, load
+from guestcompat.profiles.model import BIDI_CONTROLS
 
 
 def test_bundled_esxi65_resolves_through_base():
@@ -143,7 +144,8 @@ def test_disk_on_unknown_controller(profile_dir):
 
 
 printable = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x2FFF,
-                                           blacklist_categories=("Cs",), blacklist_characters='"\\\x7f'),
+                                           blacklist_categories=("Cs", "Cc"),
+                                           blacklist_characters='"\\' + "".join(BIDI_CONTROLS)),
                     max_size=40)
 
 
