@@ -24,6 +24,7 @@ import re
 import uuid as uuidlib
 from typing import Any
 
+from guestcompat.detection.smbios_fields import BY_SECTION
 from guestcompat.detection.tools import Dmidecode, LspciDevice
 from guestcompat.errors import ProfileError
 from guestcompat.profiles.importers.facts import (DEFAULTED, FROM_HARDWARE, FROM_NAME, READ, CaptureFacts,
@@ -106,7 +107,8 @@ def hypervisors(facts: CaptureFacts) -> dict[str, str]:
     seen: dict[str, str] = {}
     system = facts.dmi.first(1) if facts.dmi else None
     bios = facts.dmi.first(0) if facts.dmi else None
-    for structure, key in ((system, "Manufacturer"), (system, "Product Name"), (bios, "Vendor")):
+    for structure, key in ((system, _label("system", "manufacturer")), (system, _label("system", "product")),
+                           (bios, _label("bios", "vendor"))):
         value = structure.fields.get(key, "") if structure else ""
         hit = next((h for prefix, h in _DMI_HYPERVISORS if value.startswith(prefix)), None)
         if hit:
@@ -189,13 +191,12 @@ def _identity(dmi: Dmidecode, profile: dict[str, Any], notes: list[str],
     if dmi.smbios_version:
         smbios["version"] = ".".join(dmi.smbios_version.split(".")[:2])
     bios, system = dmi.first(0), dmi.first(1)
-    if bios and any(bios.fields.get(k) not in (None, "", "Not Specified")
-                    for k in ("Vendor", "Version", "Release Date", "BIOS Revision")):
-        smbios["bios"] = _pick(bios.fields, {"Vendor": "vendor", "Version": "version", "Release Date": "date",
-                                             "BIOS Revision": "release"})
+    bios_labels = _labels("bios", "vendor", "version", "date", "release")
+    if bios and any(bios.fields.get(k) not in (None, "", "Not Specified") for k in bios_labels):
+        smbios["bios"] = _pick(bios.fields, bios_labels)
         if bios.fields.get("Vendor", "").startswith("VMware") or bios.fields.get("Version", "").startswith("VMW"):
             profile.setdefault("platform", {})["firmware"] = "efi"
-    if system and re.fullmatch(r"VMware\d+,\d+", system.fields.get("Product Name", "")):
+    if system and re.fullmatch(r"VMware\d+,\d+", system.fields.get(_label("system", "product"), "")):
         profile.setdefault("platform", {})["firmware"] = "efi"     # VMware7,1 / VMware20,1: VMware's EFI
     if profile.get("platform", {}).get("firmware") == "efi" and not (bios and bios.fields.get("Vendor")):
         # a banner or lshw shows no BIOS vendor; VMware's EFI firmware calls itself "VMware, Inc.", not the
@@ -205,9 +206,8 @@ def _identity(dmi: Dmidecode, profile: dict[str, Any], notes: list[str],
             provenance.append(Provenance("smbios.bios.vendor", FROM_HARDWARE, "not in the capture; VMware's EFI "
                                          "firmware (VMwareN,1 / VMW… BIOS) calls itself 'VMware, Inc.'"))
     if system:
-        section = _pick(system.fields, {"Manufacturer": "manufacturer", "Product Name": "product",
-                                        "Version": "version"})
-        serial = system.fields.get("Serial Number", "")
+        section = _pick(system.fields, _labels("system", "manufacturer", "product", "version"))
+        serial = system.fields.get(_label("system", "serial"), "")
         match = _SERIAL.match(serial)
         if match:
             section["uuid_bios"] = f"{match[1]}-{match[2]}".lower()
@@ -220,11 +220,9 @@ def _identity(dmi: Dmidecode, profile: dict[str, Any], notes: list[str],
             notes.append(f"the serial {serial!r} is not VMware's 'VMware-<uuid>' (redacted?): rebuilt from the UUID")
         if section:
             smbios["system"] = section
-    for number, key, names in ((2, "baseboard", {"Manufacturer": "manufacturer", "Product Name": "product",
-                                                 "Version": "version", "Serial Number": "serial"}),
-                               (3, "chassis", {"Manufacturer": "manufacturer", "Version": "version",
-                                               "Serial Number": "serial", "Asset Tag": "asset"})):
-        structure = dmi.first(number)
+    for key, names in (("baseboard", _labels("baseboard", "manufacturer", "product", "version", "serial")),
+                       ("chassis", _labels("chassis", "manufacturer", "version", "serial", "asset"))):
+        structure = dmi.first(BY_SECTION[key].type)
         picked = _pick(structure.fields, names) if structure else {}
         if picked:
             smbios[key] = picked
@@ -278,8 +276,9 @@ def _cpu(facts: CaptureFacts, profile: dict[str, Any], provenance: list[Provenan
                       if s.fields.get("Version") not in (None, "", "Unknown Processor", "Not Specified")), None)
     if processor is not None:
         cpu["model_id"] = processor.fields["Version"]
-        if processor.fields.get("Manufacturer") in ("GenuineIntel", "AuthenticAMD", "HygonGenuine", "CentaurHauls"):
-            cpu["vendor"] = processor.fields["Manufacturer"]
+        vendor = processor.fields.get(_label("processor", "manufacturer"))
+        if vendor in ("GenuineIntel", "AuthenticAMD", "HygonGenuine", "CentaurHauls"):
+            cpu["vendor"] = vendor
         section = profile.setdefault("smbios", {}).setdefault("processor", {})
         section["version"] = cpu["model_id"]
         if "vendor" in cpu:
@@ -353,6 +352,17 @@ def displayed_swapped(firmware: str, smbios_version: str | None) -> bool:
 def _captured_uuid(facts: CaptureFacts) -> str | None:
     system = facts.dmi.first(1) if facts.dmi else None
     return system.fields.get("UUID") if system else None
+
+
+def _labels(section: str, *fields: str) -> dict[str, str]:
+    """dmidecode label -> profile field of ``[smbios.<section>]`` (detection/smbios_fields.py), in this order."""
+    table = BY_SECTION[section]
+    return {table.field(f).dmidecode or f: f for f in fields}
+
+
+def _label(section: str, field: str) -> str:
+    """dmidecode's label of one ``[smbios.<section>]`` field."""
+    return BY_SECTION[section].field(field).dmidecode or field
 
 
 def _pick(fields: dict[str, str] | Any, names: dict[str, str]) -> dict[str, str]:
