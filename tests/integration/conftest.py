@@ -39,3 +39,16 @@ def leaves_nothing_behind():
 def our_qemus():
     """A function listing the QEMU processes this test process started."""
     return _our_qemus
+
+
+@pytest.fixture
+def comma_tmpdir():
+    """A short TMPDIR holding a comma (``/tmp/gc,XXXX``): a pytest tmp_path is too deep for the
+    108-byte unix socket limit once a run's private directory and qmp.sock are added to it."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.mkdtemp(prefix="gc,", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

@@ -113,13 +113,12 @@ def test_compile_refuses_a_profile_this_qemu_build_cannot_present(tmp_path, monk
     assert "device 'pvscsi' does not exist in this build" in message
 
 
-def test_a_comma_in_tmpdir_does_not_break_the_qmp_socket_option(tmp_path):
+def test_a_comma_in_tmpdir_does_not_break_the_qmp_socket_option(tmp_path, comma_tmpdir):
     """The owner escapes its socket path in the -chardev option (`,` → `,,`)."""
     import subprocess
     import sys
 
-    odd = tmp_path / "a,b"
-    odd.mkdir()
+    odd = comma_tmpdir
     env = {**os.environ, "TMPDIR": str(odd), "GUESTCOMPAT_CACHE": str(tmp_path / "cache")}
     res = subprocess.run([sys.executable, "-m", "guestcompat.harness.cli", "capabilities"], env=env,
                          capture_output=True, text=True, timeout=120)

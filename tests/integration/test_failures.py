@@ -137,7 +137,7 @@ def test_qemu_segfault_mid_boot(small, our_qemus):
                 os.kill(pid, signal.SIGSEGV)
                 killed.append(pid)
 
-    with pytest.raises(RunError, match="QEMU exited with code -11 before the guest delivered"):
+    with pytest.raises(RunError, match="QEMU was killed by signal 11 before the guest delivered"):
         boot(small, image, timeout=120, on_console=segv_qemu)
 
 
@@ -218,10 +218,12 @@ def test_guestcompat_interrupted_mid_boot(profile_dir, sig):
 
     from qemu_processes import qemu_pids
 
+    from guestcompat.qemu_process import PREFIX, dir_pattern
+
     profile_dir("t/small", SMALL)
     proc = subprocess.Popen([str(Path(sys.executable).with_name("guestcompat")), "run", "t/small"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    mark = f"guestcompat-run-{proc.pid}-".encode()
+    mark = f"{PREFIX}{proc.pid}-".encode()
     ours = lambda: qemu_pids(lambda argv: any(mark in a for a in argv))  # noqa: E731
     try:
         deadline = time.monotonic() + 120
@@ -238,7 +240,7 @@ def test_guestcompat_interrupted_mid_boot(profile_dir, sig):
     assert proc.returncode == 128 + sig, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr and "internal error" not in stderr
     assert not ours(), "QEMU survived the interrupted run"
-    assert not glob.glob(f"{tempfile.gettempdir()}/guestcompat-run-{proc.pid}-*")
+    assert not glob.glob(dir_pattern(proc.pid))
 
 
 def test_qemu_that_never_opens_qmp(small, tmp_path):

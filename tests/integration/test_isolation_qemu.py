@@ -140,10 +140,9 @@ def test_libvirt_nics_sit_on_a_restricted_user_network(name):
 
 
 @pytest.mark.boot
-def test_a_comma_in_tmpdir_does_not_break_a_run(monkeypatch, tmp_path):
+def test_a_comma_in_tmpdir_does_not_break_a_run(monkeypatch, comma_tmpdir):
     """The run's QMP socket lives in TMPDIR; its path is an escaped option value (issue 13)."""
-    tmp = tmp_path / "a,b"
-    tmp.mkdir()
+    tmp = comma_tmpdir
     monkeypatch.setenv("TMPDIR", str(tmp))
     monkeypatch.setattr(tempfile, "tempdir", None)
     outcome = run_profile("interfaces/kvm", PC, timeout=300)
