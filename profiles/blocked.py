@@ -27,10 +27,13 @@ class AccelFacts(Frozen):
     """Fact → the CPU property of a QEMU build that makes it true (images/patches/qemu-7.2):
     the capability probe finds the property, the fact holds for that binary."""
 
+    lifting: tuple[str, ...] = ()
+    """The ``lifted_by`` properties this binary has (set by :meth:`on_build`): the ones to emit."""
+
     def on_build(self, cpu_properties: tuple[str, ...]) -> "AccelFacts":
         """These facts for a binary whose CPU model has *cpu_properties*."""
-        lifted = {fact: True for fact, prop in self.lifted_by.items() if prop in cpu_properties}
-        return self.model_copy(update=lifted)
+        present = {fact: prop for fact, prop in self.lifted_by.items() if prop in cpu_properties}
+        return self.model_copy(update={**{fact: True for fact in present}, "lifting": tuple(present.values())})
 
 
 class Blocked(Frozen):

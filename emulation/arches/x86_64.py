@@ -123,9 +123,9 @@ class X86_64(ArchStrategy):
         # On a build that lifts TCG's limits (blocked.toml lifted_by): the VMware leaves, the true TSC and
         # APIC rates behind GETHZ (then tsc-frequency would only misstate them) and the user-mode backdoor.
         host_freq = backdoor.enabled and cpu.tsc_khz is not None and facts.backdoor_gethz \
-            and "x-tcg-host-freq" in facts.lifted_by.values()
+            and "x-tcg-host-freq" in facts.lifting
         user_backdoor = bool(profile.detection.vmware_checkvm) and facts.user_backdoor \
-            and "x-vmware-backdoor-user" in facts.lifted_by.values()
+            and "x-vmware-backdoor-user" in facts.lifting
         cpu_flags = {"hypervisor": None if hypervisor_bit else False,
                      "tcg-cpuid": None if hypervisor_bit or target.accel != "tcg" else False,
                      "x-tcg-vmware-cpuid": True if vmware_cpuid else None,
@@ -225,7 +225,7 @@ class X86_64(ArchStrategy):
                 "kernel"))
         if cpu.tsc_khz is not None and presented_kernel == "VMware" and backdoor.enabled:
             gethz = facts.backdoor_gethz
-            true_rate = gethz and "x-tcg-host-freq" in facts.lifted_by.values()
+            true_rate = gethz and "x-tcg-host-freq" in facts.lifting
             no_gethz = (f"under {target.accel.upper()} QEMU's vmport does not answer the backdoor's GETHZ, even with "
                         f"tsc-frequency= (the guest logs 'vmware: Failed to get TSC freq from the hypervisor' and "
                         f"calibrates the TSC itself)")
