@@ -212,11 +212,9 @@ def test_guestcompat_interrupted_mid_boot(profile_dir, sig):
     import glob
     import subprocess
     import sys
-    import tempfile
-    import time
     from pathlib import Path
 
-    from qemu_processes import qemu_pids
+    from qemu_processes import interrupt_once_running, qemu_pids
 
     from guestcompat.qemu_process import PREFIX, dir_pattern
 
@@ -225,18 +223,7 @@ def test_guestcompat_interrupted_mid_boot(profile_dir, sig):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     mark = f"{PREFIX}{proc.pid}-".encode()
     ours = lambda: qemu_pids(lambda argv: any(mark in a for a in argv))  # noqa: E731
-    try:
-        deadline = time.monotonic() + 120
-        while not ours():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the run never started QEMU"
-            time.sleep(0.05)
-        proc.send_signal(sig)
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    stderr = interrupt_once_running(proc, ours, sig)
     assert proc.returncode == 128 + sig, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr and "internal error" not in stderr
     assert not ours(), "QEMU survived the interrupted run"

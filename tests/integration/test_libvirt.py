@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from qemu_processes import qemu_pids
+from qemu_processes import interrupt_once_running, qemu_pids
 from shared_boots import default_target as _target, direct_boot
 
 from guestcompat.emulation.compiler import compile_profile
@@ -136,19 +136,8 @@ def test_libvirt_boot_gives_the_direct_backends_fingerprint(name):
 def test_an_interrupted_libvirt_run_leaves_no_domain_qemu_or_dir(sig):
     proc = subprocess.Popen([GUESTCOMPAT, "run", "vmware/esxi-6.5", "--backend", "libvirt"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while not _qemus_named(f"guestcompat-{proc.pid}-"):  # wait until libvirt has the guest running
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the libvirt run never started QEMU"
-            time.sleep(0.2)
-        time.sleep(2)
-        proc.send_signal(sig)
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    stderr = interrupt_once_running(proc, lambda: bool(_qemus_named(f"guestcompat-{proc.pid}-")), sig,
+                                    settle=2, what="the libvirt run")  # libvirt has the guest running
     assert proc.returncode == 128 + sig, stderr  # 130 for SIGINT, 143 for SIGTERM, as a shell reports them
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert not _qemus_named(f"guestcompat-{proc.pid}-"), "QEMU survived the interrupted run"
