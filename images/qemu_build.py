@@ -55,9 +55,6 @@ CONFIGURE_FLAGS = ("--target-list=x86_64-softmmu", "--without-default-features",
                    "--enable-slirp", "--enable-fdt=system", "--disable-docs", "--disable-tools", "--disable-werror")
 #: SeaBIOS's .config for bios-256k.bin, as Debian's debian/rules builds it.
 SEABIOS_CONFIG = "CONFIG_QEMU=y\nCONFIG_ROM_SIZE=256\n"
-#: Build dependencies beyond what ``make setup`` already installs.
-BUILD_PACKAGES = ("dpkg-dev", "ninja-build", "meson", "libglib2.0-dev", "libpixman-1-dev", "libslirp-dev",
-                  "zlib1g-dev", "libfdt-dev", "flex", "bison", "patch", "python3")
 
 Progress = Callable[[str], None]
 
