@@ -714,11 +714,23 @@ _interrupted_by = signal.SIGINT
 
 
 def _terminate(signum: int, frame: object) -> None:
-    """SIGTERM (CI timeouts, `kill`) unwinds like Ctrl-C, so the runner's cleanup
-    kills QEMU's process group and removes its temp dir instead of orphaning them."""
+    """SIGTERM (CI timeouts, `kill`) unwinds exactly like Ctrl-C, so the runner's cleanup
+    kills QEMU's process group and removes its temp dir instead of orphaning them.
+
+    It is handed to whatever handles SIGINT at that moment rather than raising
+    KeyboardInterrupt here: inside ``asyncio.run`` that is the runner's handler, which
+    cancels the main task (the ``async with`` blocks unwind and close their QEMUs), while an
+    exception raised from a signal handler lands in whatever the event loop was doing (a
+    subprocess-exit callback, a pipe read) and can lose it, leaving the cleanup waiting
+    forever for a QEMU exit it will never hear of. Outside a loop the SIGINT handler is
+    Python's own, which raises KeyboardInterrupt as before."""
     global _interrupted_by
     _interrupted_by = signal.Signals(signum)
-    raise KeyboardInterrupt
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    elif handler != signal.SIG_IGN:  # SIG_DFL: no Python handler (embedded use); unwind anyway
+        raise KeyboardInterrupt
 
 
 def _interrupted() -> None:
