@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-PROBE_UPTIME = re.compile(r"^gc-probe: uptime ([0-9]+\.[0-9]+)\s*$")
+PROBE_UPTIME = re.compile(r"^gc-probe: uptime ([0-9]+\.[0-9]+)((?: [a-z]+ \S+)*)\s*$")
 END_LINE = "@@GUESTCOMPAT-END"
 #: The probe's step stamps in order; each phase runs from the previous stamp to this one.
 PROBE_STEPS = ("start", "settle", "sysfs", "rates_devicetree", "helper", "tools", "dmesg")
@@ -70,6 +70,22 @@ def guest_clock_offset(lines: Iterable[tuple[float, str]]) -> tuple[float, float
             uptime = float(m[1])
             return when - uptime, uptime
     return None
+
+
+def frame_stamps(lines: Iterable[tuple[float, str]]) -> dict[str, float]:
+    """The further ``STEP UPTIME`` pairs of the ``gc-probe`` line (``od``: wc+od done, ``awk``: awk done)."""
+    for _, line in lines:
+        m = PROBE_UPTIME.match(line.strip())
+        if m:
+            words = m[2].split()
+            out = {}
+            for step, value in zip(words[::2], words[1::2]):
+                try:
+                    out[step] = float(value)
+                except ValueError:
+                    continue
+            return out
+    return {}
 
 
 def line_time(lines: Iterable[tuple[float, str]], text: str) -> float | None:
@@ -134,7 +150,12 @@ def boot_phases(marks: Mapping[str, float], lines: list[tuple[float, str]], docu
                 label = STEP_LABELS[step] if step != "start" or "init" in stamps else "kernel + /init to probe"
                 phases.append(Phase(label, stamps[step] - previous, "guest"))
                 previous = stamps[step]
-        phases.append(Phase("probe: build document (od, awk, sha256)", frame_uptime - previous, "guest"))
+        for step, label in (("od", "probe: wc + od of the binary files"), ("awk", "probe: awk builds the JSON")):
+            if step in (extra := frame_stamps(lines)):
+                phases.append(Phase(label, extra[step] - previous, "guest"))
+                previous = extra[step]
+        phases.append(Phase("probe: sha256sum" if "awk" in frame_stamps(lines)
+                            else "probe: build document (od, awk, sha256)", frame_uptime - previous, "guest"))
         if end is not None:
             phases.append(Phase("frame: base64 + console to host", end - (kernel0 + frame_uptime), "guest"))
     elif end is not None:

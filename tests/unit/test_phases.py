@@ -13,7 +13,7 @@ DOC = {"timing": {"uptime": {"init": "2.10", "start": "2.50", "settle": "2.52", 
                              "broken": "x"}},
        "tools": {"lspci": {"centiseconds": "21"}, "net_id": {"eth0": {"centiseconds": "9"}}}}
 # guest uptime 0 at host 100.5: the gc-probe line (uptime 4.40) arrives at 104.9
-LINES = [(100.6, "noise"), (104.9, "gc-probe: uptime 4.40"), (104.92, "@@GUESTCOMPAT-BEGIN v1"),
+LINES = [(100.6, "noise"), (104.9, "gc-probe: uptime 4.40 od 4.10 awk 4.35"), (104.92, "@@GUESTCOMPAT-BEGIN v1"),
          (104.99, "@@GUESTCOMPAT-END")]
 
 
@@ -30,7 +30,9 @@ def test_phases_follow_the_three_clocks():
     assert got["/init: insmod modules"] == pytest.approx(0.40)
     assert got["probe: sysfs walk (DMI, PCI, net, block)"] == pytest.approx(0.38)
     assert got["probe: guest tools (all)"] == pytest.approx(1.08)
-    assert got["probe: build document (od, awk, sha256)"] == pytest.approx(0.39)
+    assert got["probe: wc + od of the binary files"] == pytest.approx(0.09)
+    assert got["probe: awk builds the JSON"] == pytest.approx(0.25)
+    assert got["probe: sha256sum"] == pytest.approx(0.05)
     assert got["frame: base64 + console to host"] == pytest.approx(0.09)
     assert got["  tool lspci"] == 0.21 and got["  tool net_id/eth0"] == 0.09
     assert got["harness: query-pci + quit QEMU"] == pytest.approx(0.03)
