@@ -69,7 +69,8 @@ class BootPath:
     kernel_form: str | None   # None: the strategy's own
     plain_cmdline: bool   # True: drop the harness's speed arguments
     firmware: str | None = None   # platform.firmware to compile with (None: the profile's)
-    extra_cmdline: tuple[str, ...] = ()   # kernel words appended (ablations)
+    extra_cmdline: tuple[str, ...] = ()   # kernel words appended (--try)
+    drop_cmdline: tuple[str, ...] = ()   # kernel words of the strategy's left out (--ablation)
     bare: bool = False   # boot the profile without its PCI/VIO devices and disks
 
 
@@ -83,7 +84,7 @@ def variant(arch: ArchStrategy, path: BootPath) -> ArchStrategy:
         def kernel_cmdline(self) -> list[str]:
             words = base.kernel_cmdline(self)
             words = [f"console={self.console}", "quiet"] if path.plain_cmdline else words
-            return [*words, *path.extra_cmdline]
+            return [*(w for w in words if w not in path.drop_cmdline), *path.extra_cmdline]
 
     Variant.__name__ = f"{base.__name__}[{path.name}]"
     return Variant()
@@ -120,18 +121,25 @@ def compile_for(profile: Profile, target: Target, path: BootPath, caps=None) -> 
     return compile_profile(profile, target, capabilities=caps)
 
 
-def measure(compiled: CompiledMachine, path: BootPath, runs: int, say: Callable[[str], None]) -> list[float]:
+def prepare(compiled: CompiledMachine, path: BootPath, say: Callable[[str], None]) -> BootImage:
+    """The image and command line *path* boots *compiled* with (built once, before any timed boot)."""
     arch = variant(compiled.arch, path)
     image = ensure_image(ImageSpec(arch=arch, modaliases=compiled.modaliases, payload=probe_payload(arch)),
                          progress=lambda m: say(f"  image: {m}"))
-    boot_image = BootImage(image.kernel, image.initrd,
-                           (*arch.kernel_cmdline(), *image.cmdline.split(), *compiled.guest_cmdline))
-    times = []
-    for i in range(runs):
-        result = boot(compiled, boot_image, timeout=240)
-        times.append(result.seconds_from_launch)
-        say(f"  {path.name}: run {i + 1}/{runs}: {result.seconds_from_launch:.2f} s")
-    return times
+    return BootImage(image.kernel, image.initrd,
+                     (*arch.kernel_cmdline(), *image.cmdline.split(), *compiled.guest_cmdline))
+
+
+def ablation_paths(arch: ArchStrategy, harness: BootPath, tries: list[str], changes: bool) -> list[BootPath]:
+    """Each change alone (``changes``): the x86 boot path's two (PVH, acpi=noirq) and the harness path
+    without each of the strategy's speed-only kernel words (``speed_cmdline``); then the harness path
+    with each ``--try`` word."""
+    paths = list(ABLATION) if changes and arch.name == "x86_64" else []
+    paths += [BootPath(f"harness without {w}", harness.kernel_form, harness.plain_cmdline, harness.firmware,
+                       drop_cmdline=(w,)) for w in (arch.speed_cmdline if changes else ())]
+    paths += [BootPath(f"harness + {w}", harness.kernel_form, harness.plain_cmdline, harness.firmware,
+                       extra_cmdline=tuple(w.split())) for w in tries]
+    return paths
 
 
 @dataclass(frozen=True)
@@ -258,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--breakdown", action="store_true",
                     help="median of every phase per path (harness, naive, bare machine) and the slowest initcalls")
     ap.add_argument("--initcalls", type=int, default=12, help="--breakdown: how many initcalls to list")
+    ap.add_argument("--try", dest="tries", action="append", default=[], metavar="WORDS",
+                    help="also time the harness path with these kernel words added (repeatable)")
     ap.add_argument("--qemu", default=None, help="QEMU binary or build alias (stock, patched); default: the target's")
     args = ap.parse_args(argv)
 
@@ -284,15 +294,20 @@ def main(argv: list[str] | None = None) -> int:
             with open(args.json, "w") as fh:
                 json.dump(report, fh, indent=2)
         return 0
-    if args.ablation and args.arch != "x86_64":
-        ap.error("--ablation times the x86 boot path's changes; ppc64 has one change (the firmware)")
     try:
         profile = load(args.profile)
-        paths = [harness, naive, *(ABLATION if args.ablation else ())]
-        times = {}
+        strategy = arches.get(target.arch)
+        paths = [harness, naive, *ablation_paths(strategy, harness, args.tries, args.ablation)]
+        prepared = []
         for path in paths:
-            say(f"{path.name}:")
-            times[path.name] = measure(compile_for(profile, target, path), path, args.runs, say)
+            compiled = compile_for(profile, target, path)
+            prepared.append((path, compiled, prepare(compiled, path, say)))
+        times: dict[str, list[float]] = {path.name: [] for path in paths}
+        for i in range(args.runs):   # interleaved: load drifts more than most effects
+            for path, compiled, image_boot in prepared:
+                result = boot(compiled, image_boot, timeout=240)
+                times[path.name].append(result.seconds_from_launch)
+                say(f"  {path.name}: run {i + 1}/{args.runs}: {result.seconds_from_launch:.2f} s")
     except GuestcompatError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
