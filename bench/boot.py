@@ -261,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arch", choices=sorted(ARCHES), default="x86_64")
     ap.add_argument("--profile", default=None, help="default: vmware/esxi-6.5 (x86_64), power/pseries-vscsi (ppc64)")
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--ablation", action="store_true", help="also time each change on its own")
+    ap.add_argument("--ablation", action="store_true",
+                    help="also time each change on its own (with --breakdown: as columns A1, A2, ...)")
     ap.add_argument("--json", metavar="FILE", help="write the raw times as JSON")
     ap.add_argument("--breakdown", action="store_true",
                     help="median of every phase per path (harness, naive, bare machine) and the slowest initcalls")
@@ -284,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
             paths = [("harness", harness), ("naive", naive),
                      ("bare", BootPath(f"{harness.name}, bare machine", harness.kernel_form, harness.plain_cmdline,
                                        harness.firmware, bare=True))]
+            extra = ablation_paths(arches.get(target.arch), harness, args.tries, args.ablation)
+            paths += [(f"A{i + 1}", path) for i, path in enumerate(extra)]
+            for i, path in enumerate(extra):
+                print(f"A{i + 1}: {path.name}")
             say(f"breakdown: {args.profile}, {args.runs} boots per path, interleaved")
             report = breakdown(profile, target, paths, args.runs, say)
             report["initcall_boot"] = initcall_report(profile, target, harness, args.initcalls)
