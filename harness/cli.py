@@ -191,7 +191,7 @@ def run_cmd(profile: str, arch: str | None, machine: str | None, accel: str, qem
 @click.argument("profile")
 @target_options
 @click.option("--dest-qemu", "dest_qemu", default=None,
-              help="QEMU binary of the destination  [default: the source's]")
+              help="QEMU binary or build (10.0, patched, ...) of the destination  [default: the source's]")
 @click.option("--timeout", default=120.0, show_default=True,
               help="seconds to wait for each step (each fingerprint, the migration)")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
