@@ -117,6 +117,7 @@ def boot_libvirt(compiled: CompiledMachine, image: BootImage, *, uri: str | None
                     except libvirt.libvirtError as exc:
                         raise RunError(explain(compiled, exc.get_error_message(),
                                                "libvirt could not start the domain of")) from None
+                    build = _qemu_build(compiled.argv[0], _query(dom, "query-version"))  # paused: still there
                     source = files.console(dom)
                     started = time.monotonic()
                     dom.resume()
@@ -124,7 +125,6 @@ def boot_libvirt(compiled: CompiledMachine, image: BootImage, *, uri: str | None
                     seconds = time.monotonic() - started
                     from_launch = time.monotonic() - launched
                     query_pci = _query(dom, "query-pci")
-                    build = _qemu_build(compiled.argv[0], _query(dom, "query-version"))
                     host = conn.conn.getHostname()
                 except libvirt.libvirtError as exc:  # the host went away (or answered nonsense) mid-run
                     alive = False
