@@ -84,6 +84,8 @@ def probe(uri: str, needs: set[Need], memory_mib: int, jobs_per_host: int | None
                 try:
                     conn.conn.getDomainCapabilities(binary, arch, machine, virttype, 0)
                 except libvirt.libvirtError as exc:
+                    if conn.conn.isAlive() != 1:  # the host went away while answering: not a "cannot"
+                        raise
                     cannot[(emulator, arch, machine, virttype)] = exc.get_error_message()
     except GuestcompatError as exc:
         return HostInfo(uri, jobs_per_host or 1, error=str(exc))

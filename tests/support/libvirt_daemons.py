@@ -37,8 +37,10 @@ HERE = Path(__file__).parent
 LAUNCH = HERE / "libvirtd_launch.py"
 SYSTEM_DIRS = {"etc": "/etc/libvirt", "lib": "/var/lib/libvirt", "run": "/run/libvirt",
                "cache": "/var/cache/libvirt", "log": "/var/log/libvirt"}
+# namespaces = []: a privileged daemon otherwise gives each QEMU a mount namespace of its own, and
+# teardown finds the daemon's QEMUs by the daemon's mount namespace.
 QEMU_CONF = ('user = "root"\ngroup = "root"\nsecurity_driver = "none"\nstdio_handler = "file"\n'
-             'dynamic_ownership = 0\nremember_owner = 0\n')
+             'dynamic_ownership = 0\nremember_owner = 0\nnamespaces = []\n')
 START_TIMEOUT = 30.0
 TCP_PORT = 16509
 
@@ -92,6 +94,15 @@ class Daemon:
     def qemus(self) -> list[int]:
         """QEMU processes this daemon started (in any of its mount namespaces)."""
         return [pid for pid in _pids_in(self.namespaces) if _is_qemu(pid)]
+
+    def guests(self) -> list[int]:
+        """QEMU processes running a guestcompat domain (not libvirt's capability probes)."""
+        out = []
+        for pid in self.qemus():
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if b"guest=guestcompat-" in fh.read():
+                    out.append(pid)
+        return out
 
     def teardown(self) -> None:
         # SIGKILL straight away: everything the daemon knows lives in the state directory that
