@@ -7,6 +7,7 @@ clean`` leaves neither host a domain, a volume or a QEMU."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -118,3 +119,26 @@ def test_a_daemon_killed_mid_run_fails_its_share_and_fleet_clean_removes_what_it
     for daemon in (a, b):
         assert _leftovers(daemon.uri) == ([], [])
         assert not daemon.qemus()
+
+
+def test_a_cell_goes_only_where_its_qemu_is_installed(fleet):
+    """guestcompat's patched QEMU lives in its cache, which the namespace host cannot see: the capability
+    probe says so and the cell is placed on the local host (no guest is booted here)."""
+    from guestcompat.harness.fleet import place
+    from guestcompat.harness.matrix_hosts import probe_hosts
+    from guestcompat.harness.matrix_plan import plan
+
+    a, b = fleet
+    planned = plan(["vmware/esxi-6.5", "vmware/esxi-6.0"], qemu_binaries=["patched", "stock"])
+    runnable = {i: None for i, p in enumerate(planned) if p.compiled is not None}
+    assert len(runnable) == 4, [p.error or p.skip_reason for p in planned]
+    hosts = probe_hosts(planned, runnable, [a.uri, b.uri], None)
+    assert [(h.hostname, h.cpus, h.error) for h in hosts] == [("gc-local", os.cpu_count(), None),
+                                                            ("gc-namespace", os.cpu_count(), None)]
+    assert all(1 <= h.jobs <= h.cpus and h.free_mib > 0 for h in hosts)
+    patched = planned[0].compiled.argv[0]
+    assert not hosts[0].cannot and list(hosts[1].cannot) == [(patched, "x86_64", "pc", "qemu")]
+    assert patched in hosts[1].cannot[(patched, "x86_64", "pc", "qemu")]
+    shares, unplaceable = place(sorted(runnable), planned, hosts)
+    assert not unplaceable
+    assert shares == {a.uri: [0, 2], b.uri: [1, 3]}  # the patched cells (0, 2) on the host that has the build
