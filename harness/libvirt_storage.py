@@ -9,9 +9,12 @@ A run's own scratch files (the sparse disks, a console file) are volumes named a
 domain and deleted with it. ``guestcompat fleet clean`` (:func:`clean`) removes what guestcompat
 left on a host: its domains, every volume of the pool, the pool.
 
-A volume appears under its final name when its upload *starts*, so a concurrent run could find
-a half-written one: uploads of one process are serialised per host and name (a lock), and a
-found volume must have the expected size, else it is uploaded again.
+A volume appears under its final name when its upload *starts* (libvirt cannot rename a volume),
+so a concurrent run could find a half-written one: uploads of one process are serialised per host
+and name (a lock); a volume another process is still writing is recognised by its allocation
+(created sparse, it is fully allocated only once every byte arrived) and waited for up to
+:data:`UPLOAD_WAIT` seconds, after which it counts as the remains of an interrupted upload and is
+replaced.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +35,8 @@ POOL_DIR = "/var/lib/libvirt/images/guestcompat"
 DOMAIN_PREFIX = "guestcompat-"
 """Every domain guestcompat defines is named so; ``fleet clean`` removes exactly those."""
 CHUNK = 1 << 20
+UPLOAD_WAIT = 120.0
+POLL = 0.2
 
 _digests: dict[tuple[str, int, int], str] = {}
 _locks: dict[tuple[str, str], threading.Lock] = {}
@@ -101,6 +107,19 @@ def _lookup(found: libvirt.virStoragePool, name: str) -> libvirt.virStorageVol |
         raise
 
 
+def _complete(vol: libvirt.virStorageVol, size: int, deadline: float) -> bool:
+    """True once ``vol`` holds all ``size`` bytes (another process may still be uploading it)."""
+    while True:
+        _kind, capacity, allocation = vol.info()
+        if capacity != size:
+            return False
+        if allocation >= size:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(POLL)
+
+
 @dataclass(frozen=True)
 class Shipped:
     path: str
@@ -116,9 +135,9 @@ def ship(conn: libvirt.virConnect, uri: str, found: libvirt.virStoragePool, loca
     with _lock(uri, name):
         try:
             vol = _lookup(found, name)
-            if vol is not None and vol.info()[1] == size:
+            if vol is not None and _complete(vol, size, time.monotonic() + UPLOAD_WAIT):
                 return Shipped(vol.path(), False)
-            if vol is not None:  # a half-written upload of an interrupted run
+            if vol is not None:  # the remains of an interrupted upload
                 vol.delete(0)
             vol = found.createXML(_volume_xml(name, size), 0)
         except libvirt.libvirtError as exc:

@@ -142,3 +142,32 @@ def test_a_cell_goes_only_where_its_qemu_is_installed(fleet):
     shares, unplaceable = place(sorted(runnable), planned, hosts)
     assert not unplaceable
     assert shares == {a.uri: [0, 2], b.uri: [1, 3]}  # the patched cells (0, 2) on the host that has the build
+
+
+def test_uploads_are_reused_by_content_and_a_half_written_volume_is_replaced(tmp_path, monkeypatch):
+    """The storage API alone (no guest): one volume per content, found again by name; a volume created
+    but never filled (an upload that was interrupted) is waited for, then uploaded anew."""
+    from guestcompat.harness import libvirt_storage as storage
+
+    payload = tmp_path / "kernel"
+    payload.write_bytes(os.urandom(3 << 20))
+    monkeypatch.setattr(storage, "UPLOAD_WAIT", 1.0)
+    with local_daemon() as a:
+        conn = libvirt.open(a.uri)
+        try:
+            pool = storage.pool(conn, a.uri)
+            first = storage.ship(conn, a.uri, pool, payload)
+            again = storage.ship(conn, a.uri, pool, payload)
+            assert first.uploaded and not again.uploaded and first.path == again.path
+            assert first.path == f"{POOL_DIR}/{storage.digest(payload)}"
+            host_copy = a.state / "lib" / "images" / "guestcompat" / storage.digest(payload)
+            assert host_copy.read_bytes() == payload.read_bytes()
+            pool.storageVolLookupByName(storage.digest(payload)).delete(0)
+            storage.scratch(pool, a.uri, storage.digest(payload), payload.stat().st_size)  # sparse, never written
+            began = time.monotonic()
+            redone = storage.ship(conn, a.uri, pool, payload)
+            assert redone.uploaded and 1.0 <= time.monotonic() - began < 10
+            assert host_copy.read_bytes() == payload.read_bytes()
+        finally:
+            conn.close()
+        assert "1 volumes deleted, removed the guestcompat pool" in _clean(a.uri)
