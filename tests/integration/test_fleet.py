@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -171,3 +172,31 @@ def test_uploads_are_reused_by_content_and_a_half_written_volume_is_replaced(tmp
         finally:
             conn.close()
         assert "1 volumes deleted, removed the guestcompat pool" in _clean(a.uri)
+
+
+def test_an_interrupted_fleet_matrix_leaves_no_domain_or_scratch_volume(fleet):
+    a, b = fleet
+    proc = subprocess.Popen([GUESTCOMPAT, "matrix", "vmware/esxi-6.0", "vmware/esxi-5.5", "--libvirt", a.uri,
+                             "--libvirt", b.uri, "--jobs-per-host", "1", "--timeout", "180"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not (a.guests() and b.guests()):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the hosts never started their guests"
+            time.sleep(0.1)
+        time.sleep(1)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode in (2, 143), stderr
+    assert "Traceback" not in stderr
+    for daemon in (a, b):
+        domains, _pools = _leftovers(daemon.uri)
+        assert domains == [] and not daemon.guests()
+        left = sorted(p.name for p in (daemon.state / "lib" / "images" / "guestcompat").iterdir())
+        assert left and all(not name.startswith("guestcompat-") for name in left), left  # only the shared uploads
+    _clean(a.uri, b.uri)
