@@ -249,7 +249,8 @@ def boot_imported_cmd(vmx_file: Path, qemu_defaults: bool, timeout: float, json_
               help="boot through libvirt at URI (repeatable: the cells are spread over the hosts, each with "
                    "its own pool of --jobs-per-host workers)")
 @click.option("--jobs-per-host", type=int, default=None,
-              help="with --libvirt: runs at a time on each host  [default: 1]")
+              help="with --libvirt: runs at a time on each host  [default: the host's CPUs, as far as its free "
+                   "memory holds the guests; 1 for an embedded root]")
 @click.option("--timeout", default=120.0, show_default=True, help="seconds to wait for each guest's fingerprint")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="write a JUnit XML report (one testcase per run)")
@@ -288,6 +289,37 @@ def matrix_cmd(profiles: tuple[str, ...], arch_names: tuple[str, ...], qemu_bina
     if all(r.verdict == "skipped" for r in matrix.results):
         raise _Error("no combination of the matrix can run (every cell was skipped; the table says why)")
     sys.exit(matrix.exit_code())
+
+
+@cli.group("fleet")
+def fleet_group() -> None:
+    """What guestcompat leaves on libvirt hosts (matrix --libvirt)."""
+
+
+@fleet_group.command("clean")
+@click.argument("uris", nargs=-1, required=True, metavar="URI...")
+def fleet_clean(uris: tuple[str, ...]) -> None:
+    """Destroy and undefine every guestcompat-* domain on each host (also those a host still runs after it
+    went away mid-run), delete the guestcompat storage pool's volumes (the uploaded kernels, initramfs and
+    tables, scratch disks) and the pool. Exit 0 when every host was cleaned, 2 when one could not be."""
+    from guestcompat.errors import GuestcompatError as _Error
+    from guestcompat.harness.libvirt_embed import connect
+    from guestcompat.harness.libvirt_storage import clean
+
+    failed = []
+    for uri in uris:
+        try:
+            with connect(uri) as conn:
+                done = clean(conn.conn, conn.uri)
+        except _Error as exc:
+            err.print(f"{uri}: {exc}", markup=False)
+            failed.append(uri)
+            continue
+        pool = "removed the guestcompat pool" if done.pool else "no guestcompat pool"
+        out.print(f"{uri}: {len(done.domains)} domains destroyed and undefined, {len(done.volumes)} volumes "
+                  f"deleted, {pool}", markup=False)
+    if failed:
+        raise _Error(f"could not clean {len(failed)} of {len(uris)} hosts: {', '.join(failed)}")
 
 
 @cli.command("interfaces")

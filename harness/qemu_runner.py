@@ -52,6 +52,8 @@ class BootResult:
     argv: list[str]
     events: list[str] = field(default_factory=list)
     seconds_from_launch: float = 0.0    # from spawning QEMU to the END line (what a user waits)
+    host: str | None = None             # libvirt runs: the host's name (virConnectGetHostname)
+    qemu_build: str | None = None       # libvirt runs: the emulator and the version it reports
 
 
 def launch_argv(compiled: CompiledMachine, image: BootImage, artefacts: dict[str, Path] | None = None) -> list[str]:

@@ -13,6 +13,9 @@ APT_PACKAGES=(
   libvirt-dev libvirt-daemon libvirt-daemon-driver-qemu pkg-config
   busybox-static kmod acpica-tools pciutils dmidecode gcc libc6-dev cpio python3-venv python3-dev
   debootstrap e2fsprogs
+  # the fleet tests' libvirtd daemons (libvirtd and the storage driver's dir pools come with libvirt-daemon;
+  # no libvirt-daemon-system or systemd): network namespaces and veth pairs, private mount namespaces
+  iproute2 util-linux mount
   # guestcompat's patched QEMU (images/qemu_build.py): Debian's qemu/seabios sources and their build tools
   dpkg-dev ninja-build meson libglib2.0-dev libpixman-1-dev libslirp-dev zlib1g-dev libfdt-dev flex bison patch
 )
