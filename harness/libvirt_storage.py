@@ -81,12 +81,30 @@ def pool(conn: libvirt.virConnect, uri: str) -> libvirt.virStoragePool:
                 ET.SubElement(ET.SubElement(root, "target"), "path").text = POOL_DIR
                 found = conn.storagePoolDefineXML(ET.tostring(root, encoding="unicode"), 0)
                 found.build(0)
-            if not found.isActive():
-                found.create(0)
+            _start(found)
         except libvirt.libvirtError as exc:
             raise RunError(f"libvirt host {uri}: cannot set up storage pool {POOL_NAME} at {POOL_DIR}: "
                            f"{_message(exc)}") from None
         return found
+
+
+def _start(pool: libvirt.virStoragePool) -> None:
+    """Make *pool* active and its volume list current, also when its directory was removed behind
+    libvirt's back (seen in the suite: "cannot open directory …/guestcompat: No such file or
+    directory" from a defined pool whose directory was gone): ``build`` makes the directory again."""
+    try:
+        if not pool.isActive():
+            pool.create(0)
+        pool.refresh(0)
+        return
+    except libvirt.libvirtError:
+        pass
+    with contextlib.suppress(libvirt.libvirtError):
+        if pool.isActive():
+            pool.destroy()
+    pool.build(0)
+    pool.create(0)
+    pool.refresh(0)
 
 
 def _volume_xml(name: str, capacity: int) -> str:
@@ -204,9 +222,7 @@ def clean(conn: libvirt.virConnect, uri: str) -> Cleaned:
             if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_POOL:
                 raise
             return Cleaned(uri, tuple(domains), (), False)
-        if not found.isActive():
-            found.create(0)
-        found.refresh(0)
+        _start(found)
         for vol in found.listAllVolumes(0):
             volumes.append(vol.name())
             vol.delete(0)
