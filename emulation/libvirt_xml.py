@@ -65,11 +65,17 @@ class RunFiles:
     initrd: str
     cmdline: str
     console: str
-    """File the guest console is written to."""
+    """File the guest console is written to (on the libvirt host)."""
     disk_dir: str
     """Directory for the disks' backing files (the runner creates them, see :attr:`LibvirtDomain.disks`)."""
     artefacts: dict[str, str] = field(default_factory=dict)
     name: str | None = None
+    disk_prefix: str = ""
+    """Put before each disk's file name: a remote host's disks are volumes of one shared pool."""
+    console_pty: bool = False
+    """The serial console as a pty the runner reads with ``virDomainOpenConsole`` (a remote host's
+    files cannot be read); architectures whose console goes through ``<qemu:commandline>`` keep
+    writing ``console``, which libvirt does not know about."""
 
 
 @dataclass(frozen=True)
@@ -429,7 +435,8 @@ class _Renderer:
         if current["driver"] == "null-co":
             _sub(el, "driver", name="qemu", type="raw")
             placeholder = f"@disk/{props['id']}.raw"
-            path = str(Path(self.files.disk_dir) / f"{props['id']}.raw") if self.files else placeholder
+            path = (str(Path(self.files.disk_dir) / f"{self.files.disk_prefix}{props['id']}.raw") if self.files
+                    else placeholder)
             self.disks.append(DiskFile(path, int(current["size"])))
             _sub(el, "source", file=path)
             self.host_side.append(f"{props['id']}: backed by a sparse raw file of the same size instead of QEMU's "
@@ -489,8 +496,11 @@ class _Renderer:
         path = self.files.console if self.files else "@console"
         arch = self.c.arch
         if arch.libvirt_serial is not None:
-            serial = _sub(self.devices, "serial", type="file")
-            _sub(serial, "source", path=path)
+            if self.files and self.files.console_pty:
+                serial = _sub(self.devices, "serial", type="pty")
+            else:
+                serial = _sub(self.devices, "serial", type="file")
+                _sub(serial, "source", path=path)
             target = _sub(serial, "target", type=arch.libvirt_serial, port="0")
             _sub(target, "model", name=arch.libvirt_serial)
             return

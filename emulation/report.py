@@ -18,10 +18,10 @@ from guestcompat.emulation.fidelity import Fidelity, fmt
 def binary_placeholder(compiled: CompiledMachine) -> str:
     """The QEMU binary as compile output shows it: a build alias (``--qemu patched``) stays symbolic
     (``@qemu-patched/qemu-system-x86_64``), since its cache path depends on the machine."""
-    from guestcompat.images.qemu_build import ALIASES
+    from guestcompat.images.qemu_builds import is_alias, is_stock
 
     alias = compiled.target.qemu_binary
-    if alias in ALIASES and alias != "stock":
+    if is_alias(alias) and not is_stock(alias):
         return f"@qemu-{alias}/{Path(compiled.argv[0]).name}"
     return compiled.argv[0]
 

@@ -191,7 +191,7 @@ def run_cmd(profile: str, arch: str | None, machine: str | None, accel: str, qem
 @click.argument("profile")
 @target_options
 @click.option("--dest-qemu", "dest_qemu", default=None,
-              help="QEMU binary of the destination  [default: the source's]")
+              help="QEMU binary or build (10.0, patched, ...) of the destination  [default: the source's]")
 @click.option("--timeout", default=120.0, show_default=True,
               help="seconds to wait for each step (each fingerprint, the migration)")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -249,7 +249,8 @@ def boot_imported_cmd(vmx_file: Path, qemu_defaults: bool, timeout: float, json_
               help="boot through libvirt at URI (repeatable: the cells are spread over the hosts, each with "
                    "its own pool of --jobs-per-host workers)")
 @click.option("--jobs-per-host", type=int, default=None,
-              help="with --libvirt: runs at a time on each host  [default: 1]")
+              help="with --libvirt: runs at a time on each host  [default: the host's CPUs, as far as its free "
+                   "memory holds the guests; 1 for an embedded root]")
 @click.option("--timeout", default=120.0, show_default=True, help="seconds to wait for each guest's fingerprint")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="write a JUnit XML report (one testcase per run)")
@@ -288,6 +289,37 @@ def matrix_cmd(profiles: tuple[str, ...], arch_names: tuple[str, ...], qemu_bina
     if all(r.verdict == "skipped" for r in matrix.results):
         raise _Error("no combination of the matrix can run (every cell was skipped; the table says why)")
     sys.exit(matrix.exit_code())
+
+
+@cli.group("fleet")
+def fleet_group() -> None:
+    """What guestcompat leaves on libvirt hosts (matrix --libvirt)."""
+
+
+@fleet_group.command("clean")
+@click.argument("uris", nargs=-1, required=True, metavar="URI...")
+def fleet_clean(uris: tuple[str, ...]) -> None:
+    """Destroy and undefine every guestcompat-* domain on each host (also those a host still runs after it
+    went away mid-run), delete the guestcompat storage pool's volumes (the uploaded kernels, initramfs and
+    tables, scratch disks) and the pool. Exit 0 when every host was cleaned, 2 when one could not be."""
+    from guestcompat.errors import GuestcompatError as _Error
+    from guestcompat.harness.libvirt_embed import connect
+    from guestcompat.harness.libvirt_storage import clean
+
+    failed = []
+    for uri in uris:
+        try:
+            with connect(uri) as conn:
+                done = clean(conn.conn, conn.uri)
+        except _Error as exc:
+            err.print(f"{uri}: {exc}", markup=False)
+            failed.append(uri)
+            continue
+        pool = "removed the guestcompat pool" if done.pool else "no guestcompat pool"
+        out.print(f"{uri}: {len(done.domains)} domains destroyed and undefined, {len(done.volumes)} volumes "
+                  f"deleted, {pool}", markup=False)
+    if failed:
+        raise _Error(f"could not clean {len(failed)} of {len(uris)} hosts: {', '.join(failed)}")
 
 
 @cli.command("interfaces")
@@ -629,35 +661,62 @@ def capabilities_cmd(arch: str | None, qemu_binary: str | None, fmt: str, no_cac
 
 @cli.group("qemu")
 def qemu_group() -> None:
-    """guestcompat's patched QEMU build (Debian's source + images/patches/), cached outside git."""
+    """guestcompat's QEMU builds (patched: Debian's source + images/patches/; 10.0: Debian's
+    bookworm-backports release, unpacked), cached outside git."""
+
+
+def _build_line(build) -> str:
+    made = "unpacked" if not build.patches else "built"
+    return (f"{build.name}: {build.binary('x86_64')}  (QEMU {build.qemu_source}, SeaBIOS {build.seabios_source}, "
+            f"{len(build.patches)} patches, {made} in {build.build_seconds:.0f} s)")
 
 
 @qemu_group.command("build")
-def qemu_build_cmd() -> None:
-    """Build (or reuse) the patched QEMU and SeaBIOS; print where the binary is."""
-    from guestcompat.images.qemu_build import ensure_build
+@click.argument("names", nargs=-1)
+def qemu_build_cmd(names: tuple[str, ...]) -> None:
+    """Build (or reuse) the QEMU builds NAMES (default: patched); print where each binary is.
+    Known: see `guestcompat qemu list`."""
+    from guestcompat.images import qemu_builds
 
-    with progress_reporter("patched QEMU") as progress:
-        build = ensure_build(progress)
-    out.print(f"{build.binary('x86_64')}  (QEMU source {build.qemu_source}, SeaBIOS {build.seabios_source}, "
-              f"{len(build.patches)} patches, built in {build.build_seconds:.0f} s)", markup=False)
+    for name in names or (qemu_builds.qemu_build.DEFAULT_BUILD,):
+        with progress_reporter(f"QEMU {name}") as progress:
+            build = qemu_builds.ensure(name, progress)
+        out.print(_build_line(build), markup=False)
 
 
 @qemu_group.command("show")
-def qemu_show_cmd() -> None:
-    """Show the patched build of this checkout's patches, or say it is missing (exit 2)."""
-    from guestcompat.images.qemu_build import find_build
+@click.argument("name", default="patched")
+def qemu_show_cmd(name: str) -> None:
+    """Show the build NAME (default: patched) of this checkout, or say it is missing (exit 2)."""
+    from guestcompat.images import qemu_builds
 
-    build = find_build()
+    if name not in qemu_builds.BUILDS:
+        raise GuestcompatError(f"unknown QEMU build {name!r} (known: {', '.join(qemu_builds.BUILDS)})")
+    build = qemu_builds.find(name)
     if build is None:
-        err.print("error: the patched QEMU is not built for this checkout's patches; run `make setup` "
-                  "(or `guestcompat qemu build`)", markup=False)
+        err.print(f"error: the QEMU build {name} is not in the cache for this checkout; run `make setup` "
+                  f"(or `guestcompat qemu build {name}`)", markup=False)
         sys.exit(EXIT_ERROR)
     out.print(f"binary: {build.binary('x86_64')}", markup=False)
     out.print(f"QEMU source {build.qemu_source}, SeaBIOS source {build.seabios_source}, "
-              f"built in {build.build_seconds:.0f} s", markup=False)
+              f"{'built' if build.patches else 'unpacked'} in {build.build_seconds:.0f} s", markup=False)
     for patch in build.patches:
         out.print(f"  {patch}", markup=False)
+    for note in build.notes:
+        out.print(f"  note: {note}", markup=False)
+
+
+@qemu_group.command("list")
+def qemu_list_cmd() -> None:
+    """Every name `--qemu` takes, and whether its binary is there."""
+    from guestcompat.images import qemu_builds
+
+    release = qemu_builds.installed_release()
+    out.print(f"stock{f' ({release})' if release else ''}: the machine's own QEMU", markup=False)
+    for name in qemu_builds.BUILDS:
+        build = qemu_builds.find(name)
+        out.print(_build_line(build) if build else f"{name}: not built (`guestcompat qemu build {name}`)",
+                  markup=False)
 
 
 @cli.group("images")

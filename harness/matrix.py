@@ -56,6 +56,10 @@ class CellResult:
     host: str | None = None
     """The libvirt URI the cell ran on (``matrix --libvirt``); None for direct QEMU runs and for cells
     never sent to a host (skipped, or an error before any boot)."""
+    host_name: str | None = None
+    """The host's own name (``virConnectGetHostname``) when the cell ran there."""
+    qemu_build: str | None = None
+    """The emulator that ran the cell on a libvirt host and the version it reports over QMP."""
 
     def to_json(self) -> dict:
         return {"profile": self.cell.profile, "target": str(self.cell.target), "arch": self.cell.target.arch,
@@ -63,7 +67,7 @@ class CellResult:
                 "qemu_binary": self.cell.target.qemu_binary, "verdict": self.verdict,
                 "seconds": round(self.seconds, 3), "seconds_to_fingerprint": self.seconds_to_fingerprint,
                 "counts": dict(self.counts), "reason": self.reason, "mismatches": list(self.mismatches),
-                "host": self.host}
+                "host": self.host, "host_name": self.host_name, "qemu_build": self.qemu_build}
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,10 @@ class MatrixResult:
     jobs: int
     mode: str
     hosts: tuple[str, ...] = ()
-    """libvirt URIs the cells were spread over (``mode == "libvirt"``; ``jobs`` is then per host)."""
+    """libvirt URIs the cells were spread over (``mode == "libvirt"``; ``jobs`` is then per host, 0 when
+    each host's own capacity decided: ``host_info``)."""
+    host_info: tuple = ()
+    """harness/fleet.py HostInfo per host: its capacity, name and numbers."""
 
     @property
     def run_seconds(self) -> float:
@@ -119,13 +126,13 @@ def run_matrix(planned: Sequence[PlannedCell], reporter: Reporter, *, jobs: int 
         if len(set(hosts)) != len(hosts):
             raise GuestcompatError(f"a libvirt host is given twice: {', '.join(hosts)}")
         mode = HOSTS_MODE
-        jobs = 1 if jobs is None else jobs
-        if jobs < 1:
+        if jobs is not None and jobs < 1:
             raise GuestcompatError(f"--jobs-per-host must be at least 1, not {jobs}")
     elif mode not in MODES:
         raise GuestcompatError(f"unknown matrix mode {mode!r} (known: {', '.join(MODES)})")
-    jobs = jobs or default_jobs()
-    if jobs < 1:
+    else:
+        jobs = jobs or default_jobs()
+    if jobs is not None and jobs < 1:
         raise GuestcompatError(f"--jobs must be at least 1, not {jobs}")
     reporter.planned(len(planned))
     results: dict[int, CellResult] = {}
@@ -143,15 +150,19 @@ def run_matrix(planned: Sequence[PlannedCell], reporter: Reporter, *, jobs: int 
     for result in results.values():
         reporter.finished(result)
     started = time.monotonic()
+    host_info: tuple = ()
     if hosts:
-        from guestcompat.harness.matrix_hosts import run_hosts
+        from guestcompat.harness.matrix_hosts import probe_hosts, run_hosts
 
-        results.update(asyncio.run(run_hosts(planned, images, reporter, tuple(hosts), jobs, timeout)))
+        host_info = probe_hosts(planned, images, hosts, jobs)
+        results.update(asyncio.run(run_hosts(planned, images, reporter, host_info, timeout)))
     else:
+        assert jobs is not None
         runner = _run_async if mode == "async" else _run_processes
         results.update(asyncio.run(runner(planned, images, reporter, jobs, timeout)))
     wall = time.monotonic() - started
-    return MatrixResult(tuple(results[i] for i in range(len(planned))), wall, jobs, mode, tuple(hosts))
+    return MatrixResult(tuple(results[i] for i in range(len(planned))), wall, jobs or 0, mode, tuple(hosts),
+                        host_info)
 
 
 async def _run_async(planned: Sequence[PlannedCell], images: dict[int, GuestImage], reporter: Reporter,

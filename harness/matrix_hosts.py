@@ -8,14 +8,17 @@ qemuConnectOpen; measured here, also after the first connection is closed). Two 
 cleanup story the same. Inside the worker, each boot is a thread (libvirt connections are
 thread-safe and the boot only waits on QEMU and a console file).
 
-Cells are assigned round-robin in plan order, so a host's share is known before anything runs and
-an unreachable host turns exactly its own cells into errors naming its URI while the others go
-on. The worker sends ``started``/``finished`` events on a queue, so progress stays live. Stopping
+Before anything runs, each daemon host is asked for its capacity and what its QEMU can run
+(harness/fleet.py); cells are placed round-robin in plan order over the hosts able to run them, so
+a host's share is known before anything runs and an unreachable host turns exactly its own cells
+into errors naming its URI while the others go on. A host that goes away mid-run fails the cell it
+was running ("stopped answering") and the rest of its share ("cannot be reached"); the domains it
+still runs when it returns are removed by ``guestcompat fleet clean``. The worker sends ``started``/``finished`` events on a queue, so progress stays live. Stopping
 (Ctrl-C, SIGTERM, or the matrix being cancelled) sets the worker's cancel event: every running
 boot ends with an error and destroys and undefines its domain before the worker exits.
 
-Hosts must see the caller's files at the same paths (the guest image, console and disk files are
-local paths): local embedded roots or a daemon on this machine.
+An embedded root reads this machine's files; a daemon's host shares no path with this machine:
+the runner ships what a cell needs through libvirt's storage API (harness/libvirt_storage.py).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import time
 from collections.abc import Sequence
 
 from guestcompat.errors import GuestcompatError
+from guestcompat.harness.fleet import HostInfo, need, place, probe
 from guestcompat.harness.matrix import CELL_GRACE, CellResult, Reporter, outcome_result
 from guestcompat.harness.matrix_plan import Cell, PlannedCell
 from guestcompat.images.build import GuestImage
@@ -44,17 +48,7 @@ Work = tuple[int, Cell, object, GuestImage]
 """(plan index, cell, CompiledMachine, image) as sent to a host worker."""
 
 
-def assign(indices: Sequence[int], hosts: Sequence[str]) -> dict[str, list[int]]:
-    """Round-robin: the i-th runnable cell goes to host i mod len(hosts)."""
-    if not hosts:
-        raise GuestcompatError("no libvirt host given")
-    shares: dict[str, list[int]] = {uri: [] for uri in hosts}
-    for n, index in enumerate(indices):
-        shares[hosts[n % len(hosts)]].append(index)
-    return shares
-
-
-def _error(cell: Cell, uri: str, reason: str, seconds: float = 0.0) -> CellResult:
+def _error(cell: Cell, uri: str | None, reason: str, seconds: float = 0.0) -> CellResult:
     return CellResult(cell, "error", seconds, reason=reason, host=uri)
 
 
@@ -85,7 +79,8 @@ def host_worker(uri: str, work: list[Work], jobs: int, timeout: float, events) -
         try:
             outcome = run_with_image_libvirt(compiled, image, uri=uri, timeout=timeout, cancel=cancel)
             result = outcome_result(cell, outcome, time.monotonic() - began)
-            result = dataclasses.replace(result, host=uri)
+            result = dataclasses.replace(result, host=uri, host_name=outcome.boot.host,
+                                         qemu_build=outcome.boot.qemu_build)
         except GuestcompatError as exc:
             result = _error(cell, uri, f"on libvirt host {uri}: {exc}", time.monotonic() - began)
         except Exception as exc:  # one run's bug must not take the host's other cells down
@@ -103,18 +98,32 @@ def host_worker(uri: str, work: list[Work], jobs: int, timeout: float, events) -
     events.put(("done", uri))
 
 
+def probe_hosts(planned: Sequence[PlannedCell], images: dict[int, GuestImage], hosts: Sequence[str],
+                jobs_per_host: int | None) -> tuple[HostInfo, ...]:
+    """Every host's capacity and what its QEMU cannot run (harness/fleet.py), in ``hosts`` order."""
+    needs = {need(planned[i]) for i in images}
+    memory = max((planned[i].compiled.profile.platform.memory_mb for i in images), default=0)
+    return tuple(probe(uri, needs, memory, jobs_per_host) for uri in hosts)
+
+
 async def run_hosts(planned: Sequence[PlannedCell], images: dict[int, GuestImage], reporter: Reporter,
-                    hosts: Sequence[str], jobs_per_host: int, timeout: float) -> dict[int, CellResult]:
-    """Run every cell of ``images`` on its host; returns results by plan index, one for every cell."""
-    shares = assign(sorted(images), hosts)
+                    hosts: Sequence[HostInfo], timeout: float) -> dict[int, CellResult]:
+    """Run every cell of ``images`` on a host that can run it; returns results by plan index, one for
+    every cell."""
+    shares, unplaceable = place(sorted(images), planned, hosts)
+    jobs = {h.uri: h.jobs for h in hosts}
     context = multiprocessing.get_context("forkserver")
     loop = asyncio.get_running_loop()
     results: dict[int, CellResult] = {}
+    for index, why in unplaceable.items():
+        results[index] = _error(planned[index].cell, None, why)
+        reporter.finished(results[index])
     workers: list[multiprocessing.process.BaseProcess] = []
 
     async def drive(uri: str, indices: list[int]) -> None:
         events = context.Queue()
         work = [(i, planned[i].cell, planned[i].compiled, images[i]) for i in indices]
+        jobs_per_host = jobs[uri]
         proc = context.Process(target=host_worker, args=(uri, work, jobs_per_host, timeout, events),
                                name=f"guestcompat-host-{len(workers)}")
         workers.append(proc)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from guestcompat.emulation import arches
 from guestcompat.emulation.capabilities import capabilities_for
-from guestcompat.images import qemu_build
+from guestcompat.images import qemu_build, qemu_builds
 from guestcompat.emulation.compiler import CompiledMachine, compile_profile
 from guestcompat.emulation.target import Target
 from guestcompat.errors import GuestcompatError, QemuUnusableError, RunError
@@ -117,8 +117,8 @@ def _plan_cell(profile: Profile, arch: str, binary: str | None, accel: str) -> P
         return PlannedCell(cell, skip_reason="abstract profile (only extended by others)")
     if profile.platform.arch is not None and profile.platform.arch != arch:
         return PlannedCell(cell, skip_reason=f"the profile describes {profile.platform.arch} hardware")
-    if binary == "patched" and arch not in qemu_build.ARCHES:
-        return PlannedCell(cell, skip_reason=f"guestcompat's patched QEMU is built for {', '.join(qemu_build.ARCHES)} only")
+    if binary in qemu_builds.BUILDS and arch not in qemu_build.ARCHES:
+        return PlannedCell(cell, skip_reason=f"guestcompat's QEMU build {binary} is for {', '.join(qemu_build.ARCHES)} only")
     try:
         program = strategy.binary(cell.target)  # a build alias (--qemu patched) may be missing here
         caps = qemu_caps(program)

@@ -1,8 +1,9 @@
 """Render a matrix: live progress, the summary table, JUnit XML and JSON.
 
 JUnit: one ``testsuite`` (``guestcompat.matrix``), one ``testcase`` per cell
-(classname = profile, name = target, and for a cell run on a libvirt host a
-``<properties><property name="host" value=URI/>``); a mismatch is a ``failure`` whose text
+(classname = profile, name = target, and for a cell run on a libvirt host
+``<properties>`` with ``host`` (its URI), ``host_name`` (the host's own name) and ``qemu_build``
+(the emulator and the version it reports)); a mismatch is a ``failure`` whose text
 is the mismatch lines, an error an ``error``, a skipped cell ``skipped`` with
 its reason. Built with xml.etree, so profile names and guest output are
 escaped by the library.
@@ -109,8 +110,12 @@ class LiveReporter:
 
 
 def summary_table(matrix: MatrixResult) -> Table:
-    jobs = (f"{len(matrix.hosts)} libvirt hosts x {matrix.jobs} jobs" if matrix.hosts
-            else f"{matrix.jobs} jobs ({matrix.mode})")
+    if matrix.hosts and not matrix.jobs:  # each host's own capacity
+        jobs = f"{len(matrix.hosts)} libvirt hosts ({' + '.join(str(h.jobs) for h in matrix.host_info)} jobs)"
+    elif matrix.hosts:
+        jobs = f"{len(matrix.hosts)} libvirt hosts x {matrix.jobs} jobs"
+    else:
+        jobs = f"{matrix.jobs} jobs ({matrix.mode})"
     table = Table(title=f"matrix: {len(matrix.results)} cells, {jobs}, "
                         f"wall {matrix.wall_seconds:.1f} s, runs {matrix.run_seconds:.1f} s")
     columns = [("profile", "left"), ("target", "left"), ("verdict", "left"), ("passed", "right"),
@@ -122,7 +127,7 @@ def summary_table(matrix: MatrixResult) -> Table:
     for r in matrix.results:
         counts = [str(r.counts[k]) if r.counts else "" for k in ("pass", "deviation", "fail")]
         note = r.reason.splitlines()[0] if r.reason else (r.mismatches[0] if r.mismatches else "")
-        host = [escape(r.host or "")] if matrix.hosts else []
+        host = [escape((r.host or "") + (f" ({r.host_name})" if r.host_name else ""))] if matrix.hosts else []
         table.add_row(escape(r.cell.profile), escape(r.cell.label), *host,
                       f"[{VERDICT_STYLE[r.verdict]}]{r.verdict}[/]", *counts,
                       f"{r.seconds:.1f}" if r.verdict != "skipped" else "", escape(note))
@@ -132,7 +137,7 @@ def summary_table(matrix: MatrixResult) -> Table:
 def to_json(matrix: MatrixResult) -> dict[str, Any]:
     verdicts = [r.verdict for r in matrix.results]
     return {"format": FORMAT, "version": VERSION, "jobs": matrix.jobs, "mode": matrix.mode,
-            "hosts": list(matrix.hosts),
+            "hosts": list(matrix.hosts), "host_info": [h.to_json() for h in matrix.host_info],
             "wall_seconds": round(matrix.wall_seconds, 3), "run_seconds": round(matrix.run_seconds, 3),
             "exit_code": matrix.exit_code(),
             "totals": {v: verdicts.count(v) for v in ("pass", "mismatch", "error", "skipped")},
@@ -155,7 +160,9 @@ def to_junit(matrix: MatrixResult) -> ET.ElementTree:
                                                  "time": f"{r.seconds:.3f}"})
         if r.host:  # the form pytest's record_property writes, which CI viewers show
             props = ET.SubElement(case, "properties")
-            ET.SubElement(props, "property", {"name": "host", "value": _xml(r.host)})
+            for name, value in (("host", r.host), ("host_name", r.host_name), ("qemu_build", r.qemu_build)):
+                if value:
+                    ET.SubElement(props, "property", {"name": name, "value": _xml(value)})
         if r.verdict == "mismatch":
             failure = ET.SubElement(case, "failure", {
                 "message": _xml(f"{len(r.mismatches)} mismatches: {r.mismatches[0] if r.mismatches else ''}"),

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import secrets
 import shutil
@@ -184,6 +185,8 @@ def migrate_profile(name: str, target: Target, *, dest_qemu: str | None = None, 
     say("compiling")
     compiled = compile_for_migration(load(name), target)
     if dest_qemu:
+        # a build alias (--dest-qemu 10.0, patched) names a binary as --qemu does
+        dest_qemu = compiled.arch.binary(dataclasses.replace(compiled.target, qemu_binary=dest_qemu))
         check_dest_binary(compiled, dest_qemu)
     image = image_for(compiled, progress)
     return asyncio.run(migrate_async(compiled, image, dest_qemu=dest_qemu, timeout=timeout, progress=progress,

@@ -52,6 +52,8 @@ class BootResult:
     argv: list[str]
     events: list[str] = field(default_factory=list)
     seconds_from_launch: float = 0.0    # from spawning QEMU to the END line (what a user waits)
+    host: str | None = None             # libvirt runs: the host's name (virConnectGetHostname)
+    qemu_build: str | None = None       # libvirt runs: the emulator and the version it reports
     marks: dict[str, float] = field(default_factory=dict)
     """time.monotonic() at each step of the boot (``launch``, ``artefacts`` built, ``qmp`` connected,
     ``cont`` sent, ``document`` complete, ``query_pci`` answered, ``closed``: QEMU gone): what
@@ -124,7 +126,7 @@ async def boot_async(compiled: CompiledMachine, image: BootImage, *, timeout: fl
         query_pci = await qemu.execute("query-pci")
         marks["query_pci"] = time.monotonic()
         result = BootResult(reader.document, console, list(query_pci), seconds, argv, list(events), from_launch,
-                            marks)
+                            marks=marks)
     marks["closed"] = time.monotonic()
     return result
 

@@ -29,8 +29,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -56,6 +58,40 @@ CONFIGURE_FLAGS = ("--target-list=x86_64-softmmu", "--without-default-features",
 #: SeaBIOS's .config for bios-256k.bin, as Debian's debian/rules builds it.
 SEABIOS_CONFIG = "CONFIG_QEMU=y\nCONFIG_ROM_SIZE=256\n"
 
+
+@dataclass(frozen=True)
+class SourceBuild:
+    """How one patched QEMU is built: which Debian source, which series, which build tools.
+
+    ``suite`` None follows the installed ``qemu-system-x86`` (the stock binary and the patched
+    one then differ only by our patches); a suite (``bookworm-backports``) takes that suite's
+    version. ``meson`` is a pip requirement for QEMU releases newer than Debian 12's meson (1.0)
+    can configure: it goes into a private venv of the build, never the system."""
+
+    name: str
+    qemu_series: str
+    suite: str | None = None
+    extra_configure: tuple[str, ...] = ()
+    meson: str | None = None
+    """pip requirements of the build's own venv (meson and what QEMU's configure asks for)."""
+    firmware_package: bool = False
+    """Unpack Debian's ``qemu-system-data`` of the same version for the option ROMs
+    (pvh.bin, linuxboot_dma.bin) that must match the QEMU version."""
+
+    @property
+    def directory_name(self) -> str:
+        return NAME if self.name == "patched" else f"{NAME}-{self.name}"
+
+
+#: The patched builds `guestcompat qemu build` knows, by their ``--qemu`` name.
+SOURCE_BUILDS = {
+    "patched": SourceBuild("patched", QEMU_SERIES),
+    "10.0-patched": SourceBuild("10.0-patched", "qemu-10.0", suite="bookworm-backports",
+                                extra_configure=("--disable-install-blobs",),
+                                meson="meson>=1.5,<1.8 pycotap>=1.1", firmware_package=True),
+}
+DEFAULT_BUILD = "patched"
+
 Progress = Callable[[str], None]
 
 
@@ -69,6 +105,9 @@ class QemuBuild:
     patches: tuple[str, ...]
     """``<series>/<file> sha256:<12 hex>`` of every patch applied, in order."""
     build_seconds: float
+    name: str = DEFAULT_BUILD
+    notes: tuple[str, ...] = ()
+    """What a reader of ``qemu show`` should know (a source fallback taken, say)."""
 
     def binary(self, arch: str) -> Path:
         return self.directory / "bin" / ARCHES[arch]
@@ -84,13 +123,14 @@ def patch_files(series: str) -> list[Path]:
     return sorted(folder.glob("*.patch"))
 
 
-def _run(argv: list[str], cwd: Path, what: str, log: Path) -> None:
+def _run(argv: list[str], cwd: Path, what: str, log: Path, env: dict[str, str] | None = None) -> None:
     """Run one build step with its output in *log*; a failure names the step and shows the log's tail."""
     with log.open("ab") as out:
         out.write(f"\n$ {' '.join(argv)}\n".encode())
         out.flush()
         try:
-            result = subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            result = subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env=env)
         except OSError as exc:
             raise ImageError(f"patched QEMU: {what}: cannot run {argv[0]}: {exc}") from None
     if result.returncode != 0:
@@ -111,11 +151,26 @@ def installed_source_version(binary_package: str) -> str:
     return result.stdout.strip()
 
 
-def build_key(qemu_source: str, seabios_source: str) -> tuple[str, tuple[str, ...]]:
+def suite_version(binary_package: str, suite: str) -> str:
+    """The version of *binary_package* that Debian suite *suite* offers (apt's index, no download)."""
+    from guestcompat.images.debian_suite import candidate_version
+
+    return candidate_version(binary_package, suite, what="patched QEMU")
+
+
+def qemu_source_version(spec: SourceBuild) -> str:
+    return (installed_source_version(QEMU_BINARY_PACKAGE) if spec.suite is None
+            else suite_version(QEMU_BINARY_PACKAGE, spec.suite))
+
+
+def build_key(qemu_source: str, seabios_source: str,
+              spec: SourceBuild = SOURCE_BUILDS[DEFAULT_BUILD]) -> tuple[str, tuple[str, ...]]:
     """(cache key, patch list) for these source versions and the patches in this checkout."""
     listed: list[str] = []
-    digest = hashlib.sha256(f"{FORMAT}|{qemu_source}|{seabios_source}|{CONFIGURE_FLAGS}|{SEABIOS_CONFIG}".encode())
-    for series in (QEMU_SERIES, SEABIOS_SERIES):
+    flags = CONFIGURE_FLAGS + spec.extra_configure
+    extra = "" if spec.name == DEFAULT_BUILD else f"|{spec.name}|{spec.meson}|{spec.firmware_package}"
+    digest = hashlib.sha256(f"{FORMAT}|{qemu_source}|{seabios_source}|{flags}|{SEABIOS_CONFIG}{extra}".encode())
+    for series in (spec.qemu_series, SEABIOS_SERIES):
         for patch in patch_files(series):
             body = patch.read_bytes()
             digest.update(series.encode() + patch.name.encode() + body)
@@ -127,34 +182,62 @@ def builds_root() -> Path:
     return cache_root() / "qemu"
 
 
-def find_build() -> QemuBuild | None:
-    """The published build of this checkout's patches, if there is one (no apt, no compiler)."""
+def source_spec(name: str) -> SourceBuild:
     try:
-        qemu_source = installed_source_version(QEMU_BINARY_PACKAGE)
+        return SOURCE_BUILDS[name]
+    except KeyError:
+        raise ImageError(f"unknown patched QEMU build {name!r} (known: {', '.join(SOURCE_BUILDS)})") from None
+
+
+def find_build(name: str = DEFAULT_BUILD) -> QemuBuild | None:
+    """The published build *name* of this checkout's patches, if there is one (no compiler; a
+    suite build asks apt's index for the version)."""
+    spec = source_spec(name)
+    if spec.suite is not None:
+        # Another suite's version comes from apt's index (~1 s a question): take the newest build
+        # of this checkout's patches instead; `qemu build` is what follows the index.
+        _, patches = build_key("", "", spec)
+        builds = [b for b in published(spec.directory_name) if b.patches == patches]
+        return builds[-1] if builds else None
+    try:
+        qemu_source = qemu_source_version(spec)
         seabios_source = installed_source_version(SEABIOS_BINARY_PACKAGE)
     except ImageError:
         return None
-    key, _ = build_key(qemu_source, seabios_source)
-    manifest = builds_root() / f"{NAME}-{key}" / "manifest.json"
-    if not manifest.is_file():
-        return None
+    key, _ = build_key(qemu_source, seabios_source, spec)
+    return read_manifest(builds_root() / f"{spec.directory_name}-{key}" / "manifest.json")
+
+
+def read_manifest(manifest: Path) -> QemuBuild | None:
+    """The build a ``manifest.json`` describes; None if it is missing or unreadable."""
     try:
         data = json.loads(manifest.read_text())
         return QemuBuild(Path(data["directory"]), data["qemu_source"], data["seabios_source"],
-                         tuple(data["patches"]), float(data["build_seconds"]))
+                         tuple(data["patches"]), float(data["build_seconds"]), data.get("name", DEFAULT_BUILD),
+                         tuple(data.get("notes", ())))
     except (ValueError, KeyError, TypeError, OSError):
         return None
 
 
-def ensure_build(progress: Progress = lambda msg: None, jobs: int | None = None) -> QemuBuild:
-    """Build (or reuse) the patched QEMU of this checkout's series; returns the published build."""
-    qemu_source = installed_source_version(QEMU_BINARY_PACKAGE)
+def published(directory_name: str) -> list[QemuBuild]:
+    """Every published build in ``<directory_name>-<key>/``, oldest first (by publication time)."""
+    dirs = [d for d in builds_root().glob(f"{directory_name}-*")
+            if re.fullmatch(re.escape(directory_name) + r"-[0-9a-f]{16}", d.name)]
+    builds = [(d.stat().st_mtime, b) for d in dirs if (b := read_manifest(d / "manifest.json")) is not None]
+    return [b for _, b in sorted(builds, key=lambda pair: pair[0])]
+
+
+def ensure_build(progress: Progress = lambda msg: None, jobs: int | None = None,
+                 name: str = DEFAULT_BUILD) -> QemuBuild:
+    """Build (or reuse) the patched QEMU *name* of this checkout's series; returns the published build."""
+    spec = source_spec(name)
+    qemu_source = qemu_source_version(spec)
     seabios_source = installed_source_version(SEABIOS_BINARY_PACKAGE)
-    key, patches = build_key(qemu_source, seabios_source)
+    key, patches = build_key(qemu_source, seabios_source, spec)
     root = builds_root()
-    final = root / f"{NAME}-{key}"
-    with locked(root / f".{NAME}-{key}.lock"):
-        found = find_build()
+    final = root / f"{spec.directory_name}-{key}"
+    with locked(root / f".{spec.directory_name}-{key}.lock"):
+        found = find_build(name)
         if found is not None and found.directory == final and found.binary("x86_64").is_file():
             return found
         remove_stale_temps(root, final.name)
@@ -163,8 +246,9 @@ def ensure_build(progress: Progress = lambda msg: None, jobs: int | None = None)
         work.mkdir(parents=True)
         try:
             started = time.monotonic()
-            _build(work, final, qemu_source, seabios_source, jobs or os.cpu_count() or 1, progress)
-            build = QemuBuild(final, qemu_source, seabios_source, patches, round(time.monotonic() - started, 1))
+            notes = _build(work, final, spec, qemu_source, seabios_source, jobs or os.cpu_count() or 1, progress)
+            build = QemuBuild(final, qemu_source, seabios_source, patches, round(time.monotonic() - started, 1),
+                              name, tuple(notes))
             (work / "manifest.json").write_text(json.dumps(build.manifest(), indent=1))
             shutil.rmtree(work / "src", ignore_errors=True)  # sources and objects: ~1 GB, not needed to run
             if final.exists():
@@ -175,8 +259,14 @@ def ensure_build(progress: Progress = lambda msg: None, jobs: int | None = None)
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _source(work: Path, package: str, version: str, log: Path, progress: Progress) -> Path:
-    """Fetch and unpack Debian's source package *package* at *version*; returns its tree."""
+def _source(work: Path, package: str, version: str, log: Path, progress: Progress,
+            suite: str | None = None, notes: list[str] | None = None) -> Path:
+    """Fetch and unpack Debian's source package *package* at *version*; returns its tree.
+
+    A stale index (one of the brief's facts of life) may list a version whose .dsc the
+    mirror no longer has: an installed version falls back to the index's candidate; a
+    suite's version whose packaging is gone but whose upstream tarball arrived is built
+    from that tarball (Debian's own patches are then missing: said in the notes)."""
     src = work / "src"
     src.mkdir(exist_ok=True)
     progress(f"fetching Debian source {package} {version}")
@@ -184,12 +274,26 @@ def _source(work: Path, package: str, version: str, log: Path, progress: Progres
         _run(["apt-get", "source", "-q", "--download-only", f"{package}={version}"], src,
              f"apt-get source {package}={version}", log)
     except ImageError:
+        origs = sorted(src.glob(f"{package}_*.orig.tar.*"))
+        if suite is not None and origs and not list(src.glob(f"{package}_*.dsc")):
+            progress(f"{package} {version}: the mirror has the upstream tarball but not Debian's packaging; "
+                     f"building the upstream tree")
+            if notes is not None:
+                notes.append(f"built from {origs[-1].name} without Debian's packaging (the mirror's "
+                             f"{package} {version} .dsc was missing)")
+            tree = src / package
+            tree.mkdir()
+            _run(["tar", "-xf", str(origs[-1]), "-C", str(tree), "--strip-components=1"], src,
+                 f"unpack {origs[-1].name}", log)
+            return tree
         # A stale or newer index may no longer list the installed version: take its candidate
         # (the manifest's build.log says which .dsc was used).
         progress(f"{package} {version} is not in the source index; trying its current candidate")
+        wanted = package if suite is None else f"{package}/{suite}"
         try:
-            _run(["apt-get", "source", "-q", "--download-only", package], src,
-                 f"apt-get source {package} (needs a deb-src entry for bookworm; `make setup` adds one)", log)
+            _run(["apt-get", "source", "-q", "--download-only", wanted], src,
+                 f"apt-get source {wanted} (needs a deb-src entry for {suite or 'bookworm'}; `make setup` adds one)",
+                 log)
         except ImageError as exc:
             raise ImageError(f"{exc}\nThe patched QEMU cannot be built without Debian's source; "
                              f"guestcompat keeps working with stock QEMU.") from None
@@ -207,11 +311,25 @@ def _apply(tree: Path, series: str, log: Path, progress: Progress) -> None:
         _run(["patch", "-p1", "--forward", "--batch", "-i", str(patch)], tree, f"patch {series}/{patch.name}", log)
 
 
-def _build(work: Path, final: Path, qemu_source: str, seabios_source: str, jobs: int, progress: Progress) -> None:
+def _build_python(work: Path, spec: SourceBuild, log: Path, progress: Progress) -> list[str]:
+    """``--python=`` for QEMU's configure: the system's, or a private venv with *spec*'s meson."""
+    if spec.meson is None:
+        return []
+    venv = work / "build-venv"
+    progress(f"preparing the build's own Python ({spec.meson})")
+    _run([sys.executable, "-m", "venv", str(venv)], work, "python -m venv (build tools)", log)
+    _run([str(venv / "bin" / "pip"), "install", "-q", *spec.meson.split()], work,
+         f"pip install {spec.meson} (needs PyPI)", log)
+    return [f"--python={venv / 'bin' / 'python3'}"]
+
+
+def _build(work: Path, final: Path, spec: SourceBuild, qemu_source: str, seabios_source: str, jobs: int,
+           progress: Progress) -> list[str]:
     log = work / "build.log"
     firmware = work / FIRMWARE_DIR
     firmware.mkdir(parents=True)
     (work / "bin").mkdir()
+    notes: list[str] = []
 
     seabios = _source(work, "seabios", seabios_source, log, progress)
     _apply(seabios, SEABIOS_SERIES, log, progress)
@@ -224,32 +342,26 @@ def _build(work: Path, final: Path, qemu_source: str, seabios_source: str, jobs:
     _run([*make, f"-j{jobs}", f"{out}/bios.bin"], seabios, "SeaBIOS build", log)
     shutil.copy2(out / "bios.bin", firmware / "bios-256k.bin")
 
-    qemu = _source(work, "qemu", qemu_source, log, progress)
-    _apply(qemu, QEMU_SERIES, log, progress)
+    firmware_path = [str(final / FIRMWARE_DIR)]
+    if spec.firmware_package:
+        from guestcompat.images.debian_suite import unpack_packages
+
+        version = qemu_source
+        progress(f"unpacking Debian's qemu-system-data {version} (option ROMs of this QEMU version)")
+        unpack_packages([f"qemu-system-data={version}"], work / "data", work / "src", log)
+        firmware_path.append(str(final / "data" / "usr" / "share" / "qemu"))
+    firmware_path += DEBIAN_FIRMWARE_PATH
+
+    qemu = _source(work, "qemu", qemu_source, log, progress, suite=spec.suite, notes=notes)
+    _apply(qemu, spec.qemu_series, log, progress)
+    python = _build_python(work, spec, log, progress)
     build = qemu / "build-gc"
     build.mkdir()
-    firmware_path = ":".join((str(final / FIRMWARE_DIR), *DEBIAN_FIRMWARE_PATH))
     progress("configuring QEMU (x86_64-softmmu, minimal features)")
-    _run([str(qemu / "configure"), f"--prefix={final}", *CONFIGURE_FLAGS, f"--firmwarepath={firmware_path}"],
-         build, "QEMU configure", log)
-    progress(f"compiling qemu-system-x86_64 with {jobs} jobs (~4 min cold on 2 cores)")
+    _run([str(qemu / "configure"), f"--prefix={final}", *CONFIGURE_FLAGS, *spec.extra_configure, *python,
+          f"--firmwarepath={':'.join(firmware_path)}"], build, "QEMU configure", log)
+    progress(f"compiling qemu-system-x86_64 with {jobs} jobs (~3-4 min cold on 2 cores)")
     _run(["ninja", f"-j{jobs}", "qemu-system-x86_64"], build, "QEMU build", log)
     shutil.copy2(build / "qemu-system-x86_64", work / "bin" / "qemu-system-x86_64")
-
-
-#: ``--qemu`` names for the builds this host has: resolved per architecture.
-ALIASES = ("stock", "patched")
-
-
-def binary_for_alias(alias: str, arch: str, stock_binary: str) -> str:
-    """The binary ``--qemu stock|patched`` names on *arch*; a clear error when the build is missing."""
-    if alias == "stock":
-        return stock_binary
-    if arch not in ARCHES:
-        raise ImageError(f"--qemu patched: guestcompat's patched QEMU is built for {', '.join(ARCHES)} only, "
-                         f"not {arch}")
-    build = find_build()
-    if build is None or not build.binary(arch).is_file():
-        raise ImageError("--qemu patched: the patched QEMU is not built for this checkout's patches; "
-                         "run `make setup` (or `guestcompat qemu build`)")
-    return str(build.binary(arch))
+    shutil.rmtree(work / "build-venv", ignore_errors=True)
+    return notes

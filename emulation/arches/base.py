@@ -95,11 +95,11 @@ class ArchStrategy(ABC):
                                f"(supported: {', '.join(self.accels)})")
 
     def binary(self, target: Target) -> str:
-        """The target's QEMU binary: a path or name, or a build alias (``stock``, ``patched``:
-        images/qemu_build.py). What the binary can do is then asked of it (capability probe)."""
-        from guestcompat.images.qemu_build import ALIASES, binary_for_alias
+        """The target's QEMU binary: a path or name, or a build alias (``stock``, ``patched``, ``10.0``:
+        images/qemu_builds.py). What the binary can do is then asked of it (capability probe)."""
+        from guestcompat.images.qemu_builds import binary_for_alias, is_alias
 
-        if target.qemu_binary in ALIASES:
+        if is_alias(target.qemu_binary):
             return binary_for_alias(target.qemu_binary, self.name, self.qemu_binary)
         return target.qemu_binary or self.qemu_binary
 

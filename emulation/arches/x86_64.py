@@ -49,8 +49,10 @@ CPU_DEFAULT_BRAND = {"qemu64": "QEMU Virtual CPU version 2.5+"}
 # With ACPI PCI hotplug on (the default) its DSDT gives every hotpluggable slot _SUN = device
 # number, root ports' and bridges' children _SUN = 0, and native PCIe hotplug (which would report a
 # root port's slot number) is not granted on i440FX. Both hotplug properties off leave a DSDT that
-# declares \_SB.PCI0.S<devfn> only for function 0 of each occupied bus-0 slot, without _SUN, so an
-# extra SSDT can own every _SUN. VMware's guests show no slot for bus-0 devices either.
+# declares \_SB.PCI0.S<devfn> only for function 0 of each occupied bus-0 slot (10.0: every present
+# function, behind bridges too), without _SUN, so an extra SSDT can own every _SUN
+# (emulation/acpi_slots.py creates only the objects the DSDT lacks). VMware's guests show no slot
+# for bus-0 devices either.
 PC_PCI_ROOT = "\\_SB.PCI0"
 PC_NO_ACPI_HOTPLUG = {"PIIX4_PM.acpi-pci-hotplug-with-bridge-support": False, "PIIX4_PM.acpi-root-pci-hotplug": False}
 SLOT_TABLE = "ssdt-slots.aml"
@@ -105,9 +107,7 @@ class X86_64(ArchStrategy):
         argv: list[str] = []
         for key, value in PC_NO_ACPI_HOTPLUG.items():
             argv += ["-global", global_property(*key.split(".", 1), value)]
-        described = {(None, p.address.device << 3) for p in topology.functions
-                     if p.parent is None and p.address.function == 0}
-        table = slot_table(topology, root=PC_PCI_ROOT, described=described, title=profile.name)
+        table = slot_table(topology, root=PC_PCI_ROOT, title=profile.name)
         if not table.asl:
             return SlotPart(tuple(argv), (), {})
         artefact = Artefact(SLOT_TABLE, "acpi-asl", table.asl, "ACPI SSDT with the profile's slot numbers (_SUN)")

@@ -19,10 +19,13 @@ from guestcompat.emulation.target import Target
 from guestcompat.profiles.loader import list_profiles, load
 
 GOLDEN = Path(__file__).parent.parent / "golden"
-# Stock QEMU and guestcompat's patched build (images/patches/, built by `make setup`): the same
-# profile compiles to two recipes, each reviewed in its own golden directory.
+# Stock QEMU 7.2, guestcompat's patched build (images/patches/) and QEMU 10.0 as Debian ships it and
+# patched (all made by `make setup`): the same profile compiles to one recipe per build, each
+# reviewed in its own golden directory.
 TARGETS = [Target("x86_64", "pc", "tcg"), Target("ppc64", "pseries", "tcg"),
-           Target("x86_64", "pc", "tcg", qemu_binary="patched")]
+           Target("x86_64", "pc", "tcg", qemu_binary="patched"),
+           Target("x86_64", "pc", "tcg", qemu_binary="10.0"),
+           Target("x86_64", "pc", "tcg", qemu_binary="10.0-patched")]
 SOURCE_SUFFIX = {"acpi-asl": "asl"}
 RUNNABLE = [s.name for s in list_profiles() if not load(s.name).abstract]
 # Every runnable profile on every target its platform.arch allows (None = x86 hardware here).

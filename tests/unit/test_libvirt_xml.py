@@ -144,6 +144,18 @@ def test_run_files_replace_every_placeholder(tmp_path):
     assert root.find("devices/serial/source").get("path") == str(tmp_path / "c.log")
 
 
+def test_a_remote_hosts_run_files_give_a_pty_console_and_pool_named_disks():
+    files = RunFiles("/pool/k", "/pool/i", "x", "", "/pool", name="guestcompat-1-ab", disk_prefix="guestcompat-1-ab-",
+                     console_pty=True)
+    domain, root = _xml("vmware/esxi-6.0", files=files)
+    serial = root.find("devices/serial")
+    assert serial.get("type") == "pty" and serial.find("source") is None
+    assert serial.find("target").get("type") == "isa-serial"
+    assert domain.disks and all(d.path.startswith("/pool/guestcompat-1-ab-") and d.path.endswith(".raw")
+                                for d in domain.disks)
+    assert [s.get("file") for s in root.iter("source") if s.get("file")] == [d.path for d in domain.disks]
+
+
 def test_libvirt_messages_are_traced_to_profile_keys():
     from guestcompat.harness.libvirt_validate import explain
 

@@ -14,7 +14,7 @@ import pytest
 from guestcompat.emulation.target import Target
 from guestcompat.errors import GuestcompatError
 from guestcompat.harness.matrix import CellResult, MatrixResult, run_matrix
-from guestcompat.harness.matrix_hosts import assign
+from guestcompat.harness.fleet import HostInfo, need, place
 from guestcompat.harness.matrix_plan import Cell, plan
 from guestcompat.harness.matrix_report import PlainReporter, json_text, junit_bytes, summary_table
 from guestcompat.harness.libvirt_embed import embed_uri_root
@@ -24,11 +24,22 @@ PC = Target("x86_64", "pc", "tcg")
 UNREACHABLE = "qemu+unix:///system?socket=/nonexistent/guestcompat-test/libvirt-sock"
 
 
-def test_cells_go_round_robin_so_every_host_gets_a_share():
-    assert assign([0, 1, 2, 3, 5], ["a", "b"]) == {"a": [0, 2, 5], "b": [1, 3]}
-    assert assign([7], ["a", "b", "c"]) == {"a": [7], "b": [], "c": []}
+def test_cells_go_round_robin_over_the_hosts_whose_qemu_can_run_them():
+    planned = plan(["vmware/esxi-6.5", "power/pseries-vscsi", "vmware/esxi-6.0", "vmware/esxi-5.5",
+                    "power/pseries-pci"])
+    x86, ppc = need(planned[0]), need(planned[1])
+    assert x86[1:] == ("x86_64", "pc", "qemu") and ppc[1:] == ("ppc64", "pseries", "qemu")
+    a, b = HostInfo("a", 1), HostInfo("b", 1)
+    assert place(range(5), planned, [a, b]) == ({"a": [0, 2, 4], "b": [1, 3]}, {})
+    no_ppc = HostInfo("b", 1, cannot={ppc: "Cannot find 'qemu-system-ppc64'"})
+    assert place(range(5), planned, [a, no_ppc]) == ({"a": [0, 1, 4], "b": [2, 3]}, {})
+    assert place(range(5), planned, [HostInfo("a", 3), b]) == ({"a": [0, 2, 3, 4], "b": [1]}, {})  # capacity
+    shares, unplaceable = place(range(5), planned, [HostInfo("a", 1, cannot={ppc: "no ppc"}), no_ppc])
+    assert shares == {"a": [0, 3], "b": [2]}
     with pytest.raises(GuestcompatError, match="no libvirt host"):
-        assign([1], [])
+        place([0], planned, [])
+    assert unplaceable[1] == unplaceable[4] == (f"no libvirt host can run {ppc[0]} (ppc64/pseries): a: no ppc; "
+                                                f"b: Cannot find 'qemu-system-ppc64'")
 
 
 def test_embed_uris_name_their_root_and_other_uris_none():
@@ -51,7 +62,8 @@ def test_an_embed_root_too_long_for_libvirts_sockets_is_refused_up_front():
 def _hosts_matrix() -> MatrixResult:
     a, b = "qemu:///embed?root=/tmp/a", "qemu:///embed?root=/tmp/b&x=<1>"
     return MatrixResult((
-        CellResult(Cell("vmware/esxi-6.5", PC), "pass", 9.5, {"pass": 3, "deviation": 1, "fail": 0}, host=a),
+        CellResult(Cell("vmware/esxi-6.5", PC), "pass", 9.5, {"pass": 3, "deviation": 1, "fail": 0}, host=a,
+                   host_name="gc-a", qemu_build="/usr/bin/qemu-system-x86_64 7.2.22"),
         CellResult(Cell("vmware/esxi-6.0", PC), "error", 1.0, reason=f"libvirt host {b} cannot be reached", host=b),
         CellResult(Cell("power/pseries-vscsi", Target("ppc64", "pseries", "tcg")), "skipped", reason="ppc64"),
     ), wall_seconds=12.0, jobs=1, mode="libvirt", hosts=(a, b))
@@ -64,7 +76,9 @@ def test_reports_say_which_host_ran_each_cell():
     assert [c["host"] for c in doc["cells"]] == [matrix.hosts[0], matrix.hosts[1], None]
     cases = ET.fromstring(junit_bytes(matrix)).findall("testsuite/testcase")
     assert [[(p.get("name"), p.get("value")) for p in c.findall("properties/property")] for c in cases] == \
-        [[("host", matrix.hosts[0])], [("host", matrix.hosts[1])], []]
+        [[("host", matrix.hosts[0]), ("host_name", "gc-a"), ("qemu_build", "/usr/bin/qemu-system-x86_64 7.2.22")],
+         [("host", matrix.hosts[1])], []]
+    assert doc["cells"][0]["host_name"] == "gc-a" and doc["cells"][1]["qemu_build"] is None
     from rich.console import Console
 
     console = Console(width=300, record=True)
