@@ -54,6 +54,10 @@ class BootResult:
     seconds_from_launch: float = 0.0    # from spawning QEMU to the END line (what a user waits)
     host: str | None = None             # libvirt runs: the host's name (virConnectGetHostname)
     qemu_build: str | None = None       # libvirt runs: the emulator and the version it reports
+    marks: dict[str, float] = field(default_factory=dict)
+    """time.monotonic() at each step of the boot (``launch``, ``artefacts`` built, ``qmp`` connected,
+    ``cont`` sent, ``document`` complete, ``query_pci`` answered, ``closed``: QEMU gone): what
+    bench/boot.py --breakdown splits the host's share of a boot with."""
 
 
 def launch_argv(compiled: CompiledMachine, image: BootImage, artefacts: dict[str, Path] | None = None) -> list[str]:
@@ -77,14 +81,17 @@ def boot(compiled: CompiledMachine, image: BootImage, *, timeout: float = 120.0,
 async def boot_async(compiled: CompiledMachine, image: BootImage, *, timeout: float = 120.0,
                      on_console: Callable[[str], None] | None = None) -> BootResult:
     launched = time.monotonic()
+    marks = {"launch": launched}
     argv = launch_argv(compiled, image, await asyncio.to_thread(build_all, compiled.artefacts))
+    marks["artefacts"] = time.monotonic()
     console: KeptLines = KeptLines()
     tail: deque[str] = deque(maxlen=CONSOLE_TAIL)
     async with QemuProcess(argv, console=True, line_limit=CONSOLE_LINE_LIMIT) as qemu:
         argv = qemu.argv
         qemu.console_tail = lambda: list(tail)
-        started = time.monotonic()
+        started = marks["qmp"] = time.monotonic()
         await qemu.execute("cont")
+        marks["cont"] = time.monotonic()
         reader = FrameReader()
         events = qemu.events
         try:
@@ -99,6 +106,7 @@ async def boot_async(compiled: CompiledMachine, image: BootImage, *, timeout: fl
                            console_tail=list(tail)) from None
         seconds = time.monotonic() - started
         from_launch = time.monotonic() - launched
+        marks["document"] = launched + from_launch
         if reader.document is None and qemu.shutdown.is_set():
             raise RunError("the guest powered off before it delivered its fingerprint", argv=argv,
                            console_tail=list(tail))
@@ -116,7 +124,11 @@ async def boot_async(compiled: CompiledMachine, image: BootImage, *, timeout: fl
             raise RunError(f"{what} before the guest delivered its fingerprint{detail} "
                            f"(events: {', '.join(events) or 'none'})", argv=argv, console_tail=list(tail))
         query_pci = await qemu.execute("query-pci")
-        return BootResult(reader.document, console, list(query_pci), seconds, argv, list(events), from_launch)
+        marks["query_pci"] = time.monotonic()
+        result = BootResult(reader.document, console, list(query_pci), seconds, argv, list(events), from_launch,
+                            marks=marks)
+    marks["closed"] = time.monotonic()
+    return result
 
 
 async def _read_until_document_or_shutdown(stream: asyncio.StreamReader, reader: FrameReader, console: KeptLines,

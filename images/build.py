@@ -48,7 +48,7 @@ from .guesttools import ToolFile, ToolTree, collect, load_toolset
 from .init import render_init
 from .initramfs import write_archive
 from .kernels import ensure_kernel, ensure_modules, load_kernel, scratch
-from .modules import ModuleIndex, Resolution
+from .modules import Resolution, resolve_cached
 from .rootfs import check_payload, rootfs_entries
 
 #: Bump whenever the image layout or the way it is built changes.
@@ -198,7 +198,7 @@ def ensure_image(spec: ImageSpec, progress: Progress | None = None) -> GuestImag
 
     tool_refs = {p: source.choose(f"{p}:{arch.debian_arch}", resolved[p]) for p in tool_pkgs}
 
-    resolution: Resolution = ModuleIndex.load(kb.index_dir).resolve(spec.modaliases)
+    resolution: Resolution = resolve_cached(kb.index_dir, spec.modaliases)
     key = image_key(arch=arch, form=form, kernel=kernel_ref, busybox=busybox_ref,
                     modules=resolution.load_order, payload_hash=spec.payload.content_hash,
                     init_text=init_text, extra_cmdline=spec.extra_cmdline,

@@ -157,6 +157,49 @@ class ModuleIndex:
         return tuple(order)
 
 
+#: Bump when what :func:`resolve_cached` stores changes.
+RESOLVED_FORMAT = 1
+
+
+def resolve_cached(directory: Path, modaliases: Sequence[str]) -> Resolution:
+    """``ModuleIndex.load(directory).resolve(modaliases)``, remembered beside the index.
+
+    Parsing modules.alias (~30,000 patterns) costs ~0.2 s of every run while the answer for one
+    set of modaliases never changes: the index directory belongs to one kernel package version and
+    is written once (images.kernels). The answer is kept in ``<directory>/resolved/<hash>.json``,
+    keyed by the modaliases in order and the index files' sizes and mtimes (a rebuilt index is a
+    miss); an unreadable or foreign entry is only a miss.
+    """
+    import hashlib
+    import json
+
+    from . import cache
+
+    stats = []
+    for name in INDEX_FILES:
+        try:
+            st = (directory / name).stat()
+            stats.append([name, st.st_size, st.st_mtime_ns])
+        except OSError:
+            stats.append([name, None, None])
+    material = json.dumps({"format": RESOLVED_FORMAT, "index": stats, "modaliases": list(modaliases)},
+                          sort_keys=True)
+    entry = directory / "resolved" / f"{hashlib.sha256(material.encode()).hexdigest()[:32]}.json"
+    stored = cache.read_json(entry)
+    if isinstance(stored, dict) and stored.get("material") == material:
+        try:
+            return Resolution(tuple(str(m) for m in stored["load_order"]), tuple(str(m) for m in stored["unmatched"]))
+        except (KeyError, TypeError):
+            pass
+    resolution = ModuleIndex.load(directory).resolve(modaliases)
+    try:
+        cache.write_json_atomic(entry, {"material": material, "load_order": list(resolution.load_order),
+                                        "unmatched": list(resolution.unmatched)})
+    except OSError:
+        pass  # a read-only cache only costs the next run the parse
+    return resolution
+
+
 def depmod(root: Path, release: str) -> Path:
     """Generate modules.alias/modules.dep in ``root/lib/modules/<release>``; return that dir."""
     moddir = root / "lib" / "modules" / release

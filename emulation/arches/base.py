@@ -69,6 +69,9 @@ class ArchStrategy(ABC):
     """libvirt ``<serial><target type=…>`` that gives the console ``console_args`` gives; None: the
     console goes through ``<qemu:commandline>`` (``libvirt_serial_reason`` says why)."""
     libvirt_serial_reason: str = ""
+    speed_cmdline: tuple[str, ...] = ()
+    """Kernel words ``kernel_cmdline`` adds only to make the probe boot faster, each measured alone
+    (``bench/boot.py --ablation``) and checked not to change any bundled profile's fingerprint."""
     uuid_selectors: tuple[str, ...] = ()
     """Expectations the machine UUID (``-uuid``) decides: libvirt always passes one, a generated
     one when the profile states none, so through libvirt they cannot be predicted."""

@@ -131,3 +131,23 @@ def test_dependency_cycle_terminates() -> None:
 ])
 def test_module_name(path: str, name: str) -> None:
     assert module_name(path) == name
+
+
+def test_resolve_cached_answers_like_the_index_and_notices_a_new_index(tmp_path: Path) -> None:
+    from guestcompat.images.modules import resolve_cached
+
+    (tmp_path / "modules.alias").write_text(ALIAS)
+    (tmp_path / "modules.dep").write_text(DEP)
+    (tmp_path / "modules.builtin").write_text(BUILTIN)
+    wanted = ("pci:v000015ADd000007C0sv000015ADsd000007C0bc01sc07i00", "pci:v0000FFFFd0000FFFFsv*")
+    fresh = ModuleIndex.load(tmp_path).resolve(wanted)
+    assert resolve_cached(tmp_path, wanted) == fresh          # computed, then stored
+    assert len(list((tmp_path / "resolved").iterdir())) == 1
+    assert resolve_cached(tmp_path, wanted) == fresh          # read back
+    # another index (a different modules.alias) is a different entry, not the stored answer
+    (tmp_path / "modules.alias").write_text(ALIAS.replace("vmw_pvscsi", "generic_scsi_class"))
+    assert resolve_cached(tmp_path, wanted) == ModuleIndex.load(tmp_path).resolve(wanted) != fresh
+    # a corrupt entry is a miss, not an error
+    for entry in (tmp_path / "resolved").iterdir():
+        entry.write_text("{not json")
+    assert resolve_cached(tmp_path, wanted) == ModuleIndex.load(tmp_path).resolve(wanted)
