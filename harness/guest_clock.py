@@ -18,11 +18,12 @@ import time
 from dataclasses import dataclass
 
 from guestcompat.emulation.arches import resolve_target
-from guestcompat.emulation.compiler import compile_profile
+from guestcompat.emulation.compiler import CompiledMachine, compile_profile
 from guestcompat.harness.artefacts import build_all
 from guestcompat.harness.qemu_instance import QemuInstance
 from guestcompat.harness.qemu_runner import BootImage, launch_argv
 from guestcompat.harness.run import boot_image, image_for
+from guestcompat.images.build import GuestImage
 from guestcompat.images.init import READY_LINE, RERUN_FLAG
 from guestcompat.profiles.loader import load
 
@@ -43,10 +44,9 @@ class ClockRun:
 PRINTK = re.compile(r"\[\s*(\d+\.\d+)\]")
 
 
-async def measure_async(name: str, qemu: str | None, seconds: float) -> ClockRun:
-    profile = load(name)
-    compiled = compile_profile(profile, resolve_target(profile.platform.arch, qemu_binary=qemu))
-    image = image_for(compiled, None)
+async def measure_async(compiled: CompiledMachine, image: GuestImage, seconds: float) -> ClockRun:
+    """The two-NMI measurement on an already compiled machine and built image (both may run
+    ``asyncio.run`` themselves, e.g. an uncached capability probe, so never inside a loop)."""
     artefacts = await asyncio.to_thread(build_all, compiled.artefacts)
     boot = boot_image(compiled, image)
     cmdline = tuple(w for w in boot.cmdline if w != "quiet")
@@ -69,4 +69,8 @@ async def measure_async(name: str, qemu: str | None, seconds: float) -> ClockRun
 
 
 def measure(name: str, qemu: str | None, seconds: float) -> ClockRun:
-    return asyncio.run(measure_async(name, qemu, seconds))
+    """Boot profile *name* on build *qemu* and measure its guest's clock over *seconds*."""
+    profile = load(name)
+    compiled = compile_profile(profile, resolve_target(profile.platform.arch, qemu_binary=qemu))
+    image = image_for(compiled, None)
+    return asyncio.run(measure_async(compiled, image, seconds))

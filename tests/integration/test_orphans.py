@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -87,7 +88,10 @@ def _state(pid: int) -> str | None:
         return None
 
 
-def test_the_sweep_kills_what_still_names_a_dead_processs_directory_and_keeps_live_ones():
+def test_the_sweep_kills_what_still_names_a_dead_processs_directory_and_keeps_live_ones(tmp_path, monkeypatch):
+    # A temp dir of this test's own: every guestcompat starting a QEMU meanwhile (other xdist workers)
+    # sweeps the shared one, and once killed this straggler first (seen in CI: it never showed its argv).
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     mine = private_dir("sweeptest")  # this process is alive: its directory stays (the first call sweeps too)
     stale = Path(dir_pattern(_dead_pid()).removesuffix("*") + "run-test")
     stale.mkdir()

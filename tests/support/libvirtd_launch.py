@@ -42,8 +42,13 @@ def main(args: list[str]) -> None:
     _mount("--make-rprivate", "/")
     for sub, target in SYSTEM_DIRS.items():
         _mount("--bind", os.path.join(state, sub), target)
+    hidden: list[str] = []
     for path in hide:
+        # a path below one already hidden (the cache in /tmp, as a CI checkout may have it) is gone too
+        if any(os.path.commonpath([path, done]) == done for done in hidden):
+            continue
         _mount("-t", "tmpfs", "-o", "mode=0755,size=1m", "tmpfs", path)
+        hidden.append(path)
     os.execvp(command[0], command)
 
 
