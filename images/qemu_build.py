@@ -20,6 +20,14 @@ default), and this module builds it into the cache:
    versions, the patches and the configure flags: a changed patch is a new
    build, an unchanged one is reused in milliseconds.
 
+Two such builds are known (:data:`SOURCE_BUILDS`): ``patched``, the
+``qemu-7.2`` series on the installed 7.2 source, and ``10.0-patched``, the
+``qemu-10.0`` series on bookworm-backports' 10.0 source (whose newer meson
+comes from PyPI into a private build venv, and whose option ROMs come from
+Debian's ``qemu-system-data`` of the same version). Debian's unpatched 10.0
+is not built but unpacked: images/qemu_debian.py; images/qemu_builds.py is
+the registry ``--qemu`` names resolve through.
+
 Nothing here decides what the binary can do: the compiler asks the built
 binary through the capability probe, as it asks any other QEMU.
 """
