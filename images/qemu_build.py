@@ -242,10 +242,25 @@ def ensure_build(progress: Progress = lambda msg: None, jobs: int | None = None,
     qemu_source = qemu_source_version(spec)
     seabios_source = installed_source_version(SEABIOS_BINARY_PACKAGE)
     key, patches = build_key(qemu_source, seabios_source, spec)
-    root = builds_root()
-    final = root / f"{spec.directory_name}-{key}"
-    with locked(root / f".{spec.directory_name}-{key}.lock"):
-        found = find_build(name)
+    final = builds_root() / f"{spec.directory_name}-{key}"
+
+    def make(work: Path) -> QemuBuild:
+        started = time.monotonic()
+        notes = _build(work, final, spec, qemu_source, seabios_source, jobs or os.cpu_count() or 1, progress)
+        shutil.rmtree(work / "src", ignore_errors=True)  # sources and objects: ~1 GB, not needed to run
+        return QemuBuild(final, qemu_source, seabios_source, patches, round(time.monotonic() - started, 1),
+                         name, tuple(notes))
+
+    return publish(final, lambda: find_build(name), make)
+
+
+def publish(final: Path, find: Callable[[], QemuBuild | None], make: Callable[[Path], QemuBuild]) -> QemuBuild:
+    """The build at *final*: the one *find* sees there, or what *make* puts into a private work
+    directory, published with one ``os.replace`` under *final*'s lock (a reader sees a whole build
+    or none; a second builder waits for the first and reuses its result)."""
+    root = final.parent
+    with locked(root / f".{final.name}.lock"):
+        found = find()
         if found is not None and found.directory == final and found.binary("x86_64").is_file():
             return found
         remove_stale_temps(root, final.name)
@@ -253,12 +268,8 @@ def ensure_build(progress: Progress = lambda msg: None, jobs: int | None = None,
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         try:
-            started = time.monotonic()
-            notes = _build(work, final, spec, qemu_source, seabios_source, jobs or os.cpu_count() or 1, progress)
-            build = QemuBuild(final, qemu_source, seabios_source, patches, round(time.monotonic() - started, 1),
-                              name, tuple(notes))
+            build = make(work)
             (work / "manifest.json").write_text(json.dumps(build.manifest(), indent=1))
-            shutil.rmtree(work / "src", ignore_errors=True)  # sources and objects: ~1 GB, not needed to run
             if final.exists():
                 shutil.rmtree(final)
             os.replace(work, final)

@@ -14,8 +14,6 @@ wrapper's pid (process group, parent-death signal).
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import shlex
 import shutil
 import time
@@ -23,9 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from guestcompat.errors import ImageError
-from guestcompat.images.cache import TMP_PREFIX, locked, remove_stale_temps
 from guestcompat.images.debian_suite import candidate_version, unpack_packages
-from guestcompat.images.qemu_build import ARCHES, NAME, Progress, QemuBuild, builds_root, published
+from guestcompat.images.qemu_build import ARCHES, NAME, Progress, QemuBuild, builds_root, publish, published
 
 FORMAT = 1
 
@@ -91,37 +88,24 @@ def ensure_debian_build(name: str, progress: Progress = lambda msg: None) -> Qem
     """Fetch and unpack (or reuse) Debian's QEMU release *name*; returns the published directory."""
     spec = debian_spec(name)
     qemu_version, seabios_version = _versions(spec)
-    root = builds_root()
-    final = root / f"{spec.directory_name}-{_key(spec, qemu_version, seabios_version)}"
-    with locked(root / f".{final.name}.lock"):
-        found = find_debian_build(name)
-        if found is not None and found.directory == final and found.binary("x86_64").is_file():
-            return found
-        remove_stale_temps(root, final.name)
-        work = root / f"{TMP_PREFIX}{final.name}-{os.getpid()}"
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        try:
-            started = time.monotonic()
-            progress(f"fetching Debian's {spec.qemu_package} {qemu_version} ({spec.suite}) and "
-                     f"{spec.seabios_package} {seabios_version}; unpacking, not installing")
-            packages = [f"{p}={qemu_version}" for p in (spec.qemu_package, *spec.companions)]
-            unpack_packages([*packages, f"{spec.seabios_package}={seabios_version}"], work / "root",
-                            work / "debs", work / "fetch.log")
-            shutil.rmtree(work / "debs", ignore_errors=True)
-            (work / "bin").mkdir()
-            for binary in ARCHES.values():
-                if not (work / "root" / "usr" / "bin" / binary).is_file():
-                    raise ImageError(f"QEMU {name}: {spec.qemu_package} {qemu_version} has no usr/bin/{binary}")
-                launcher = work / "bin" / binary
-                launcher.write_text(_wrapper(final / "root", binary))
-                launcher.chmod(0o755)
-            build = QemuBuild(final, qemu_version, seabios_version, (), round(time.monotonic() - started, 1), name,
-                              (f"Debian's binary packages from {spec.suite}, unpatched",))
-            (work / "manifest.json").write_text(json.dumps(build.manifest(), indent=1))
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(work, final)
-            return build
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+    final = builds_root() / f"{spec.directory_name}-{_key(spec, qemu_version, seabios_version)}"
+
+    def make(work: Path) -> QemuBuild:
+        started = time.monotonic()
+        progress(f"fetching Debian's {spec.qemu_package} {qemu_version} ({spec.suite}) and "
+                 f"{spec.seabios_package} {seabios_version}; unpacking, not installing")
+        packages = [f"{p}={qemu_version}" for p in (spec.qemu_package, *spec.companions)]
+        unpack_packages([*packages, f"{spec.seabios_package}={seabios_version}"], work / "root",
+                        work / "debs", work / "fetch.log")
+        shutil.rmtree(work / "debs", ignore_errors=True)
+        (work / "bin").mkdir()
+        for binary in ARCHES.values():
+            if not (work / "root" / "usr" / "bin" / binary).is_file():
+                raise ImageError(f"QEMU {name}: {spec.qemu_package} {qemu_version} has no usr/bin/{binary}")
+            launcher = work / "bin" / binary
+            launcher.write_text(_wrapper(final / "root", binary))
+            launcher.chmod(0o755)
+        return QemuBuild(final, qemu_version, seabios_version, (), round(time.monotonic() - started, 1), name,
+                         (f"Debian's binary packages from {spec.suite}, unpatched",))
+
+    return publish(final, lambda: find_debian_build(name), make)
