@@ -174,16 +174,22 @@ def qemu_source_version(spec: SourceBuild) -> str:
 def build_key(qemu_source: str, seabios_source: str,
               spec: SourceBuild = SOURCE_BUILDS[DEFAULT_BUILD]) -> tuple[str, tuple[str, ...]]:
     """(cache key, patch list) for these source versions and the patches in this checkout."""
-    listed: list[str] = []
     flags = CONFIGURE_FLAGS + spec.extra_configure
     extra = "" if spec.name == DEFAULT_BUILD else f"|{spec.name}|{spec.meson}|{spec.firmware_package}"
     digest = hashlib.sha256(f"{FORMAT}|{qemu_source}|{seabios_source}|{flags}|{SEABIOS_CONFIG}{extra}".encode())
-    for series in (spec.qemu_series, SEABIOS_SERIES):
-        for patch in patch_files(series):
-            body = patch.read_bytes()
-            digest.update(series.encode() + patch.name.encode() + body)
-            listed.append(f"{series}/{patch.name} sha256:{hashlib.sha256(body).hexdigest()[:12]}")
-    return digest.hexdigest()[:16], tuple(listed)
+    for series, patch in _series_patches(spec):
+        digest.update(series.encode() + patch.name.encode() + patch.read_bytes())
+    return digest.hexdigest()[:16], patch_list(spec)
+
+
+def _series_patches(spec: SourceBuild) -> list[tuple[str, Path]]:
+    return [(series, patch) for series in (spec.qemu_series, SEABIOS_SERIES) for patch in patch_files(series)]
+
+
+def patch_list(spec: SourceBuild) -> tuple[str, ...]:
+    """``<series>/<file> sha256:<12 hex>`` of every patch *spec* applies, in order (the manifest's list)."""
+    return tuple(f"{series}/{patch.name} sha256:{hashlib.sha256(patch.read_bytes()).hexdigest()[:12]}"
+                 for series, patch in _series_patches(spec))
 
 
 def builds_root() -> Path:
@@ -204,8 +210,7 @@ def find_build(name: str = DEFAULT_BUILD) -> QemuBuild | None:
     if spec.suite is not None:
         # Another suite's version comes from apt's index (~1 s a question): take the newest build
         # of this checkout's patches instead; `qemu build` is what follows the index.
-        _, patches = build_key("", "", spec)
-        builds = [b for b in published(spec.directory_name) if b.patches == patches]
+        builds = [b for b in published(spec.directory_name) if b.patches == patch_list(spec)]
         return builds[-1] if builds else None
     try:
         qemu_source = qemu_source_version(spec)

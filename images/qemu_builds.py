@@ -33,9 +33,7 @@ def installed_release() -> str | None:
 
 def is_alias(name: str | None) -> bool:
     """Whether ``--qemu NAME`` names a build rather than a binary path."""
-    if not name:
-        return False
-    return name == STOCK or name in BUILDS or (name == installed_release() and name not in BUILDS)
+    return bool(name) and (name in BUILDS or is_stock(name))
 
 
 def is_stock(name: str | None) -> bool:

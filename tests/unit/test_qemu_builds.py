@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 
 from guestcompat.errors import ImageError
@@ -46,10 +48,11 @@ def test_the_debian_wrapper_quotes_paths_and_puts_the_releases_firmware_first(tm
     root = tmp_path / "odd dir's"
     text = qemu_debian._wrapper(root, "qemu-system-x86_64")
     assert text.startswith("#!/bin/sh\n")
-    exec_line = text.splitlines()[-1]
-    assert exec_line.startswith("exec ")
-    assert f"-L '{root}/usr/share/qemu'".replace("'s", "'\"'\"'s") in exec_line
-    assert exec_line.index("usr/share/qemu") < exec_line.index("usr/share/seabios") < exec_line.index('"$@"')
+    words = shlex.split(text.splitlines()[-1])  # the shell reads back exactly these paths
+    assert words == ["exec", f"{root}/usr/bin/qemu-system-x86_64", "-L", f"{root}/usr/share/qemu",
+                     "-L", f"{root}/usr/share/seabios", "$@"]
+    assert shlex.split(text.splitlines()[-2].split(";")[0]) == [
+        f"QEMU_MODULE_DIR={root}/usr/lib/x86_64-linux-gnu/qemu"]
 
 
 def test_the_7_2_patched_key_is_the_one_earlier_checkouts_built():
