@@ -82,6 +82,11 @@ class MigrationError(RunError):
     destination dies or never runs, or the guest's second fingerprint is not the one asked for."""
 
 
+class HostLostError(RunError):
+    """A libvirt host could not be reached, or stopped answering during a run: the domain the run
+    had started may still be there (harness/libvirt_owner.py removes it when the host is back)."""
+
+
 class SelectorError(GuestcompatError):
     """A selector (``pci[03:00.0].vendor``) is malformed or names no known property: the
     compiler or a caller produced it, so it is a bug to report, not a guest mismatch."""

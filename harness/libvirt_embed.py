@@ -26,7 +26,7 @@ os.environ.setdefault("LIBVIRT_LOG_OUTPUTS", "4:file:/dev/null")
 
 import libvirt  # noqa: E402  (after the log setting)
 
-from guestcompat.errors import RunError  # noqa: E402
+from guestcompat.errors import HostLostError, RunError  # noqa: E402
 from guestcompat.qemu_process import private_dir
 
 # dynamic_ownership/remember_owner off: QEMU runs as root, so nothing needs chown-ing or remembering.
@@ -193,7 +193,7 @@ def connect(uri: str | None = None) -> Iterator[Connection]:
     try:
         conn = libvirt.open(uri)
     except libvirt.libvirtError as exc:
-        raise RunError(f"cannot open libvirt connection {uri}: {exc.get_error_message()}") from None
+        raise HostLostError(f"cannot open libvirt connection {uri}: {exc.get_error_message()}") from None
     try:
         yield Connection(conn, uri, root)
     finally:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import signal
 import threading
@@ -31,10 +30,10 @@ import libvirt_qemu  # noqa: E402
 from guestcompat.detection.frame import FrameReader
 from guestcompat.emulation.compiler import CompiledMachine
 from guestcompat.emulation.libvirt_xml import DiskFile, RunFiles, render
-from guestcompat.errors import ProbeError, RunError
+from guestcompat.errors import HostLostError, ProbeError, RunError
 from guestcompat.harness import libvirt_storage as storage
 from guestcompat.harness.artefacts import build_all
-from guestcompat.harness.libvirt_storage import DOMAIN_PREFIX
+from guestcompat.harness.libvirt_owner import domain_name
 from guestcompat.harness.libvirt_validate import explain
 from guestcompat.harness.qemu_runner import CONSOLE_TAIL, BootImage, BootResult
 from guestcompat.qemu_process import private_dir
@@ -97,7 +96,7 @@ def boot_libvirt(compiled: CompiledMachine, image: BootImage, *, uri: str | None
     launched = time.monotonic()
     dom: libvirt.virDomain | None = None
     tail: deque[str] = deque(maxlen=CONSOLE_TAIL)
-    name = f"{DOMAIN_PREFIX}{os.getpid()}-{workdir.name[-8:]}"
+    name = domain_name(workdir.name[-8:])  # says which machine and process started it (libvirt_owner)
     try:
         artefacts = build_all(compiled.artefacts)
         with connect(uri) as conn:
@@ -130,9 +129,9 @@ def boot_libvirt(compiled: CompiledMachine, image: BootImage, *, uri: str | None
                     alive = False
                     with contextlib.suppress(libvirt.libvirtError):
                         alive = conn.conn.isAlive() == 1
-                    what = "failed" if alive else "stopped answering"
-                    raise RunError(f"libvirt host {conn.uri} {what} during the run: {exc.get_error_message()}",
-                                   console_tail=list(tail)) from None
+                    what, error = ("failed", RunError) if alive else ("stopped answering", HostLostError)
+                    raise error(f"libvirt host {conn.uri} {what} during the run: {exc.get_error_message()}",
+                                console_tail=list(tail)) from None
                 assert reader.document is not None
                 return BootResult(reader.document, lines, list(query_pci or []), seconds, [f"libvirt:{conn.uri}"],
                                   [], from_launch, host=host, qemu_build=build)

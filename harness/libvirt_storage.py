@@ -29,11 +29,11 @@ from pathlib import Path
 
 from guestcompat.harness.libvirt_embed import libvirt
 from guestcompat.errors import RunError
+from guestcompat.harness import libvirt_owner as owner
+from guestcompat.harness.libvirt_owner import DOMAIN_PREFIX
 
 POOL_NAME = "guestcompat"
 POOL_DIR = "/var/lib/libvirt/images/guestcompat"
-DOMAIN_PREFIX = "guestcompat-"
-"""Every domain guestcompat defines is named so; ``fleet clean`` removes exactly those."""
 CHUNK = 1 << 20
 UPLOAD_WAIT = 120.0
 POLL = 0.2
@@ -202,19 +202,8 @@ class Cleaned:
 
 def clean(conn: libvirt.virConnect, uri: str) -> Cleaned:
     """Destroy and undefine every ``guestcompat-*`` domain, delete the pool's volumes and the pool."""
-    domains = []
     try:
-        for dom in conn.listAllDomains(0):
-            name = dom.name()
-            if not name.startswith(DOMAIN_PREFIX):
-                continue
-            with contextlib.suppress(libvirt.libvirtError):
-                if dom.isActive():
-                    dom.destroy()
-            with contextlib.suppress(libvirt.libvirtError):
-                if dom.isPersistent():
-                    dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
-            domains.append(name)
+        domains = owner.remove(conn, lambda name: name.startswith(DOMAIN_PREFIX))
         volumes: list[str] = []
         try:
             found = conn.storagePoolLookupByName(POOL_NAME)

@@ -12,8 +12,10 @@ Before anything runs, each daemon host is asked for its capacity and what its QE
 (harness/fleet.py); cells are placed round-robin in plan order over the hosts able to run them, so
 a host's share is known before anything runs and an unreachable host turns exactly its own cells
 into errors naming its URI while the others go on. A host that goes away mid-run fails the cell it
-was running ("stopped answering") and the rest of its share ("cannot be reached"); the domains it
-still runs when it returns are removed by ``guestcompat fleet clean``. The worker sends ``started``/``finished`` events on a queue, so progress stays live. Stopping
+was running ("stopped answering") and the rest of its share ("cannot be reached"). The domain it
+still runs is destroyed when it answers again: by the worker before it exits, if the host is back
+by then, else by the next matrix that connects to it (harness/libvirt_owner.py), or at once by
+``guestcompat fleet clean``. The worker sends ``started``/``finished`` events on a queue, so progress stays live. Stopping
 (Ctrl-C, SIGTERM, or the matrix being cancelled) sets the worker's cancel event: every running
 boot ends with an error and destroys and undefines its domain before the worker exits.
 
@@ -34,7 +36,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from guestcompat.errors import GuestcompatError
+from guestcompat.errors import GuestcompatError, HostLostError
 from guestcompat.harness.fleet import HostInfo, need, place, probe
 from guestcompat.harness.matrix import CELL_GRACE, CellResult, Reporter, outcome_result
 from guestcompat.harness.matrix_plan import Cell, PlannedCell
@@ -54,15 +56,19 @@ def _error(cell: Cell, uri: str | None, reason: str, seconds: float = 0.0) -> Ce
 
 def host_worker(uri: str, work: list[Work], jobs: int, timeout: float, events) -> None:
     """Body of one host's worker process: reachability check, then ``jobs`` boots at a time."""
+    from guestcompat.harness import libvirt_owner as owner
     from guestcompat.harness.libvirt_embed import connect, embed_uri_root, keep_capabilities
     from guestcompat.harness.run import run_with_image_libvirt
 
     cancel = threading.Event()
+    lost = threading.Event()  # the host went away during a run: the domain may still be there
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: cancel.set())
     try:
-        with connect(uri):
-            pass
+        with connect(uri) as conn:
+            swept = owner.sweep(conn.conn)  # what runs from this machine that are gone left there
+        if swept:
+            events.put(("swept", uri, swept, "left by guestcompat runs that are gone"))
     except GuestcompatError as exc:
         for index, cell, _compiled, _image in work:
             events.put(("finished", index, _error(cell, uri, f"libvirt host {uri} cannot be reached: {exc}")))
@@ -81,6 +87,9 @@ def host_worker(uri: str, work: list[Work], jobs: int, timeout: float, events) -
             result = outcome_result(cell, outcome, time.monotonic() - began)
             result = dataclasses.replace(result, host=uri, host_name=outcome.boot.host,
                                          qemu_build=outcome.boot.qemu_build)
+        except HostLostError as exc:
+            lost.set()
+            result = _error(cell, uri, f"on libvirt host {uri}: {exc}", time.monotonic() - began)
         except GuestcompatError as exc:
             result = _error(cell, uri, f"on libvirt host {uri}: {exc}", time.monotonic() - began)
         except Exception as exc:  # one run's bug must not take the host's other cells down
@@ -92,10 +101,31 @@ def host_worker(uri: str, work: list[Work], jobs: int, timeout: float, events) -
         futures = [pool.submit(one, item) for item in work]
         while not all(f.done() for f in futures):
             time.sleep(0.1)  # the main thread stays free for the signal handlers
+    if lost.is_set():
+        _remove_own_if_back(uri, events)
     root = embed_uri_root(uri)
     if root is not None:  # multiprocessing children skip atexit: keep what libvirt probed here now
         keep_capabilities(root)
     events.put(("done", uri))
+
+
+def _remove_own_if_back(uri: str, events) -> None:
+    """The host went away during one of this worker's runs: if it answers again now, destroy the
+    domains this worker left there (each run destroys its own domain, so all that has this
+    worker's pid in its name is left over); if not, the next matrix on it sweeps them
+    (harness/libvirt_owner.py) and ``fleet clean`` removes them at once."""
+    from guestcompat.harness import libvirt_owner as owner
+    from guestcompat.harness.libvirt_embed import connect
+
+    try:
+        with connect(uri) as conn:
+            removed = owner.remove_own(conn.conn)
+    except GuestcompatError:
+        events.put(("swept", uri, [], "still unreachable: its leftover domains go at the next matrix on it "
+                                      "or with guestcompat fleet clean"))
+        return
+    if removed:
+        events.put(("swept", uri, removed, "left by this run while the host was away"))
 
 
 def probe_hosts(planned: Sequence[PlannedCell], images: dict[int, GuestImage], hosts: Sequence[str],
@@ -150,6 +180,11 @@ async def run_hosts(planned: Sequence[PlannedCell], images: dict[int, GuestImage
             elif event[0] == "finished":
                 results[event[1]] = event[2]
                 reporter.finished(event[2])
+            elif event[0] == "swept":
+                _, _, names, why = event
+                text = (f"libvirt host {uri}: destroyed and undefined {len(names)} domain(s) {why}: {', '.join(names)}"
+                        if names else f"libvirt host {uri} {why}")
+                reporter.message(planned[indices[0]].cell, text)
             elif event[0] == "done":
                 return
 
