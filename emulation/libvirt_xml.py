@@ -158,6 +158,7 @@ class _Renderer:
         self.scsi_index: dict[str, int] = {}
         self.passed_ids: set[str] = set()
         self.netdevs: dict[str, dict[str, str]] = {}
+        self.audiodevs: dict[str, dict[str, str]] = {}
         self.blockdevs: dict[str, dict[str, str]] = {}
         self.objects: dict[str, tuple[str | None, dict[str, str]]] = {}
         self.overrides: list[tuple[str, str, str]] = []
@@ -222,7 +223,7 @@ class _Renderer:
         assert value is not None
         handler = {"-machine": self.machine, "-cpu": self.cpu_opt, "-smp": self.smp, "-m": self.mem,
                    "-uuid": self.uuid_opt, "-smbios": self.smbios, "-bios": self.bios, "-device": self.device,
-                   "-netdev": self.netdev, "-blockdev": self.blockdev, "-object": self.object,
+                   "-netdev": self.netdev, "-audiodev": self.audiodev, "-blockdev": self.blockdev, "-object": self.object,
                    "-global": self.global_opt}.get(opt)
         if handler is None:
             reasons = _models()["passthrough_reasons"]
@@ -312,6 +313,10 @@ class _Renderer:
         head, props = _props(value)
         self.netdevs[props["id"]] = {"type": head or "", **props}
 
+    def audiodev(self, value: str) -> None:
+        head, props = _props(value)
+        self.audiodevs[props["id"]] = {"type": head or "", **props}
+
     def blockdev(self, value: str) -> None:
         _, props = _props(value)
         self.blockdevs[props["node-name"]] = props
@@ -347,6 +352,8 @@ class _Renderer:
             el = self.controller(driver, model, props, extra)
         elif element == "interface":
             el = self.interface(model, props, extra)
+        elif element == "sound":
+            el = self.sound(model, props, extra)
         else:
             el = _sub(self.devices, "video")
             _sub(el, "model", type=model["model"], vram="16384", heads="1", primary="yes")
@@ -401,12 +408,27 @@ class _Renderer:
                                   f"has no peer; the NIC uses the compiled restrict=on netdev {netdev['id']}")
         return el
 
+    def sound(self, model: dict, props: dict[str, str], extra: dict[str, str]) -> ET.Element:
+        """``<sound>`` with its own ``<audio>`` backend (libvirt numbers audio backends 1, 2, …)."""
+        audiodev = dict(self.audiodevs[extra.pop("audiodev")])
+        number = str(sum(1 for _ in self.devices.iter("audio")) + 1)
+        backend = audiodev.pop("type")
+        if backend != "none" or set(audiodev) != {"id"}:
+            raise CompileError(f"sound device {props['id']}: libvirt rendering knows a silent audio backend only")
+        _sub(self.devices, "audio", id=number, type="none")
+        el = _sub(self.devices, "sound", model=model["model"])
+        _sub(el, "audio", id=number)
+        return el
+
     def pass_device(self, driver: str, props: dict[str, str], reason: str) -> None:
         self.passed_ids.add(props["id"])
         args: list[str] = []
         if "netdev" in props:
             netdev = dict(self.netdevs[props["netdev"]])
             args += ["-netdev", pairs(netdev.pop("type"), list(netdev.items()))]
+        if "audiodev" in props:
+            audiodev = dict(self.audiodevs[props["audiodev"]])
+            args += ["-audiodev", pairs(audiodev.pop("type"), list(audiodev.items()))]
         bus = props.get("bus")
         if bus and bus != self.root_bus and bus not in self.passed_ids:
             props = {**props, "bus": ALIAS_PREFIX + bus}

@@ -238,6 +238,10 @@ def _emit_devices(pci: PciPlan, presented: list[Presented], machine: Machine) ->
             pci.argv += ["-netdev", opts("user", id=netdev, restrict=True)]
             props["netdev"] = netdev
             props["mac"] = getattr(device, "mac", None)
+        if kind.qemu.audio:
+            audiodev = f"snd-{p.qemu_id}"
+            pci.argv += ["-audiodev", opts("none", id=audiodev)]
+            props["audiodev"] = audiodev
         pci.argv += ["-device", opts(kind.qemu.driver, **props)]
         if kind.guest_driver or kind.role in ("nic", "storage"):
             pci.modaliases.append((p.ids or kind.presented_ids()).modalias())

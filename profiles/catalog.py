@@ -65,6 +65,9 @@ class QemuModel(Frozen):
         default=False, description="the QEMU model drives like the real device and only its ids differ: on a "
                                    "build whose driver has the identity properties (qemu.toml [identity], "
                                    "patches/qemu-7.2 0001) the compiler sets the real ids")
+    audio: bool = Field(
+        default=False, description="the model plays sound: the compiler gives it a silent audio backend of its "
+                                   "own (-audiodev none), so no host sound system is touched")
     needs_identity: bool = Field(
         default=False, description="the driver stands for this kind only with the real ids set: on a build "
                                    "without the identity properties the kind is not presentable and the "
@@ -83,6 +86,14 @@ class VioNode(Frozen):
         return f"vio:T{self.device_type}S{self.compatible}"
 
 
+class Nearest(Frozen):
+    """For a kind QEMU has no model of: the presentable kind closest to it (same class, same bus
+    role), which an imported profile uses as its substitute, with the reason the report gives."""
+
+    kind: str
+    reason: str = Field(min_length=1)
+
+
 class DeviceKind(Frozen):
     """A device kind: a PCI function (``ids``) or a PAPR VIO device (``vio``), exactly one of them."""
 
@@ -94,6 +105,7 @@ class DeviceKind(Frozen):
     guest_driver: str | None = None
     disk_bus: str | None = None
     qemu: QemuModel | None = None
+    nearest: Nearest | None = None
 
     @model_validator(mode="after")
     def _one_bus(self) -> "DeviceKind":
@@ -218,6 +230,14 @@ def load_catalog() -> Catalog:
         catalog = Catalog.model_validate(raw)
     except ValidationError as exc:
         raise ProfileError(f"the bundled device catalogue is invalid:\n{exc}") from None
+    for kind_name, kind in catalog.kinds.items():
+        if kind.nearest is not None:
+            where = f"kinds.{kind_name}.nearest"
+            if kind.qemu is not None:
+                raise ProfileError(f"the bundled device catalogue: {where}: the kind has a QEMU model itself")
+            if not catalog.kind(kind.nearest.kind, f"{where}.kind").presentable:
+                raise ProfileError(f"the bundled device catalogue: {where}.kind: "
+                                   f"{kind.nearest.kind!r} has no QEMU model either")
     for machine_name, machine in catalog.machines.items():
         for fixed in machine.fixed:
             catalog.kind(fixed.kind, f"machines.{machine_name}.fixed[{fixed.address}]")

@@ -176,7 +176,10 @@ def _layout_and_devices(devices: tuple[LspciDevice, ...], profile: dict[str, Any
         if dev.physical_slot and dev.physical_slot.isdigit():
             entry["physical_slot"] = int(dev.physical_slot)
         model = catalog.kinds[kind].qemu
-        if model is None:
+        nearest = catalog.kinds[kind].nearest
+        if model is None and nearest is not None:  # the catalogue's closest presentable kind
+            entry["substitute"] = {"kind": nearest.kind, "reason": nearest.reason}
+        elif model is None:
             entry["substitute"] = {"reason": f"QEMU has no model of the {catalog.kinds[kind].summary}"}
         elif model.needs_identity:  # presented by a build with the identity properties, omitted elsewhere
             entry["substitute"] = {"reason": f"stock QEMU cannot show the {catalog.kinds[kind].summary}'s ids; "

@@ -19,6 +19,7 @@ from pathlib import Path
 import libvirt
 import pytest
 
+from interrupting import wait_for_every_host_started
 from libvirt_daemons import local_daemon, namespace_daemon
 
 from guestcompat.harness import libvirt_owner as owner
@@ -187,20 +188,10 @@ def test_uploads_are_reused_by_content_and_a_half_written_volume_is_replaced(tmp
 
 def test_an_interrupted_fleet_matrix_leaves_no_domain_or_scratch_volume(fleet):
     a, b = fleet
-    # Two cells per host: the hosts' first guests need not overlap (CI once saw one host's cell end before the
-    # other's guest started), so the run is interrupted once both hosts have started a guest and one is running.
+    # two cells per host: each host's first guest need not overlap the other's (tests/support/interrupting.py)
     proc = subprocess.Popen(_matrix([a.uri, b.uri]), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 180
-        started = {a.uri: False, b.uri: False}
-        while True:
-            running = {d.uri: bool(d.guests()) for d in (a, b)}
-            started = {uri: started[uri] or running[uri] for uri in started}
-            if all(started.values()) and any(running.values()):
-                break
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, f"the hosts never both started a guest: {started}"
-            time.sleep(0.1)
+        wait_for_every_host_started(proc, [a.guests, b.guests])
         time.sleep(1)
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=120)

@@ -21,8 +21,10 @@ def test_fusion_lspci_gives_the_modern_layout_and_its_devices():
     assert result.profile.name == "imported/fusion" and result.profile.lineage[-2:] == ("vmware/base", "imported/fusion")
     devices = {d["address"]: d for d in profile["pci"]["devices"]}
     assert devices["02:01.0"]["kind"] == "e1000" and devices["02:01.0"]["physical_slot"] == 33
-    assert devices["00:10.0"]["kind"] == "lsilogic"
-    assert devices["02:02.0"]["kind"] == "es1371" and "QEMU has no model" in devices["02:02.0"]["substitute"]["reason"]
+    # chips QEMU has no model of take the catalogue's nearest kind (same vendor and class) at their address
+    assert devices["00:10.0"]["kind"] == "lsilogic" and devices["00:10.0"]["substitute"]["kind"] == "qemu-lsi53c895a"
+    assert devices["02:02.0"]["kind"] == "es1371" and devices["02:02.0"]["substitute"]["kind"] == "qemu-es1370"
+    assert "QEMU has no ES1371" in devices["02:02.0"]["substitute"]["reason"]
     notes = "\n".join(result.notes)
     # VMware's SATA AHCI: a kind only the patched build presents (stock: its substitute, an omission)
     assert devices["02:05.0"]["kind"] == "vmware-sata" and "patched QEMU" in devices["02:05.0"]["substitute"]["reason"]
@@ -46,3 +48,15 @@ def test_empty_or_foreign_text_is_a_clear_error():
     # -v text (another accepted form) whose names pci.ids does not know: imported with the problem named
     result = import_capture("x", lspci="00:00.0 Host bridge: Intel Corporation 440FX\n")
     assert any("line 1: 'Intel Corporation 440FX' names no vendor/device in pci.ids" in n for n in result.notes)
+
+
+def test_every_nearest_kind_of_the_catalogue_is_presentable_and_of_the_same_class():
+    from guestcompat.profiles.catalog import load_catalog
+
+    catalog = load_catalog()
+    nearest = {name: k.nearest for name, k in catalog.kinds.items() if k.nearest is not None}
+    assert set(nearest) >= {"lsilogic", "es1371"}
+    for name, near in nearest.items():
+        kind, other = catalog.kinds[name], catalog.kinds[near.kind]
+        assert kind.qemu is None and other.qemu is not None, name
+        assert (kind.ids.vendor, kind.ids.class_code) == (other.ids.vendor, other.ids.class_code), name

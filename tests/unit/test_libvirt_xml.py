@@ -181,3 +181,17 @@ def test_a_profile_without_uuid_gets_libvirts_generated_one_as_a_known_deviation
     assert render(compiled).guest_visible
     stated = compile_profile(load("power/pseries-vscsi"), PSERIES)
     assert libvirt_report(stated) == stated.report and not render(stated).guest_visible
+
+
+def test_a_sound_device_gets_libvirts_sound_element_and_a_silent_audio_backend():
+    compiled = compile_profile(load("vmware/ws-hw4"), PC)
+    argv = list(compiled.argv)
+    assert ["-audiodev", "none,id=snd-sound"] == argv[argv.index("-audiodev"):argv.index("-audiodev") + 2]
+    assert "ES1370,id=sound,bus=pci.0,addr=0x12,audiodev=snd-sound" in argv  # the compiled device uses it
+    domain, root = _xml("vmware/ws-hw4")
+    (audio,) = root.findall("devices/audio")
+    assert (audio.get("id"), audio.get("type")) == ("1", "none")  # no host sound system is touched
+    sound = root.find("devices/sound")
+    assert sound.get("model") == "es1370" and sound.find("audio").get("id") == "1"
+    assert sound.find("address").get("slot") == "0x12"
+    assert not any("audiodev" in a or "ES1370" in a for a in _passed_args(root))
