@@ -125,7 +125,7 @@ def test_a_daemon_killed_mid_run_fails_its_share_and_fleet_clean_removes_what_it
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stdout + again.stderr
     assert (f"libvirt host {b.uri}: destroyed and undefined 1 domain(s) left by guestcompat runs that are gone: "
-            f"{left}") in again.stdout, again.stdout
+            f"{left}") in again.stderr, again.stderr  # the progress lines
     assert _leftovers(b.uri)[0] == []  # the next matrix on the returned host removed it
     out = _clean(a.uri, b.uri)
     assert f"{b.uri}: 0 domains destroyed and undefined" in out, out
@@ -207,3 +207,33 @@ def test_an_interrupted_fleet_matrix_leaves_no_domain_or_scratch_volume(fleet):
         left = sorted(p.name for p in (daemon.state / "lib" / "images" / "guestcompat").iterdir())
         assert left and all(not name.startswith("guestcompat-") for name in left), left  # only the shared uploads
     _clean(a.uri, b.uri)
+
+
+def _define(conn, name: str) -> None:
+    conn.defineXML(f"<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory>"
+                   "<os><type arch='x86_64' machine='pc'>hvm</type></os></domain>")
+
+
+def test_a_sweep_removes_only_the_domains_of_this_machines_dead_runs():
+    """What a returned host's next matrix removes (libvirt_owner.sweep), and what a worker whose host
+    came back removes of its own (remove_own), on a real daemon: never a live run's, another
+    machine's or a foreign domain."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with local_daemon() as a:
+        conn = libvirt.open(a.uri)
+        try:
+            gone = owner.domain_name("deadrun1", pid=dead.pid)
+            live = owner.domain_name("liverun1")  # this process: alive
+            other_machine = f"guestcompat-{'0' * 8 if owner.machine_tag() != '0' * 8 else '1' * 8}-{dead.pid}-x"
+            for name in (gone, live, other_machine, "somebody-elses-vm"):
+                _define(conn, name)
+            assert owner.sweep(conn) == [gone]
+            assert sorted(d.name() for d in conn.listAllDomains(0)) == sorted([live, other_machine,
+                                                                              "somebody-elses-vm"])
+            assert owner.remove_own(conn) == [live]
+            assert sorted(d.name() for d in conn.listAllDomains(0)) == sorted([other_machine, "somebody-elses-vm"])
+            conn.lookupByName("somebody-elses-vm").undefine()
+        finally:
+            conn.close()
+        assert "1 domains destroyed and undefined" in _clean(a.uri)  # fleet clean: every guestcompat-* domain
