@@ -65,6 +65,17 @@ def _cleanup(dom: libvirt.virDomain | None) -> None:
         dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
 
 
+def _refused_unless_lost(conn, exc: libvirt.libvirtError, tail: Sequence[str] = ()) -> None:
+    """Raise HostLostError when the connection is dead: a host that went away while defining or
+    starting the domain (its daemon killed) is a lost host, not a refused configuration."""
+    alive = False
+    with contextlib.suppress(libvirt.libvirtError):
+        alive = conn.conn.isAlive() == 1
+    if not alive:
+        raise HostLostError(f"libvirt host {conn.uri} stopped answering during the run: {exc.get_error_message()}",
+                            console_tail=list(tail)) from None
+
+
 def _query(dom: libvirt.virDomain, command: str) -> object:
     with contextlib.suppress(libvirt.libvirtError, ValueError, KeyError):
         return json.loads(libvirt_qemu.qemuMonitorCommand(dom, json.dumps({"execute": command}), 0))["return"]
@@ -110,10 +121,12 @@ def boot_libvirt(compiled: CompiledMachine, image: BootImage, *, uri: str | None
                     try:
                         dom = conn.conn.defineXML(domain.xml)
                     except libvirt.libvirtError as exc:
+                        _refused_unless_lost(conn, exc)
                         raise RunError(explain(compiled, exc.get_error_message())) from None
                     try:
                         dom.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED)
                     except libvirt.libvirtError as exc:
+                        _refused_unless_lost(conn, exc)
                         raise RunError(explain(compiled, exc.get_error_message(),
                                                "libvirt could not start the domain of")) from None
                     build = _qemu_build(compiled.argv[0], _query(dom, "query-version"))  # paused: still there
@@ -126,12 +139,9 @@ def boot_libvirt(compiled: CompiledMachine, image: BootImage, *, uri: str | None
                     query_pci = _query(dom, "query-pci")
                     host = conn.conn.getHostname()
                 except libvirt.libvirtError as exc:  # the host went away (or answered nonsense) mid-run
-                    alive = False
-                    with contextlib.suppress(libvirt.libvirtError):
-                        alive = conn.conn.isAlive() == 1
-                    what, error = ("failed", RunError) if alive else ("stopped answering", HostLostError)
-                    raise error(f"libvirt host {conn.uri} {what} during the run: {exc.get_error_message()}",
-                                console_tail=list(tail)) from None
+                    _refused_unless_lost(conn, exc, tail)
+                    raise RunError(f"libvirt host {conn.uri} failed during the run: {exc.get_error_message()}",
+                                   console_tail=list(tail)) from None
                 assert reader.document is not None
                 return BootResult(reader.document, lines, list(query_pci or []), seconds, [f"libvirt:{conn.uri}"],
                                   [], from_launch, host=host, qemu_build=build)

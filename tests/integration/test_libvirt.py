@@ -25,6 +25,7 @@ from guestcompat.detection.diff import diff
 from guestcompat.harness.baseline import normalized
 from guestcompat.harness.compare import Status
 from guestcompat.emulation.libvirt_xml import render
+from guestcompat.harness import libvirt_owner as owner
 from guestcompat.harness.libvirt_embed import connect
 from guestcompat.harness.libvirt_validate import LibvirtRejected, validate
 from guestcompat.harness.run import run_profile
@@ -126,7 +127,7 @@ def test_libvirt_boot_gives_the_direct_backends_fingerprint(name):
         [(c.selector, c.status) for c in via_libvirt.checks if c.selector not in uuid_selectors]
     # where libvirt's UUID shows, the libvirt run reports it as the predicted deviation, not as a pass
     assert {c.status for c in via_libvirt.checks if c.selector in uuid_selectors} <= {Status.DEVIATION}
-    assert not _qemus_named(f"guestcompat-{os.getpid()}-") and not _leftover_dirs(os.getpid(), embed_root=False)
+    assert not _qemus_named(owner.domain_name("", os.getpid())) and not _leftover_dirs(os.getpid(), embed_root=False)
     with connect() as conn:
         assert not conn.conn.listAllDomains()
 
@@ -136,11 +137,11 @@ def test_libvirt_boot_gives_the_direct_backends_fingerprint(name):
 def test_an_interrupted_libvirt_run_leaves_no_domain_qemu_or_dir(sig):
     proc = subprocess.Popen([GUESTCOMPAT, "run", "vmware/esxi-6.5", "--backend", "libvirt"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    stderr = interrupt_once_running(proc, lambda: bool(_qemus_named(f"guestcompat-{proc.pid}-")), sig,
+    stderr = interrupt_once_running(proc, lambda: bool(_qemus_named(owner.domain_name("", proc.pid))), sig,
                                     settle=2, what="the libvirt run")  # libvirt has the guest running
     assert proc.returncode == 128 + sig, stderr  # 130 for SIGINT, 143 for SIGTERM, as a shell reports them
     assert "interrupted" in stderr and "Traceback" not in stderr
-    assert not _qemus_named(f"guestcompat-{proc.pid}-"), "QEMU survived the interrupted run"
+    assert not _qemus_named(owner.domain_name("", proc.pid)), "QEMU survived the interrupted run"
     assert not _leftover_dirs(proc.pid), "the embed root or run dir survived"
 
 
@@ -159,4 +160,4 @@ def test_libvirt_failing_midway_leaves_no_domain(profile_dir):
         run_profile("t/noimage", PC, timeout=60, backend="libvirt")
     with connect() as conn:
         assert not conn.conn.listAllDomains()
-    assert not _qemus_named(f"guestcompat-{os.getpid()}-") and not _leftover_dirs(os.getpid(), embed_root=False)
+    assert not _qemus_named(owner.domain_name("", os.getpid())) and not _leftover_dirs(os.getpid(), embed_root=False)

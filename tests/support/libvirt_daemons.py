@@ -171,27 +171,73 @@ def _keep_capabilities(state: Path) -> None:
         os.replace(tmp, cache / xml.name)
 
 
-_MADE: list[str] = []
+_MOUNT_POINTS_USE = "/run/guestcompat-test-libvirt-mount-points.use"
+_MOUNT_POINTS_MUTEX = "/run/guestcompat-test-libvirt-mount-points.mutex"
+_MOUNT_POINTS_MADE = "/run/guestcompat-test-libvirt-mount-points.made"
 _USERS = [0]
+_USE_FD: list[int] = []
+
+
+@contextlib.contextmanager
+def _mount_points_mutex() -> Iterator[None]:
+    import fcntl
+
+    fd = os.open(_MOUNT_POINTS_MUTEX, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _mount_points() -> None:
     """libvirt's system directories must exist as mount points; make (and later remove) the missing ones.
 
-    Counted: removing a directory that is a mount point in a running daemon's namespace would
-    detach that daemon's mount, so they go when the last daemon of this process is torn down."""
+    Removing a directory that is a mount point in a running daemon's namespace detaches that daemon's
+    mount (its /etc/libvirt empties under it: "cannot remove config for guestcompat" at undefine, seen
+    when two test processes ran daemons side by side). So each process that runs daemons holds a
+    shared flock on one "use" file for as long as it does; the directories any of them made are listed
+    in one file and go only when the last one leaves (it gets the use lock exclusively). Entering and
+    leaving hold a mutex, so flock's non-atomic lock conversion leaves no gap."""
+    import fcntl
+
     _USERS[0] += 1
-    for target in SYSTEM_DIRS.values():
-        if not os.path.isdir(target):
+    if _USERS[0] > 1:
+        return
+    with _mount_points_mutex():
+        fd = os.open(_MOUNT_POINTS_USE, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        _USE_FD.append(fd)
+        made = [target for target in SYSTEM_DIRS.values() if not os.path.isdir(target)]
+        for target in made:
             os.makedirs(target)
-            _MADE.append(target)
+        if made:
+            with open(_MOUNT_POINTS_MADE, "a") as fh:
+                fh.write("".join(f"{target}\n" for target in made))
 
 
 def _remove_mount_points() -> None:
+    import fcntl
+
     _USERS[0] -= 1
-    while _USERS[0] == 0 and _MADE:
-        with contextlib.suppress(OSError):
-            os.rmdir(_MADE.pop())
+    if _USERS[0] > 0 or not _USE_FD:
+        return
+    with _mount_points_mutex():
+        fd = _USE_FD.pop()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # another process still runs daemons: the last one to leave removes them
+            with contextlib.suppress(FileNotFoundError), open(_MOUNT_POINTS_MADE) as fh:
+                for target in reversed(fh.read().split()):
+                    with contextlib.suppress(OSError):
+                        os.rmdir(target)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(_MOUNT_POINTS_MADE)
+        finally:
+            os.close(fd)
 
 
 def _conf(**extra: str) -> str:
