@@ -158,7 +158,7 @@ class QemuProcess:
 
     def __init__(self, argv: Sequence[str], *, label: str | None = None, purpose: str = "run",
                  console: bool = False, console_input: bool = False, line_limit: int = 1 << 16,
-                 connect_timeout: float = QMP_APPEAR_TIMEOUT) -> None:
+                 connect_timeout: float | None = None) -> None:
         self.label = label
         self.argv = list(argv)
         self.purpose = purpose
@@ -171,7 +171,7 @@ class QemuProcess:
         self._console = console
         self._console_input = console_input
         self._line_limit = line_limit
-        self._connect_timeout = connect_timeout
+        self._connect_timeout = QMP_APPEAR_TIMEOUT if connect_timeout is None else connect_timeout
         self._tasks: list[asyncio.Task] = []
         self._stderr_done: asyncio.Task | None = None
         self._connected = False
