@@ -91,7 +91,7 @@ def sweep_stale_dirs() -> list[Path]:
     removed = []
     for name in os.listdir(tempfile.gettempdir()):
         match = _DIR_NAME.match(name)
-        if not match or _alive(int(match[1])):
+        if not match or pid_alive(int(match[1])):
             continue
         path = Path(tempfile.gettempdir()) / name
         try:
@@ -124,7 +124,8 @@ def processes_naming(text: str) -> list[int]:
     return found
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (another user's counts as alive: not ours to judge)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

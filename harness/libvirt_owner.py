@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from guestcompat.harness.libvirt_embed import libvirt  # first: it sets up libvirt's logging
+from guestcompat.qemu_process import pid_alive
 
 DOMAIN_PREFIX = "guestcompat-"
 """Every domain guestcompat defines is named so; ``fleet clean`` removes exactly those."""
@@ -43,20 +44,10 @@ def domain_name(suffix: str, pid: int | None = None) -> str:
     return f"{DOMAIN_PREFIX}{machine_tag()}-{os.getpid() if pid is None else pid}-{suffix}"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def stale(name: str) -> bool:
     """True for a domain this machine started from a process that no longer exists."""
     m = _OWNED.match(name)
-    return bool(m) and m["machine"] == machine_tag() and not _alive(int(m["pid"]))
+    return bool(m) and m["machine"] == machine_tag() and not pid_alive(int(m["pid"]))
 
 
 def remove(conn: libvirt.virConnect, chosen: Callable[[str], bool]) -> list[str]:
