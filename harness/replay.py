@@ -243,7 +243,7 @@ def _names(tally: _Tally, source: Fingerprint, replay: Fingerprint, src_pci: dic
         if address not in src_pci:      # a NIC the capture names but whose function it does not list
             got = observed_rep.get(address)
             if got is None and not rep_ran_net_id and address in rep_pci:
-                got = predicted_name(rep_pci[address])
+                got = lspci_name(rep_pci[address], rep_pci, replay)
             tally.check("names", f"NIC name of {address}", name, got)
     # A name predicted from lspci needs the physical slots lspci shows with -v/-vmm; a listing without
     # any (plain, -nn, -mm, lshw, dmesg) cannot say whether the NIC was ens192 or enp11s0.

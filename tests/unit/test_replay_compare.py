@@ -94,3 +94,17 @@ def test_image_goes_on_the_first_presented_storage_controller(tmp_path: Path) ->
         _disk(profile, tmp_path / "missing.vmdk")
     with pytest.raises(ProfileError, match="no storage controller"):
         _disk({"pci": {"devices": []}}, disk)
+
+
+def test_a_nic_named_only_by_the_capture_is_scored_from_the_replays_lspci() -> None:
+    """The source names a NIC (ip link, /sys/class/net) but lists no PCI function for it; a replay
+    guest whose tools did not run net_id gets the name net_id derives from its lspci."""
+    source = fingerprint_from_captures(None, DMI)
+    replay = fingerprint_from_captures(LSPCI, None)
+    assert not replay.tools.net_names
+    result = compare(source, replay, source_nics={"02:01.0": "ens33"})
+    names = {s.category: s for s in result.scores}["names"]
+    assert (names.matched, names.compared) == (1, 1), result.deviations
+    wrong = compare(source, replay, source_nics={"02:01.0": "ens160"})
+    assert [d.text for d in wrong.deviations if d.category == "names"] == [
+        "NIC name of 02:01.0: source 'ens160', replay 'ens33'"], wrong.deviations
