@@ -31,7 +31,7 @@ from typing import Any
 from qemu.qmp import QMPClient
 from qemu.qmp.error import QMPError
 
-from guestcompat.errors import CompileError, QemuStartError, QemuUnusableError
+from guestcompat.errors import QemuStartError, QemuUnusableError
 from guestcompat.paths import cache_root
 from guestcompat.qemu_process import QemuProcess
 

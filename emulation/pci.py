@@ -140,7 +140,7 @@ def _presented(entries: list[Entry], wanted: Topology, catalog: Catalog, fixed: 
     fixed_at = {PciAddress.parse(f.address): f for f in fixed}
     out = [Presented(Function(name=f"machine:{f.kind}", address=PciAddress.parse(f.address)),
                      catalog.kind(f.kind, "machine"), None, None,
-                     f"created by the QEMU machine type itself") for f in fixed]
+                     "created by the QEMU machine type itself") for f in fixed]
     omitted_bridges: set[str] = set()
     for entry in entries:
         placed = wanted.by_name(entry.function.name)

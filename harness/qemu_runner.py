@@ -24,7 +24,6 @@ from typing import Any
 from guestcompat.detection.frame import FrameReader
 from guestcompat.harness.console_log import KeptLines
 from guestcompat.emulation.compiler import CompiledMachine
-from guestcompat.emulation.qemuopts import opts
 from guestcompat.harness.artefacts import build_all, substitute
 from guestcompat.errors import ProbeError, RunError
 from guestcompat.qemu_process import QUIT_TIMEOUT, QemuProcess

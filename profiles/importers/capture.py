@@ -262,7 +262,7 @@ def _nics(facts: CaptureFacts, profile: dict[str, Any], notes: list[str],
         if provenance is not None:
             provenance.append(Provenance(f"pci[{nic.pci}] kind {kind}", FROM_NAME if by_driver else DEFAULTED,
                                          f"NIC {nic.name} is there; " + (f"its driver is {nic.driver}" if by_driver
-                                         else f"the capture does not show its model: VMware's default NIC there")))
+                                         else "the capture does not show its model: VMware's default NIC there")))
     for nic in facts.nics:
         if nic.mac and nic.pci in placed and "mac" not in placed[nic.pci]:
             placed[nic.pci]["mac"] = nic.mac

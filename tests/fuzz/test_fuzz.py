@@ -134,8 +134,6 @@ def test_fuzz_profile_argv_never_gains_an_option(document):
 
 
 def _import_and_compile(result, name: str) -> None:
-    import tomli_w
-
     with tempfile.TemporaryDirectory(dir=WORK) as tmp, extra_profile_dir(Path(tmp)):
         path = Path(tmp) / f"{name}.toml"
         path.parent.mkdir(parents=True)

@@ -13,7 +13,6 @@ import selectors
 import subprocess
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 

@@ -4,7 +4,6 @@ only, impossible cells are skipped, the reports say so, and nothing is left behi
 from __future__ import annotations
 
 import json
-import os
 import stat
 import xml.etree.ElementTree as ET
 from pathlib import Path

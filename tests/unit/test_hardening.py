@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -206,10 +208,7 @@ def test_an_appended_list_entry_is_blamed_on_its_own_file(profile_dir):
     assert lines and all(line.startswith(f"{child}:") for line in lines), str(info.value)
 
 
-def _cli(*args: str, cwd: Path) -> "subprocess.CompletedProcess[str]":
-    import subprocess
-    import sys
-
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(Path(sys.executable).with_name("guestcompat")), *args], cwd=cwd,
                           capture_output=True, text=True)
 
