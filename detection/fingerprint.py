@@ -33,6 +33,7 @@ VERSION = 1
 
 VMWARE_BACKDOOR_MAGIC = 0x564D5868
 _TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
+_HCTL = re.compile(r"\d{1,6}:\d{1,6}:\d{1,6}:\d{1,12}")
 _PCI_ADDR = re.compile(r"^(?:([0-9a-f]{4,}):)?([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])\Z")
 
 
@@ -92,9 +93,14 @@ class NetInterface:
     ifindex: int | None
 
 
+#: SCSI peripheral device types the probe reports (``/sys/block/*/device/type``) → profile media.
+SCSI_MEDIA = {0: "disk", 5: "cdrom"}
+
+
 @dataclass(frozen=True)
 class BlockDevice:
-    """A block device; SCSI INQUIRY strings without their space padding."""
+    """A block device; SCSI INQUIRY strings (or an NVMe controller's) without their space padding,
+    and where it hangs on its controller."""
 
     name: str
     vendor: str | None
@@ -102,6 +108,31 @@ class BlockDevice:
     rev: str | None
     pci: str | None
     vio: str | None = None                        # PAPR VIO unit address (hex, pseries), None if not on VIO
+    serial: str | None = None                     # NVMe controller serial number
+    scsi_type: int | None = None                  # SCSI peripheral device type (0 disk, 5 CD-ROM)
+    hctl: tuple[int, int, int, int] | None = None  # SCSI host:channel:target:lun
+    sas_phy: int | None = None                    # the HBA phy of its SAS port (mptsas)
+    ata_link: int | None = None                   # index of its ATA link on the controller
+    nsid: int | None = None                       # NVMe namespace id
+
+    @property
+    def media(self) -> str:
+        """``disk`` or ``cdrom`` (an NVMe namespace is a disk)."""
+        if self.nsid is not None or self.scsi_type is None:
+            return "disk" if not self.name.startswith("sr") else "cdrom"
+        return SCSI_MEDIA.get(self.scsi_type, f"scsi type {self.scsi_type}")
+
+    def unit(self, ata_devices_per_link: int) -> int | None:
+        """Where the profile's ``disks[].unit`` puts it: the NVMe namespace id - 1, the SAS phy, the
+        ATA link index (× 2 + master/slave on a parallel IDE channel), else the SCSI target."""
+        if self.nsid is not None:
+            return self.nsid - 1
+        if self.sas_phy is not None:
+            return self.sas_phy
+        target = self.hctl[2] if self.hctl else None
+        if self.ata_link is not None:
+            return self.ata_link * ata_devices_per_link + (target or 0)
+        return target
 
 
 @dataclass(frozen=True)
@@ -519,13 +550,23 @@ class _Builder:
                 v = self.text(d, key, f"{path}.{key}")
                 return v.rstrip() if v is not None else None
 
+            hctl = stripped("hctl")
+            hctl_parts = tuple(int(x) for x in hctl.split(":")) if hctl and _HCTL.fullmatch(hctl) else None
+            if hctl and hctl_parts is None:
+                raise ProbeError(f"probe document: {path}.hctl: not host:channel:target:lun: {hctl[:40]!r}")
             out.append(BlockDevice(
                 name=_clean(name),
                 vendor=stripped("vendor"),
                 model=stripped("model"),
-                rev=stripped("rev"),
+                rev=stripped("rev") or stripped("firmware_rev"),
                 pci=self._pci_link(d, f"{path}.pci"),
                 vio=(self.text(d, "vio", f"{path}.vio") or "").lower() or None,
+                serial=stripped("serial"),
+                scsi_type=self.decint(d, "type", f"{path}.type"),
+                hctl=hctl_parts,  # type: ignore[arg-type]
+                sas_phy=self.decint(d, "sas_phy", f"{path}.sas_phy"),
+                ata_link=self.decint(d, "ata_link", f"{path}.ata_link"),
+                nsid=self.decint(d, "nsid", f"{path}.nsid"),
             ))
         return tuple(out)
 

@@ -28,7 +28,7 @@ _WORD = re.compile(r"[a-z0-9_]+")
 
 PCI_FIELDS = ("present", "vendor", "device", "subsystem_vendor", "subsystem_device", "revision", "class_code",
               "physical_slot", "secondary_bus", "driver")
-DISK_FIELDS = ("vendor", "model", "revision")
+DISK_FIELDS = ("vendor", "model", "revision", "serial", "media")
 VDEVICE_FIELDS = ("present", "name", "device_type", "compatible", "reg")
 CPUID_FIELDS = ("hypervisor_bit", "hypervisor_signature")
 KERNEL_FIELDS = ("hypervisor", "vmware_tsc_khz", "vmware_tsc_from_hypervisor", "platform")

@@ -109,9 +109,12 @@ def wanted_entries(profile: Profile, catalog: Catalog) -> list[Entry]:
 
 def plan_pci(profile: Profile, catalog: Catalog, machine: Machine,
              slots: Callable[[Topology], SlotPart] = lambda topology: SlotPart(),
-             caps: Capabilities | None = None, firmware: str = "bios", machine_name: str = "") -> PciPlan:
+             caps: Capabilities | None = None, firmware: str = "bios", machine_name: str = "",
+             extra_properties: dict[str, dict[str, object]] | None = None) -> PciPlan:
     """``slots`` (the architecture's) turns the presented topology into what gives it slot numbers;
-    ``caps`` (the target binary's) says what it can present beyond its models' own ids."""
+    ``caps`` (the target binary's) says what it can present beyond its models' own ids;
+    ``extra_properties`` (by profile name) are what a device takes from elsewhere in the profile
+    (a controller's serial number from its disks: emulation/disks.py)."""
     entries = wanted_entries(profile, catalog)
     wanted = plan([e.function for e in entries])
     layout, _ = chosen_layout(machine, {str(e.function.address): e.kind.name for e in entries}, firmware, caps,
@@ -125,7 +128,7 @@ def plan_pci(profile: Profile, catalog: Catalog, machine: Machine,
         pci.machine_options = dict(layout.machine_options)
         for name, value in layout_globals(layout, catalog):
             pci.argv += ["-global", opts(None, **{name: value})]
-    _emit_devices(pci, presented_list, machine)
+    _emit_devices(pci, presented_list, machine, extra_properties or {})
     pci.slots = slots(presented)
     pci.argv += pci.slots.argv
     pci.artefacts += pci.slots.artefacts
@@ -205,7 +208,8 @@ def _qemu_id(name: str) -> str:
     return name
 
 
-def _emit_devices(pci: PciPlan, presented: list[Presented], machine: Machine) -> None:
+def _emit_devices(pci: PciPlan, presented: list[Presented], machine: Machine,
+                  extra: dict[str, dict[str, object]]) -> None:
     occupied: dict[tuple[str | None, int], int] = {}
     for p in presented:
         if p.qemu_id is not None:
@@ -221,6 +225,8 @@ def _emit_devices(pci: PciPlan, presented: list[Presented], machine: Machine) ->
         multifunction = fn.address.function == 0 and occupied[(fn.parent, fn.address.device)] > 1
         props: dict[str, object] = {"id": p.qemu_id, "bus": bus, "addr": fn.address.qemu_addr(),
                                     **kind.qemu.properties, **p.identity}
+        if p.entry is not None and p.kind is p.entry.kind:
+            props.update(extra.get(p.entry.source.name, {}))
         if multifunction:
             props["multifunction"] = True
         if kind.role == "root-port":

@@ -63,9 +63,26 @@ class DeviceIdentity:
 def device_identity(kind: DeviceKind, caps: Capabilities | None) -> DeviceIdentity:
     native = kind.presented_ids()
     assert kind.qemu is not None and kind.ids is not None
+    lifted = dict(kind.qemu.disks_absent_lifted_by) if disks_lifted(kind, caps) else {}
     if kind.qemu.ids_settable and has_identity(caps, kind.qemu.driver):
-        return DeviceIdentity(kind.ids, identity_settings(kind.ids, native))
-    return DeviceIdentity(native, {})
+        return DeviceIdentity(kind.ids, {**identity_settings(kind.ids, native), **lifted})
+    return DeviceIdentity(native, lifted)
+
+
+def disks_lifted(kind: DeviceKind, caps: Capabilities | None) -> bool:
+    """Whether this binary's driver for *kind* has every property that makes its disks visible
+    (``qemu.disks_absent_lifted_by``; guestcompat's series adds them, stock QEMU has none)."""
+    if caps is None or kind.qemu is None or not kind.qemu.disks_absent_lifted_by:
+        return False
+    known = caps.device_properties.get(kind.qemu.driver)
+    return known is not None and all(p in known for p in kind.qemu.disks_absent_lifted_by)
+
+
+def disks_absent(kind: DeviceKind, caps: Capabilities | None) -> str | None:
+    """Why the guest sees no disk on a controller of *kind* on this binary, None when it does."""
+    if kind.qemu is None or kind.qemu.disks_absent is None or disks_lifted(kind, caps):
+        return None
+    return kind.qemu.disks_absent
 
 
 def presentable(kind: DeviceKind, caps: Capabilities | None) -> bool:

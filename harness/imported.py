@@ -39,10 +39,12 @@ def imported_profile(vmx: Path) -> tuple[Profile, str, Path]:
     name = f"imported/{vmx.stem}"
     result = import_vmx(text, name, str(vmx))
     values = parse_vmx(text, str(vmx))
-    disks = [(d.name, values.get(f"{d.controller}:{d.unit}.filename")) for d in result.profile.disks]
+    # the importer names each disk after its .vmx position (scsi0:0 -> scsi0-0, ide1:0 -> ide1-0)
+    disks = [(d.name, values.get(f"{d.name.replace('-', ':', 1)}.filename")) for d in result.profile.disks
+             if d.media == "disk"]
     disks = [(n, f) for n, f in disks if f]
     if not disks:
-        raise RunError(f"{vmx}: no SCSI disk with a fileName: nothing to boot from")
+        raise RunError(f"{vmx}: no disk with a fileName (on SCSI, SATA, NVMe or IDE): nothing to boot from")
     disk_name, file_name = disks[0]
     try:
         disk = package_file(file_name, vmx.parent)  # the package's own disk only (issue 13)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-from guestcompat.detection.fingerprint import Fingerprint, PciFunction
+from guestcompat.detection.fingerprint import BlockDevice, Fingerprint, PciFunction
 from guestcompat.detection.selectors import (Backdoor, Cpuid, DeviceTreeRoot, Disk, DiskRate, Dmi, Kernel, NetName,
                                              Pci, Selector, Smbios, Tool, Vdevice, parse)
 from guestcompat.detection.smbios_fields import BY_SECTION
@@ -155,15 +155,33 @@ def observe(fp: Fingerprint, selector: str | Selector) -> Value:
         case DeviceTreeRoot(prop=prop):
             return fp.devicetree.get(prop)
         case Disk():
-            if sel.vio is not None:
-                disks = sorted((b for b in fp.block if b.vio == sel.vio), key=lambda b: b.name)
-            else:
-                disks = sorted((b for b in fp.block if b.pci == sel.controller), key=lambda b: b.name)
-            if not disks:
+            disk = _disk_at(fp, sel)
+            if disk is None:
                 return None
-            value = getattr(disks[0], {"revision": "rev"}.get(sel.field, sel.field))
+            value = getattr(disk, {"revision": "rev"}.get(sel.field, sel.field))
             return value.strip() if isinstance(value, str) else value
     raise SelectorError(f"selector {sel} has no reader in harness/observe.py")
+
+
+#: PCI class (base, sub) of a parallel IDE controller: two devices (master, slave) per ATA link.
+_IDE_CLASS = 0x0101
+
+
+def _disk_at(fp: Fingerprint, sel: Disk) -> BlockDevice | None:
+    """The block device at ``sel``'s controller and unit. In a document whose probe recorded no
+    position (before the storage buses: SCSI only) the controller's first device stands for it."""
+    if sel.vio is not None:
+        disks = sorted((b for b in fp.block if b.vio == sel.vio), key=lambda b: b.name)
+    else:
+        disks = sorted((b for b in fp.block if b.pci == sel.controller), key=lambda b: b.name)
+    if not disks:
+        return None
+    fn = fp.pci_function(sel.controller) if sel.vio is None else None
+    per_link = 2 if fn is not None and fn.class_code is not None and fn.class_code >> 8 == _IDE_CLASS else 1
+    placed = [(d.unit(per_link), d) for d in disks]
+    if all(unit is None for unit, _ in placed):
+        return disks[0]
+    return next((d for unit, d in placed if unit == sel.unit), None)
 
 
 def _net_name(fp: Fingerprint, address: str) -> Value:

@@ -72,6 +72,13 @@ class QemuModel(Frozen):
         default=False, description="the driver stands for this kind only with the real ids set: on a build "
                                    "without the identity properties the kind is not presentable and the "
                                    "profile's substitute applies")
+    disks_absent_lifted_by: dict[str, str | int | bool] = Field(
+        default_factory=dict, description="device properties that lift `disks_absent` on a build whose driver "
+                                          "has every one of them (asked of the binary, never its name): the "
+                                          "compiler then sets them and expects the disks")
+    controller_serial: bool = Field(
+        default=False, description="the controller itself carries its disks' serial number (QEMU's nvme needs "
+                                   "`serial`): the compiler gives it the one of its first disk (or VMware's)")
 
 
 class VioNode(Frozen):
@@ -87,8 +94,9 @@ class VioNode(Frozen):
 
 
 class Nearest(Frozen):
-    """For a kind QEMU has no model of: the presentable kind closest to it (same class, same bus
-    role), which an imported profile uses as its substitute, with the reason the report gives."""
+    """For a kind QEMU has no model of, or only some builds have (``qemu.driver`` guestcompat's
+    series adds): the presentable kind closest to it (same class, same bus role), which an imported
+    profile uses as its substitute on a build without the model, with the reason the report gives."""
 
     kind: str
     reason: str = Field(min_length=1)
@@ -128,10 +136,42 @@ class DeviceKind(Frozen):
         return self.ids if self.qemu is None else self.ids.overlaid(self.qemu.ids)
 
 
+DiskView = Literal["scsi", "ata", "nvme"]
+
+
+class DiskStrings(Frozen):
+    """A disk's identity strings as the device reports them (SCSI INQUIRY, ATA IDENTIFY, NVMe identify)."""
+
+    vendor: str | None = None
+    model: str | None = None
+    revision: str | None = None
+    serial: str | None = None
+
+
 class DiskBus(Frozen):
+    """How disks hang on one kind of controller bus, in QEMU and as the guest reads them
+    (devices.toml ``[disk_buses.*]`` says what each key means)."""
+
     qemu_device: str
+    cdrom_device: str | None = None
+    bus: str = "{controller}.0"
+    unit_properties: dict[str, str] = Field(default_factory=dict)
+    units: int = Field(default=16, ge=1, le=64)
+    qemu_units: int | None = Field(default=None, ge=1, le=64)
+    reserved_units: dict[int, str] = Field(default_factory=dict)
+    machine: bool = False
+    identity: dict[str, str] = Field(default_factory=dict)
+    limits: dict[str, int] = Field(default_factory=dict)
+    view: DiskView = "scsi"
     modaliases: tuple[str, ...] = ()
+    cdrom_modaliases: tuple[str, ...] = ("scsi:t-0x05",)
+    """The guest's CD-ROM driver (sr_mod) on buses whose drives are SCSI devices."""
     guest_driver: str | None = None
+    vmware: DiskStrings = DiskStrings()
+    vmware_cdrom: DiskStrings | None = None
+
+    def qemu_unit_limit(self) -> int:
+        return self.qemu_units or self.units
 
 
 class FixedFunction(Frozen):
@@ -233,9 +273,11 @@ def load_catalog() -> Catalog:
     for kind_name, kind in catalog.kinds.items():
         if kind.nearest is not None:
             where = f"kinds.{kind_name}.nearest"
-            if kind.qemu is not None:
-                raise ProfileError(f"the bundled device catalogue: {where}: the kind has a QEMU model itself")
-            if not catalog.kind(kind.nearest.kind, f"{where}.kind").presentable:
+            nearest = catalog.kind(kind.nearest.kind, f"{where}.kind")
+            if kind.qemu is not None and kind.qemu.driver == (nearest.qemu.driver if nearest.qemu else None):
+                raise ProfileError(f"the bundled device catalogue: {where}: the nearest kind is presented by "
+                                   f"the kind's own driver")
+            if not nearest.presentable:
                 raise ProfileError(f"the bundled device catalogue: {where}.kind: "
                                    f"{kind.nearest.kind!r} has no QEMU model either")
     for machine_name, machine in catalog.machines.items():

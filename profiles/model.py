@@ -62,7 +62,7 @@ def _stated(value: str) -> str:
 Reason = Annotated[str, AfterValidator(_printable), AfterValidator(_stated)]
 
 #: Suffixes ``disks[].image`` may have, and the QEMU block driver each is read with (emulation/compiler.py).
-IMAGE_SUFFIXES = {".qcow2": "qcow2", ".vmdk": "vmdk", ".raw": "raw", ".img": "raw"}
+IMAGE_SUFFIXES = {".qcow2": "qcow2", ".vmdk": "vmdk", ".raw": "raw", ".img": "raw", ".iso": "raw"}
 #: Host trees whose files are never a guest's disk (devices, kernel and process state).
 HOST_TREES = ("/dev/", "/proc/", "/sys/")
 
@@ -329,17 +329,26 @@ class DeviceTree(Frozen):
 
 
 class Disk(Frozen):
-    """A disk on a storage controller. ``image`` empty = a blank disk of ``size_mb``."""
+    """A disk or CD-ROM drive on a storage controller. ``image`` empty = a blank disk of ``size_mb``
+    (an empty drive for a CD-ROM).
+
+    ``unit`` is where VMware hangs it: the SCSI id (``scsi0:3``), the SATA port (``sata0:3``), the
+    IDE position channel·2 + master/slave (``ide1:0`` = 2) or the NVMe namespace (``nvme0:0``, nsid 1).
+    The strings are what the device reports (SCSI INQUIRY, ATA IDENTIFY, NVMe identify): how long
+    each may be depends on the bus, and the compiler checks them against it (devices.toml
+    ``disk_buses.*.limits``)."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")]
     controller: str
-    unit: Annotated[int, Field(ge=0, le=15)] = 0
+    unit: Annotated[int, Field(ge=0, le=63)] = 0
+    media: Literal["disk", "cdrom"] = "disk"
     size_mb: Annotated[int, Field(ge=1, le=1 << 24)] = 1024
     image: ImagePath | None = Field(
-        default=None, description="disk image file attached read-only (.qcow2, .vmdk, .raw, .img)")
+        default=None, description="disk image file attached read-only (.qcow2, .vmdk, .raw, .img, .iso)")
     vendor: Annotated[Text, Field(max_length=8)] | None = None
-    model: Annotated[Text, Field(max_length=16)] | None = None
-    revision: Annotated[Text, Field(max_length=4)] | None = None
+    model: Annotated[Text, Field(max_length=40)] | None = None
+    revision: Annotated[Text, Field(max_length=8)] | None = None
+    serial: Annotated[Text, Field(max_length=20)] | None = None
     limits: DiskLimits | None = None
 
 

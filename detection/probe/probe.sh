@@ -235,15 +235,48 @@ for d in "$R"/sys/class/net/*; do
 done
 
 # --- block devices --------------------------------------------------------
+# ata_index DIR NAME: how many of DIR's ataN links have a lower number than NAME (ataN): the
+# port of an AHCI controller, the channel of a PIIX IDE one.
+ata_index() {
+	_n=${2#ata}
+	_i=0
+	for _x in "$1"/ata*; do
+		_m=${_x##*/ata}
+		case $_m in ''|*[!0-9]*) continue ;; esac
+		[ "$_m" -lt "$_n" ] && _i=$((_i + 1))
+	done
+	ATAIDX=$_i
+}
+
 for d in "$R"/sys/block/*; do
 	[ -d "$d" ] || continue
 	n=${d##*/}
-	for f in vendor model rev; do
+	# SCSI INQUIRY strings and type (0 disk, 5 CD-ROM); an NVMe controller's model, serial, firmware
+	for f in vendor model rev type serial firmware_rev; do
 		[ -f "$d/device/$f" ] && [ -r "$d/device/$f" ] && rdf "block/$n/$f" "$d/device/$f"
 	done
+	[ -r "$d/nsid" ] && rdf "block/$n/nsid" "$d/nsid"
 	PCIFN=
 	physdir "$d" && pcifn "$PHYS"
 	rec s "block/$n/pci" "$PCIFN"
+	# Where it hangs on its controller (the profile's unit): the SCSI address H:C:T:L, the SAS
+	# phy of its port (mptsas), the index of its ATA link on the controller.
+	_p=$PHYS
+	while [ -n "$_p" ]; do
+		_c=${_p##*/}
+		case $_c in
+		[0-9]*:[0-9]*:[0-9]*:[0-9]*) rec s "block/$n/hctl" "$_c" ;;
+		port-[0-9]*:[0-9]*)
+			for _x in "$_p"/phy-*:*; do
+				[ -e "$_x" ] && rec s "block/$n/sas_phy" "${_x##*:}"
+				break
+			done ;;
+		ata[0-9]*)
+			ata_index "${_p%/*}" "$_c"
+			rec s "block/$n/ata_link" "$ATAIDX" ;;
+		esac
+		_p=${_p%/*}
+	done
 	# PAPR VIO (pseries): .../devices/vio/<unit address>/host0/...
 	case $PHYS in
 	*/devices/vio/*)

@@ -177,7 +177,7 @@ def _layout_and_devices(devices: tuple[LspciDevice, ...], profile: dict[str, Any
             entry["physical_slot"] = int(dev.physical_slot)
         model = catalog.kinds[kind].qemu
         nearest = catalog.kinds[kind].nearest
-        if model is None and nearest is not None:  # the catalogue's closest presentable kind
+        if nearest is not None:  # the catalogue's closest presentable kind, for builds without the model
             entry["substitute"] = {"kind": nearest.kind, "reason": nearest.reason}
         elif model is None:
             entry["substitute"] = {"reason": f"QEMU has no model of the {catalog.kinds[kind].summary}"}

@@ -38,7 +38,13 @@ from guestcompat.profiles.importers.result import ImportResult, imported
 
 #: .vmx virtualDev -> catalogue kind
 NIC_KINDS = {"e1000": "e1000", "e1000e": "e1000e", "vmxnet3": "vmxnet3", "vlance": "vlance"}
-SCSI_KINDS = {"lsilogic": "lsilogic", "lsisas1068": "lsisas1068", "pvscsi": "pvscsi"}
+SCSI_KINDS = {"lsilogic": "lsilogic", "lsisas1068": "lsisas1068", "pvscsi": "pvscsi", "buslogic": "buslogic"}
+#: .vmx controller family -> catalogue kind (SCSI: by virtualDev, SCSI_KINDS)
+STORAGE_KINDS = {"sata": "vmware-sata", "nvme": "vmware-nvme"}
+#: The PIIX4 IDE function every VMware profile has (profiles/vmware/chipset.toml): ideN:M hangs there.
+IDE_CONTROLLER = "ide"
+#: deviceType values VMware gives CD-ROM drives (cdrom-image, cdrom-raw, atapi-cdrom).
+_CDROM_TYPES = ("cdrom", "atapi")
 #: .vmx virtualDev VMware uses when the key is absent
 DEFAULT_NIC = "vlance"
 DEFAULT_SCSI = "lsilogic"
@@ -178,11 +184,16 @@ def import_settings(vmx: dict[str, str], name: str, source: str, disks_policy: D
             _nic(vmx, prefix, hw, devices, notes)
         elif family == "vmci" and hw >= 7:
             continue  # part of the modern layout (vmware/base), reported there as QEMU's gap
-        elif family == "scsi":
-            if _controller(vmx, prefix, hw, devices, notes):
-                _scsi_disks(vmx, prefix, disks, notes, disks_policy, source)
+        elif family in ("scsi", "sata", "nvme"):
+            if _controller(vmx, prefix, family, hw, devices, notes):
+                _disks(vmx, prefix, family, prefix, range(64), disks, notes, disks_policy, source)
+        elif family == "ide":
+            continue  # the PIIX4's own channels: their drives come below
         else:
             notes.append(f"{prefix}: {family} devices are not reproduced by this importer")
+    for channel in (0, 1):  # ide0 primary, ide1 secondary; master 0, slave 1 -> unit channel*2 + device
+        _disks(vmx, f"ide{channel}", "ide", IDE_CONTROLLER, range(2), disks, notes, disks_policy, source,
+               unit_base=channel * 2)
     profile["pci"] = {"devices": devices}
     if disks:
         profile["disks"] = disks
@@ -220,39 +231,81 @@ def _nic(vmx: dict[str, str], prefix: str, hw: int, devices: list[dict[str, Any]
     devices.append(device)
 
 
-def _controller(vmx: dict[str, str], prefix: str, hw: int, devices: list[dict[str, Any]], notes: list[str]) -> bool:
-    dev = vmx.get(f"{prefix}.virtualdev", DEFAULT_SCSI).lower()
-    kind = SCSI_KINDS.get(dev)
-    if kind is None:
-        notes.append(f"{prefix}: SCSI virtualDev {dev!r} has no device kind (known: {', '.join(sorted(SCSI_KINDS))})")
-        return False
+def _controller(vmx: dict[str, str], prefix: str, family: str, hw: int, devices: list[dict[str, Any]],
+                notes: list[str]) -> bool:
+    """The storage controller ``prefix`` as a device; never refused for its kind: one QEMU lacks
+    (LSI Logic Parallel on stock QEMU, BusLogic anywhere) gets the catalogue's nearest kind as its
+    substitute, with the reason (guestcompat's patched builds present the real 53c1030 instead)."""
+    if family == "scsi":
+        dev = vmx.get(f"{prefix}.virtualdev", DEFAULT_SCSI).lower()
+        kind = SCSI_KINDS.get(dev)
+        if kind is None:
+            notes.append(f"{prefix}: SCSI virtualDev {dev!r} has no device kind (known: "
+                         f"{', '.join(sorted(SCSI_KINDS))}); its disks are not reproduced")
+            return False
+    else:
+        kind = STORAGE_KINDS[family]
     address = _address(vmx, prefix, hw, notes)
     if address is None:
         return False
-    devices.append({"name": prefix, "kind": kind, "address": address})
+    device: dict[str, Any] = {"name": prefix, "kind": kind, "address": address}
+    nearest = _nearest(kind)
+    if nearest is not None:
+        device["substitute"] = {"kind": nearest.kind, "reason": nearest.reason}
+    devices.append(device)
     return True
 
 
-def _scsi_disks(vmx: dict[str, str], prefix: str, disks: list[dict[str, Any]], notes: list[str],
-                policy: DiskPolicy | None, source: str) -> None:
+def _nearest(kind: str):
+    from guestcompat.profiles.catalog import load_catalog
+
+    return load_catalog().kinds[kind].nearest
+
+
+def _bus_strings(family: str, vmx_kind: str | None, cdrom: bool) -> dict[str, str]:
+    """The strings VMware's disks and drives report on this bus (devices.toml ``disk_buses.*.vmware``)."""
+    from guestcompat.profiles.catalog import load_catalog
+
+    catalog = load_catalog()
+    bus_name = {"sata": "sata", "ide": "ide", "nvme": "nvme"}.get(family)
+    if bus_name is None:  # SCSI: the controller kind's bus
+        bus_name = catalog.kinds[vmx_kind].disk_bus if vmx_kind else "scsi"
+    bus = catalog.disk_buses[bus_name or "scsi"]
+    strings = bus.vmware_cdrom if cdrom else bus.vmware
+    return {} if strings is None else strings.model_dump(exclude_none=True)
+
+
+def _disks(vmx: dict[str, str], prefix: str, family: str, controller: str, units: range,
+           disks: list[dict[str, Any]], notes: list[str], policy: DiskPolicy | None, source: str,
+           unit_base: int = 0) -> None:
+    """The disks and CD-ROM drives ``prefix:M`` of one controller, as ``disks`` entries on ``controller``."""
     unit_key = re.compile(rf"^{prefix}:(\d+)\.present$")
-    for key in sorted(vmx):
+    vmx_kind = SCSI_KINDS.get(vmx.get(f"{prefix}.virtualdev", DEFAULT_SCSI).lower()) if family == "scsi" else None
+    for key in sorted(vmx, key=lambda k: (len(k), k)):
         match = unit_key.match(key)
         if not match or not _truthy(vmx[key]):
             continue
-        unit = int(match[1])
-        dev_type = vmx.get(f"{prefix}:{unit}.devicetype", "scsi-hardDisk").lower()
-        if "cdrom" in dev_type:
-            notes.append(f"{prefix}:{unit}: CD-ROM not reproduced")
+        slot = int(match[1])
+        if slot not in units:
+            notes.append(f"{prefix}:{slot}: not a {family} position VMware has; not reproduced")
             continue
-        disk = {"name": f"{prefix}-{unit}", "controller": prefix, "unit": unit, "vendor": "VMware",
-                "model": "Virtual disk"}
-        file_name = vmx.get(f"{prefix}:{unit}.filename")
-        if file_name and (policy is None or policy.mode == "blank"):
-            notes.append(f"{prefix}:{unit}: disk {file_name} imported as a blank disk of the default size "
+        unit = unit_base + slot
+        dev_type = vmx.get(f"{prefix}:{slot}.devicetype", "disk").lower()
+        cdrom = any(dev_type.startswith(t) for t in _CDROM_TYPES)
+        disk: dict[str, Any] = {"name": f"{prefix}-{slot}", "controller": controller, "unit": unit}
+        if cdrom:
+            disk["media"] = "cdrom"
+        disk.update(_bus_strings(family, vmx_kind, cdrom))
+        file_name = vmx.get(f"{prefix}:{slot}.filename")
+        if cdrom:
+            if file_name:
+                notes.append(f"{prefix}:{slot}: CD-ROM drive imported empty (its medium {file_name} is not "
+                             f"attached: the guest sees the drive, no disc)")
+        elif file_name and (policy is None or policy.mode == "blank"):
+            notes.append(f"{prefix}:{slot}: disk {file_name} imported as a blank disk of the default size "
                          f"(import with disks attached or converted to carry the VMDK)")
         elif file_name:
-            disk["image"] = _disk_image(file_name, f"{prefix}-{unit}", policy, source)
+            disk["image"] = _disk_image(file_name, f"{prefix}-{slot}", policy, source)
         disks.append(disk)
 
 

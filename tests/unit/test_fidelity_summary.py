@@ -27,7 +27,7 @@ def test_a_reason_is_listed_once_with_the_profiles_it_touches():
     summary = _summary("vmware/esxi-6.5", "vmware/esxi-4.0", "vmware/ws-hw4")
     by_reason = {r.reason: r for r in summary.reasons}
     mptsas = next(r for reason, r in by_reason.items() if "mptsas never turns it into a block device" in reason)
-    assert mptsas.fidelity == "unsupported" and mptsas.properties == (("vmware/esxi-4.0", 3),)
+    assert mptsas.fidelity == "unsupported" and mptsas.properties == (("vmware/esxi-4.0", 4),)
     vmci = next(r for reason, r in by_reason.items() if reason.startswith("stock QEMU has no VMCI device"))
     assert dict(vmci.properties) == {"vmware/esxi-6.5": 1, "vmware/esxi-4.0": 1}       # ws-hw4 predates VMCI
     # every deviation of every profile is under exactly one reason: nothing is dropped by the grouping

@@ -40,7 +40,7 @@ def test_inheritance_per_arch_and_per_key():
     catalog = load_os_catalog()
     rhel8 = catalog["rhel-8"]
     assert rhel8.lineage == ("linux", "rhel-7", "rhel-8")
-    assert rhel8.arches["x86_64"].storage == ("pvscsi", "megasas", "qemu-nvme")          # stated: replaces
+    assert rhel8.arches["x86_64"].storage == ("pvscsi", "vmware-sata", "vmware-nvme", "megasas", "qemu-nvme")          # stated: replaces
     assert rhel8.arches["x86_64"].nics == catalog["linux"].arches["x86_64"].nics  # not stated: inherited
     assert catalog["windows-2019"].arches["x86_64"].storage == catalog["windows"].arches["x86_64"].storage
     assert set(catalog["debian-12"].arches) == {"x86_64", "ppc64"}
@@ -70,7 +70,7 @@ def test_nic_without_driver_is_refused_with_what_the_os_supports(profile_dir):
 
 def test_storage_controller_without_driver_is_refused(profile_dir):
     with pytest.raises(CompileError, match=r"^pci\.devices\[scsi0\]: rhel-8 on x86_64 has no driver for "
-                                           r"lsisas1068; supported storage controllers: pvscsi, megasas, qemu-nvme$"):
+                                           r"lsisas1068; supported storage controllers: pvscsi, vmware-sata, vmware-nvme, megasas, qemu-nvme$"):
         compile_with(profile_dir, os="rhel-8", storage="lsisas1068")
 
 
