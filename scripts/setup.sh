@@ -17,7 +17,7 @@ APT_PACKAGES=(
   # no libvirt-daemon-system or systemd): network namespaces and veth pairs, private mount namespaces
   iproute2 util-linux mount
   # guestcompat's patched QEMU (images/qemu_build.py): Debian's qemu/seabios sources and their build tools
-  dpkg-dev ninja-build meson libglib2.0-dev libpixman-1-dev libslirp-dev zlib1g-dev libfdt-dev flex bison patch
+  dpkg-dev ninja-build meson ccache libglib2.0-dev libpixman-1-dev libslirp-dev zlib1g-dev libfdt-dev flex bison patch
 )
 
 missing=()
