@@ -96,6 +96,7 @@ def default_request() -> ProbeRequest:
     extra = tomllib.loads(resources.files("guestcompat.profiles").joinpath("catalog/qemu.toml").read_text())["probe"]
     drivers = {k.qemu.driver for k in catalog.kinds.values() if k.qemu and k.qemu.driver}
     drivers |= {b.qemu_device for b in catalog.disk_buses.values()}
+    drivers |= {b.cdrom_device for b in catalog.disk_buses.values() if b.cdrom_device}
     drivers |= set(extra["devices"])
     return ProbeRequest(tuple(sorted(drivers)), tuple(sorted(extra["objects"])), tuple(sorted(catalog.machines)),
                         tuple(sorted(extra.get("cpus", ()))))

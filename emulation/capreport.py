@@ -43,7 +43,11 @@ def driver_statuses(caps: Capabilities, catalog: Catalog) -> list[DriverStatus]:
         props = (*wanted["buses"].get(kind.bus, ()), *wanted["roles"].get(kind.role, ()), *(kind.qemu.properties or ()))
         rows.append(_status(caps, name, kind.role, kind.qemu.driver, tuple(dict.fromkeys(props))))
     for name, bus in sorted(catalog.disk_buses.items()):
-        rows.append(_status(caps, f"disk on {name}", "disk", bus.qemu_device, tuple(wanted["roles"]["disk"])))
+        props = ("drive", *bus.unit_properties, *bus.identity.values())
+        rows.append(_status(caps, f"disk on {name}", "disk", bus.qemu_device, tuple(dict.fromkeys(props))))
+        if bus.cdrom_device:
+            rows.append(_status(caps, f"CD-ROM on {name}", "disk", bus.cdrom_device,
+                                tuple(dict.fromkeys((*bus.unit_properties, *bus.identity.values())))))
     return rows
 
 
@@ -75,6 +79,14 @@ def build_features(caps: Capabilities, catalog: Catalog, arch: str) -> dict[str,
     for accel, facts in load_blocked().accelerators.get(arch, {}).items():
         for fact, prop in facts.lifted_by.items():
             features[f"{accel}: {fact} ({prop} on -cpu {cpu_model})"] = prop in cpu_props
+    for name, kind in sorted(catalog.kinds.items()):
+        if kind.qemu and kind.qemu.disks_absent_lifted_by:
+            props = ", ".join(kind.qemu.disks_absent_lifted_by)
+            known = caps.device_properties.get(kind.qemu.driver, ())
+            features[f"{name}: disks visible ({props} on {kind.qemu.driver})"] = \
+                all(p in known for p in kind.qemu.disks_absent_lifted_by)
+        elif kind.qemu and kind.nearest:  # a model only guestcompat's series has
+            features[f"{name}: {kind.qemu.driver} ({kind.summary})"] = caps.has_device(kind.qemu.driver)
     for name, machine in catalog.machines.items():
         for layout in machine.layouts:
             options = ", ".join(layout.machine_options)

@@ -214,6 +214,7 @@ def migrate_cmd(profile: str, arch: str | None, machine: str | None, accel: str,
 
 @cli.command("boot-imported")
 @click.argument("vmx_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@target_options
 @click.option("--qemu-defaults", is_flag=True,
               help="counter-case: boot the same disk on QEMU's default pc machine (e1000, IDE), judged against "
                    "the same imported profile")
@@ -224,14 +225,17 @@ def migrate_cmd(profile: str, arch: str | None, machine: str | None, accel: str,
 @click.option("--console", "console_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="save the guest console to this file")
 @click.option("-v", "--verbose", is_flag=True, help="list every check, not only deviations and mismatches")
-def boot_imported_cmd(vmx_file: Path, qemu_defaults: bool, timeout: float, json_path: Path | None,
-                      console_path: Path | None, verbose: bool) -> None:
+def boot_imported_cmd(vmx_file: Path, arch: str | None, machine: str | None, accel: str, qemu_binary: str | None,
+                      qemu_defaults: bool, timeout: float, json_path: Path | None, console_path: Path | None,
+                      verbose: bool) -> None:
     """Import a VMware VM (.vmx + its VMDK) and boot it from its own disk: the disk's kernel, initrd and
     root file system on the imported controller; compare what it sees with the imported profile."""
     from guestcompat.harness.imported import run_imported
 
+    target = make_target(arch, machine, accel, qemu_binary)
     with progress_reporter(vmx_file.name) as progress:
-        outcome = run_imported(vmx_file, qemu_defaults=qemu_defaults, timeout=timeout, progress=progress)
+        outcome = run_imported(vmx_file, target=target, qemu_defaults=qemu_defaults, timeout=timeout,
+                               progress=progress)
     _finish_run(outcome, console_path, json_path, verbose)
 
 

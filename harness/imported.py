@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from guestcompat.emulation.compiler import CompiledMachine, compile_profile
+from guestcompat.emulation.target import Target
 from guestcompat.errors import ProfileError, RunError
 from guestcompat.harness.diskboot import (DiskBoot, attach_disk, boot_from_disk, extract_boot_files,
                                           qemu_default_machine)
@@ -66,13 +67,14 @@ def _image_record(boot: DiskBoot) -> GuestImage:
                       key=f"disk:{boot.disk}", modules=(), cmdline=f"root=UUID={boot.root_uuid} ro")
 
 
-def run_imported(vmx: Path, *, qemu_defaults: bool = False, timeout: float = DEFAULT_TIMEOUT,
-                 progress: Progress | None = None) -> RunOutcome:
-    """Boot the VM *vmx* describes from its own disk and compare with its imported profile."""
+def run_imported(vmx: Path, *, target: Target | None = None, qemu_defaults: bool = False,
+                 timeout: float = DEFAULT_TIMEOUT, progress: Progress | None = None) -> RunOutcome:
+    """Boot the VM *vmx* describes from its own disk and compare with its imported profile
+    (on *target*: default, the architecture's own QEMU)."""
     say = progress or (lambda _msg: None)
     say("importing the .vmx")
     profile, _disk_name, disk = imported_profile(vmx)
-    compiled = compile_profile(profile)
+    compiled = compile_profile(profile, target)
     refuse_blocked(compiled)
     say("reading the kernel and initrd from the disk")
     boot = extract_boot_files(disk)

@@ -78,6 +78,10 @@ class FullGuestConfig:
     memory_mb: int = 1024
     controller: str = "pvscsi"
     """Catalog kind of the VM's SCSI controller (the .vmx's ``scsi0.virtualDev``), holding the root disk."""
+    boot_controllers: tuple[str, ...] = ("pvscsi", "lsilogic", "lsisas1068", "vmware-sata", "vmware-nvme",
+                                         "piix4-ide")
+    """Catalog kinds of every controller VMware may give the disk (its initrd carries their drivers, as a
+    guest installed on VMware carries the one of its controller): the boot matrix moves the disk there."""
     fs_type: str = "ext4"
     headroom_mb: int = 160
     """Free space left in the root file system beyond what the tree needs."""
@@ -203,7 +207,8 @@ def _build(config: FullGuestConfig, arch: Any, payload: ProbePayload, key: str, 
     say("configuring the guest (networkd, probe unit, trimmed units)")
     write_guest_files(root, config, payload, machine_id=key)
     modules = resolve_modules(read_aliases(root / "lib/modules" / kernels[0] / "modules.alias"),
-                              storage_modaliases([config.controller], config.also_boots_on), config.fs_type)
+                              storage_modaliases(dict.fromkeys((config.controller, *config.boot_controllers)),
+                                                 config.also_boots_on), config.fs_type)
     say(f"mkinitramfs with only {', '.join(modules)} (and their dependencies)")
     write_text_files(root, initramfs_conf(modules))
     run_tool(["chroot", str(root), "mkinitramfs", "-o", f"/boot/initrd.img-{kernels[0]}", kernels[0]],
@@ -285,6 +290,48 @@ def _tree_mb(root: Path) -> int:
             st = os.lstat(os.path.join(dirpath, name))
             blocks += (st.st_size + 4095) // 4096
     return (blocks * 4096 + inodes * 256) // (1 << 20) + 64
+
+
+#: Where the boot matrix puts the root disk (``controller_vmx``): the .vmx settings of each VMware
+#: storage controller, at the slot VMware gives it in a hardware-13 VM (LSI Logic Parallel at 00:10.0,
+#: SAS and PVSCSI behind the first root port, SATA at 02:01.0, NVMe behind the third root port,
+#: IDE on the PIIX4's primary channel).
+BOOT_BUSES: dict[str, dict[str, str]] = {
+    "pvscsi": {"scsi0.virtualDev": "pvscsi", "scsi0.pciSlotNumber": "160", "disk": "scsi0:0"},
+    "lsilogic": {"scsi0.virtualDev": "lsilogic", "scsi0.pciSlotNumber": "16", "disk": "scsi0:0"},
+    "lsisas1068": {"scsi0.virtualDev": "lsisas1068", "scsi0.pciSlotNumber": "160", "disk": "scsi0:0"},
+    "sata": {"sata0.pciSlotNumber": "33", "disk": "sata0:0"},
+    "nvme": {"nvme0.pciSlotNumber": "224", "disk": "nvme0:0"},
+    "ide": {"disk": "ide0:0"},
+}
+
+
+def _storage_lines(bus: str, vmdk_name: str) -> dict[str, str]:
+    settings = dict(BOOT_BUSES[bus])
+    disk = settings.pop("disk")
+    controller = disk.split(":")[0]
+    lines = {} if bus == "ide" else {f"{controller}.present": "TRUE"}
+    lines.update(settings)
+    lines.update({f"{disk}.present": "TRUE", f"{disk}.deviceType": "disk" if bus in ("sata", "nvme", "ide")
+                  else "scsi-hardDisk", f"{disk}.fileName": vmdk_name})
+    return lines
+
+
+def controller_vmx(guest: FullGuest, bus: str) -> Path:
+    """The guest's .vmx with its root disk on *bus* (a key of BOOT_BUSES), beside the VMDK: the same
+    VM as if VMware had been told to put the disk there (written once, atomically)."""
+    if bus not in BOOT_BUSES:
+        raise ImageError(f"unknown boot bus {bus!r} (known: {', '.join(BOOT_BUSES)})")
+    path = guest.directory / f"debian12-{bus}.vmx"
+    if not path.exists():
+        original = guest.vmx.read_text()
+        kept = [line for line in original.splitlines(keepends=True)
+                if not line.startswith(("scsi0.", "scsi0:"))]
+        extra = "".join(f'{k} = "{v}"\n' for k, v in _storage_lines(bus, guest.vmdk.name).items())
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text("".join(kept) + extra)
+        os.replace(tmp, path)
+    return path
 
 
 def vmx_text(config: FullGuestConfig, vmdk_name: str) -> str:

@@ -42,7 +42,8 @@ def storage_modaliases(controllers: Iterable[str], machines: Iterable[str]) -> d
         if kind.ids is None or kind.disk_bus is None:
             raise ImageError(f"full guest controller {name!r} is not a PCI storage controller with disks")
         wanted[f"controller {name}"] = tuple(dict.fromkeys((kind.ids.modalias(), kind.presented_ids().modalias())))
-        wanted[f"{kind.disk_bus} disks"] = catalog.disk_buses[kind.disk_bus].modaliases
+        if catalog.disk_buses[kind.disk_bus].modaliases:  # NVMe namespaces need no driver of their own
+            wanted[f"{kind.disk_bus} disks"] = catalog.disk_buses[kind.disk_bus].modaliases
     for machine in machines:
         for fixed in catalog.machine(machine).fixed:
             ids = catalog.kind(fixed.kind, f"machine {machine}").presented_ids()

@@ -1,7 +1,7 @@
 """Disks on every bus VMware gives a guest (emulation/disks.py, devices.toml [disk_buses.*]).
 
 The capabilities are stock QEMU's real ones (probed), extended where a test needs what
-guestcompat's series adds (the lsi53c1030 device, mptsas1068's x-sas-address): the compiler must
+guestcompat's series adds (the lsi53c1030 device, mptsas1068's x-sas-topology): the compiler must
 follow the binary's capabilities, never its name.
 """
 
@@ -39,7 +39,7 @@ def patched_storage(caps: Capabilities) -> Capabilities:
     """Stock plus the two storage capabilities of guestcompat's series."""
     devices = dict(caps.device_properties)
     devices["lsi53c1030"] = devices["mptsas1068"]
-    devices["mptsas1068"] = devices["mptsas1068"] + ("x-sas-address",)
+    devices["mptsas1068"] = devices["mptsas1068"] + ("x-sas-topology",)
     return dataclasses.replace(caps, device_properties=devices, device_types=caps.device_types + ("lsi53c1030",))
 
 
@@ -131,7 +131,7 @@ def test_lsi_sas_disks_are_expected_only_on_a_build_that_shows_them():
     assert media and all(e.presented is None and "never turns it into a block device" in e.reason for e in media)
     patched = compile_profile(profile, resolve_target(), patched_storage(caps))
     assert all(e.presented == "disk" for e in patched.expectations if e.selector.endswith(".media"))
-    assert any(d.startswith("mptsas1068,") and "x-sas-address=on" in d for d in devices_of(patched.argv))
+    assert any(d.startswith("mptsas1068,") and "x-sas-topology=on" in d for d in devices_of(patched.argv))
     assert "guestcompat.disks=0" not in patched.guest_cmdline
 
 
