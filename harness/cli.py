@@ -412,7 +412,7 @@ def descriptor_import_options(kind: str, disks_help: str):
 
 
 def _import_descriptor(source: Path, name: str | None, output: Path | None, disk_mode: str, disk_dir: Path | None,
-                       disk_format: str, allow_outside_disks: bool, importer) -> None:
+                       disk_format: str, allow_outside_disks: bool, importer, raw: bool = False) -> None:
     from guestcompat.profiles.importers.vmx import DiskPolicy
 
     name = name or f"imported/{source.stem}"
@@ -420,7 +420,13 @@ def _import_descriptor(source: Path, name: str | None, output: Path | None, disk
     policy = DiskPolicy(mode=disk_mode, base_dir=source.parent,
                         disk_dir=disk_dir or output.with_name(output.stem + ".disks"), out_format=disk_format,
                         allow_outside=allow_outside_disks)
-    result = importer(source.read_text(errors="replace"), name, str(source), disks=policy)
+    if raw:   # the importer decodes it (a .vmx names its own .encoding)
+        from guestcompat.profiles.importers.vmx_text import read_vmx_file
+
+        content: str | bytes = read_vmx_file(source)
+    else:
+        content = source.read_text(errors="replace")
+    result = importer(content, name, str(source), disks=policy)
     _write_imported(result, output, source.name)
 
 
@@ -433,7 +439,8 @@ def import_vmx_cmd(vmx_file: Path, name: str | None, output: Path | None, disk_m
     """Import a VMware .vmx into a profile, report what cannot be reproduced, and check it compiles."""
     from guestcompat.profiles.importers.vmx import import_vmx
 
-    _import_descriptor(vmx_file, name, output, disk_mode, disk_dir, disk_format, allow_outside_disks, import_vmx)
+    _import_descriptor(vmx_file, name, output, disk_mode, disk_dir, disk_format, allow_outside_disks, import_vmx,
+                       raw=True)
 
 
 @import_group.command("ovf")

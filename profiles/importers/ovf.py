@@ -158,7 +158,8 @@ def ovf_settings(text: str, source: str) -> tuple[dict[str, str], list[str]]:
 def import_ovf(text: str, name: str, source: str = "<ovf>", disks: DiskPolicy | None = None) -> ImportResult:
     """A profile (TOML-ready) for the VM an OVF descriptor describes."""
     vmx, notes = ovf_settings(text, source)
-    data, more = import_settings(vmx, name, source, disks)
+    inferred: list[str] = []
+    data, more = import_settings(vmx, name, source, disks, inferred=inferred)
     data["description"] = data["description"].replace(f"imported from {Path(source).name}",
                                                       f"imported from OVF {Path(source).name}")
-    return imported(name, data, notes + more, source)
+    return imported(name, data, notes + more, source, inferred=inferred)

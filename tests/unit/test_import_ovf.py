@@ -29,7 +29,7 @@ def test_ovf_and_vmx_of_the_same_vm_give_the_same_profile() -> None:
     assert devices["ethernet0"]["address"] == "0b:00.0" and devices["ethernet0"]["mac"] == "00:50:56:ab:12:34"
     assert devices["ethernet1"]["kind"] == "e1000" and devices["ethernet1"]["address"] == "02:01.0"
     notes = "\n".join(from_ovf.notes)
-    assert "ethernet2: no pciSlotNumber" in notes
+    assert devices["ethernet2"]["address"] == "13:00.0" and devices["ethernet2"]["placement"] == "predicted"
     assert "SATA controller 0 (ResourceType 20, SATA controller): not reproduced" in notes
     assert "CD/DVD drive 1 (ResourceType 15" in notes and "Video card" in notes
     assert from_ovf.data["description"].startswith("imported from OVF web01.ovf")

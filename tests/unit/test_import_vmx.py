@@ -42,15 +42,23 @@ def test_sample_vmx_imports_devices_identity_and_notes():
     assert devices["ethernet1"]["address"] == "02:01.0" and devices["scsi0"]["address"] == "03:00.0"
     assert [d["controller"] for d in profile["disks"]] == ["scsi0"]
     joined = "\n".join(result.notes)
-    assert "ethernet2: no pciSlotNumber" in joined and "sata0" in joined and "web01.vmdk" in joined
+    assert "sata0" in joined and "web01.vmdk" in joined
+    # ethernet2 has no pciSlotNumber: placed where ESXi puts the next PCIe NIC (the next free root port)
+    assert devices["ethernet2"]["address"] == "13:00.0" and devices["ethernet2"]["placement"] == "predicted"
+    assert "placement" not in devices["ethernet0"]
+    assert any("ethernet2" in line and "ens224" in line and "predicted" in line for line in result.inferred)
     assert "vmci" not in joined  # part of vmware/base
 
 
 def test_truncated_or_garbled_vmx_is_a_clear_error():
     with pytest.raises(ProfileError, match="no virtualHW.version"):
         parse_vmx('displayName = "x"\n', "cut.vmx")
-    with pytest.raises(ProfileError, match=r"cut\.vmx: line 2 is not a \.vmx setting"):
-        parse_vmx('virtualHW.version = "13"\nethernet0.present = "TRU', "cut.vmx")
+    # a cut last line is reported and kept as far as it goes, as VMware reads it (vmx_text.py)
+    problems: list[str] = []
+    values = parse_vmx('virtualHW.version = "13"\nethernet0.present = "TRU', "cut.vmx", problems)
+    assert values["ethernet0.present"] == "TRU"
+    assert problems == ["cut.vmx: line 2: ethernet0.present: the value's closing quote is missing; "
+                        "the rest of the line is taken as the value"]
 
 
 def test_efi_vmx_gets_vmware_efi_identity():
