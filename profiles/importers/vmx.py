@@ -292,7 +292,8 @@ def _predict_slots(vmx: dict[str, str], hw: int, notes: list[str], inferred: lis
     if not pending:
         return {}
     guess = guess_product(vmx, hw)
-    product = {"esxi": "ESXi", "desktop": "Workstation/Fusion", "legacy": f"hardware version {hw}"}[guess.product]
+    product = {"esxi": "ESXi", "esxi-acpi": "ESXi 8 ACPI layout", "desktop": "Workstation/Fusion",
+               "legacy": f"hardware version {hw}"}[guess.product]
     if guess.recognised:
         why = f"{product} descriptor ({', '.join(guess.evidence[:3])})"
     else:

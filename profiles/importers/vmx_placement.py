@@ -25,7 +25,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-PRODUCTS = ("esxi", "desktop", "legacy")
+PRODUCTS = ("esxi", "esxi-acpi", "desktop", "legacy")
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Predicted:
 
 @dataclass(frozen=True)
 class ProductGuess:
-    product: str           # esxi | desktop (hardware 7+) | legacy (3-6)
+    product: str           # esxi | esxi-acpi | desktop (hardware 7+) | legacy (3-6)
     evidence: tuple[str, ...]
     recognised: bool
 
@@ -62,6 +62,8 @@ def guess_product(vmx: Mapping[str, str], hardware_version: int) -> ProductGuess
     """Which VMware product wrote the descriptor, from the keys and values only it writes."""
     if hardware_version < 7:
         return ProductGuess("legacy", (f"hardware version {hardware_version}",), True)
+    if vmx.get("chipset.motherboardlayout", "").strip().lower() == "acpi":
+        return ProductGuess("esxi-acpi", ("chipset.motherboardLayout = acpi",), True)
     hints = rules()["product"]
     score = {"esxi": [], "desktop": []}
     for product in ("esxi", "desktop"):
@@ -124,8 +126,6 @@ def predict(pending: list[Pending], used: set[int], hardware_version: int, produ
         if not free:
             continue
         slot = free.pop(0)
-        if pool == "bus0" and slot in pools["bus0"]:
-            pools["bus0"].remove(slot)
         out.append(Predicted(device.prefix, slot, f"{rule['summary'].split(':')[0]}: {why}"))
     return out
 
