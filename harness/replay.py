@@ -302,8 +302,11 @@ def load_sources(paths: tuple[Path, ...]) -> SourceCapture:
 
 def source_fingerprint(facts: Any) -> Fingerprint:
     """The source side of the comparison: only what the capture *read* (inferred ids left out)."""
+    from guestcompat.profiles.importers.redacted import without_redacted
+
     fp = models.fingerprint_from_captures(None, None)
-    tools = dataclasses.replace(fp.tools or GuestTools(runs={}), lspci=facts.read_pci(), dmidecode=facts.dmi)
+    dmi, _redacted = without_redacted(facts.dmi)     # a redacted value is no fact to score
+    tools = dataclasses.replace(fp.tools or GuestTools(runs={}), lspci=facts.read_pci(), dmidecode=dmi)
     lines = (f"Hypervisor detected: {facts.kernel.hypervisor}",) if facts.kernel and facts.kernel.hypervisor else ()
     return dataclasses.replace(fp, tools=tools, hypervisor_lines=lines)
 
