@@ -11,7 +11,7 @@ yields no fact at all.
 Forms (``FORMS``): lspci in all its output modes, lshw ``-businfo``, ``-short`` and its
 class sections, dmidecode (whole, ``-t``, ``-q``, ``-s KEYWORD`` answers), the kernel's DMI
 banner, ``ip link``/``ip a``, ``ls -l /sys/class/net``, kernel log excerpts (with or without
-timestamps), ``hostnamectl``, ``inxi``, systemd's device units, ``/dev/disk/by-path`` and
+timestamps), ``hostnamectl``, ``inxi``, ``hwinfo``, systemd's device units, ``/dev/disk/by-path`` and
 ``uname -a``.  A section no form claims is retried without up to three lines of prose at its
 start (a sentence, a heading, a ``/*`` wrapper) and two at its end.
 """
@@ -24,8 +24,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from guestcompat.errors import ProfileError
-from guestcompat.profiles.importers import (dmesg_text, dmidecode_s_text, dmidecode_text, hostnamectl_text, inxi_text,
-                                            lshw_short_text, lshw_text, netnames_text, units_text)
+from guestcompat.profiles.importers import (dmesg_text, dmidecode_s_text, dmidecode_text, hostnamectl_text, hwinfo_text,
+                                            inxi_text, lshw_short_text, lshw_text, netnames_text, units_text)
 from guestcompat.profiles.importers.facts import FROM_NAME, CaptureFacts, Provenance, merge
 from guestcompat.profiles.importers.lspci_text import _HEADER, _MM, _NUMERIC, detect_form, parse_lspci
 from guestcompat.profiles.importers.paste import Section, join_wrapped, sections
@@ -236,6 +236,8 @@ FORMS: tuple[Form, ...] = (
          units_text.read_bypath, "'pci-0000:03:00.0-scsi-0:0:0:0 -> ../../sda' links"),
     Form("lshw -short", "nics", ("lshw",), lambda t, s: lshw_short_text.looks_like_short(t),
          lshw_short_text.read_short, "'H/W path  Device  Class  Description' rows ('/0/100/15/0  ens160  network …')"),
+    Form("hwinfo", "pci", ("hwinfo",), lambda t, s: hwinfo_text.looks_like_hwinfo(t), hwinfo_text.read_hwinfo,
+         "'24: PCI 300.0: 0200 Ethernet controller' entries with 'SysFS BusID:' and 'Vendor: pci 0x…' lines"),
     Form("uname -a", "kernel", ("uname",), lambda t, s: hostnamectl_text.looks_like_uname(t),
          hostnamectl_text.read_uname, "a 'Linux <host> <release> … x86_64 GNU/Linux' line"),
 )

@@ -118,6 +118,21 @@ def test_an_lspci_tree_pasted_in_markdown_with_backticks_and_backslashes():
                                                                                  "0b:00.0": "vmxnet3"}
 
 
+@pytest.mark.parametrize("name, device, nic", [
+    ("pub.hwinfo-dell-forum.txt", ("03:00.0", 0x14E4, 0x170C, 0x1028, 0x01AF, 0x02, 0x02), ("eth0", "00:19:b9:6e:e2:1e")),
+    ("pub.hwinfo-display-a770.txt", ("03:00.0", 0x8086, 0x56A0, 0x8086, 0x1020, 0x08, 0x03), None),
+])
+def test_hwinfo_pci_entries_carry_lspci_facts(name, device, nic):
+    facts = _read(name)
+    assert [form for _, form in facts.sources] == ["hwinfo"]
+    by_address = {d.address: d for d in facts.pci}
+    d = by_address[device[0]]
+    assert (d.address, d.vendor, d.device, d.subsystem_vendor, d.subsystem_device, d.revision, d.class_id >> 8) == device
+    assert [(n.name, n.mac) for n in facts.nics] == ([nic] if nic else [])
+    notes = "\n".join(import_facts("t", facts).notes)   # a laptop: every function reported, none dropped silently
+    assert f"{device[0]} {device[1]:04x}:{device[2]:04x}" in notes and "no device kind carries these ids" in notes
+
+
 @pytest.mark.parametrize("name", ["pub.dmesg-buslogic-ws.txt", "pub.dmesg-buslogic-quoted.txt"])
 def test_a_kernel_log_without_timestamps_buslogic_on_workstation(name):
     facts = _read(name)
