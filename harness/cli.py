@@ -428,6 +428,8 @@ def _import_descriptor(source: Path, name: str | None, output: Path | None, disk
         content = source.read_text(errors="replace")
     result = importer(content, name, str(source), disks=policy)
     _write_imported(result, output, source.name)
+    for line in result.inferred:   # placements predicted by VMware's first power-on rule
+        out.print(f"  inferred: {line}", markup=False)
 
 
 @import_group.command("vmx")
@@ -466,7 +468,8 @@ def _write_imported(result: ImportResult, output: Path | None, sources: str) -> 
     if not str(output).endswith(f"{name}.toml"):
         raise click.UsageError(f"--output must end with {name}.toml so the profile can be found by its name")
     header = f"# Imported by guestcompat from {sources}. Review before use.\n"
-    listed = "".join(f"# not reproduced: {note}\n" for note in notes)
+    listed = "".join(f"# not reproduced: {note}\n" for note in notes) + \
+        "".join(f"# inferred: {line}\n" for line in result.inferred)
     text = header + listed + result.toml()
     # Validate (load + compile) what is about to be written first: a profile that does not load or
     # compile is never left at --output.
