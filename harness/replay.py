@@ -347,7 +347,11 @@ def replay(source: SourceCapture, target: Any, *, disk_image: Path | None = None
     compiled = compile_profile(profile, target)
     outcome = run_compiled(compiled, timeout=timeout, progress=progress)
     say("comparing with the capture")
-    nics = {n.pci: n.name for n in source.facts.nics if n.pci} if source.facts is not None else {}
+    # a NIC address the capture did not show (lshw -short's tree path read through VMware's layout) is
+    # inferred: listed, not scored
+    guessed = {p.key for p in source.facts.provenance if p.how != "read"} if source.facts is not None else set()
+    nics = ({n.pci: n.name for n in source.facts.nics if n.pci and f"nic {n.name} at {n.pci}" not in guessed}
+            if source.facts is not None else {})
     return ReplayResult(source, text, tuple(imported.notes), outcome,
                         compare(source.fingerprint, outcome.fingerprint, source_nics=nics),
                         time.monotonic() - start, tuple(imported.inferred))
