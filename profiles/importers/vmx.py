@@ -202,7 +202,7 @@ def import_settings(vmx: dict[str, str], name: str, source: str, disks_policy: D
         match = _DEVICE.match(key)
         if not match:
             continue
-        family, index = match[1].lower(), match[2] or "0"
+        family = match[1].lower()
         if family == "svga" and not _truthy(vmx[key]):
             notes.append("svga.present = FALSE: every VMware layout keeps SVGA II at 00:0f.0; the profile does too")
         if not _truthy(vmx[key]):
