@@ -197,11 +197,13 @@ def test_a_redacted_dmidecode_imports_and_names_the_redacted_fields():
 
 
 @pytest.mark.parametrize("text", [
-    " Static hostname: mac-vm\n       Icon name: computer-vm\n  Virtualization: vmware\n    Architecture: arm64\n"
-    " Hardware Vendor: VMware, Inc.\n  Hardware Model: VMware20,1\n",
+    (DATA / "pub.hostnamectl-arm64-ubuntu2404.txt").read_text(),
+    (DATA / "pub.hostnamectl-arm64-fedora36.txt").read_text(),
     "$ uname -a\nLinux ubuntu 5.15.0-56-generic #62-Ubuntu SMP Tue Nov 22 21:24:20 UTC 2022 aarch64 aarch64 aarch64 "
     "GNU/Linux\n",
+    # with an x86-looking lspci listing beside it, the architecture still decides
+    "$ uname -a\nLinux vm 6.1.0 #1 SMP aarch64 GNU/Linux\n$ lspci -nn\n" + (DATA / "esxi65.lspci-nn.txt").read_text(),
 ])
 def test_an_arm64_guest_is_refused_with_what_it_is(text):
-    with pytest.raises(ProfileError, match=r"arm64 guests are not supported \(yet\)"):
+    with pytest.raises(ProfileError, match=r"arm64 guests are not supported \(yet\).*shows architecture"):
         import_facts("t", read_text(text, "arm.txt"))
