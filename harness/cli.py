@@ -436,13 +436,18 @@ def _import_descriptor(source: Path, name: str | None, output: Path | None, disk
 @click.argument("vmx_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @descriptor_import_options(".vmx", "the VMDKs the .vmx names (scsiN:M.fileName): attach them as they are "
                                    "(read-only), convert them with qemu-img, or use blank disks")
+@click.option("--product", type=click.Choice(["esxi", "esxi-acpi", "desktop"]), default=None,
+              help="the VMware product that runs the VM, for devices without pciSlotNumber (placed where that "
+                   "product puts them at first power-on); default: told from the .vmx")
 def import_vmx_cmd(vmx_file: Path, name: str | None, output: Path | None, disk_mode: str, disk_dir: Path | None,
-                   disk_format: str, allow_outside_disks: bool) -> None:
+                   disk_format: str, allow_outside_disks: bool, product: str | None) -> None:
     """Import a VMware .vmx into a profile, report what cannot be reproduced, and check it compiles."""
+    import functools
+
     from guestcompat.profiles.importers.vmx import import_vmx
 
-    _import_descriptor(vmx_file, name, output, disk_mode, disk_dir, disk_format, allow_outside_disks, import_vmx,
-                       raw=True)
+    _import_descriptor(vmx_file, name, output, disk_mode, disk_dir, disk_format, allow_outside_disks,
+                       functools.partial(import_vmx, product=product), raw=True)
 
 
 @import_group.command("ovf")

@@ -44,7 +44,7 @@ from guestcompat.profiles.catalog import load_catalog
 from guestcompat.profiles.importers.result import ImportResult, imported
 from guestcompat.profiles.importers.vmx_devices import other_device, substitute_for
 from guestcompat.profiles.importers.vmx_limits import check_device_limits
-from guestcompat.profiles.importers.vmx_placement import Pending, guess_product, guest_slot, predict
+from guestcompat.profiles.importers.vmx_placement import Pending, ProductGuess, guess_product, guest_slot, predict
 from guestcompat.profiles.importers.vmx_text import read_vmx_text
 
 #: .vmx virtualDev -> catalogue kind (vmxnet2 is "enhanced vmxnet": the same 15ad:0720 function)
@@ -144,17 +144,20 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("true", "yes", "1")
 
 
-def import_vmx(text: str | bytes, name: str, source: str = "<vmx>", disks: DiskPolicy | None = None) -> ImportResult:
-    """The profile reproducing the VM the .vmx describes (bytes: decoded per its ``.encoding``)."""
+def import_vmx(text: str | bytes, name: str, source: str = "<vmx>", disks: DiskPolicy | None = None,
+               product: str | None = None) -> ImportResult:
+    """The profile reproducing the VM the .vmx describes (bytes: decoded per its ``.encoding``);
+    ``product`` (esxi, esxi-acpi, desktop) overrides the product told from the descriptor for
+    devices placed by prediction."""
     problems: list[str] = []
     inferred: list[str] = []
     settings = parse_vmx(text, source, problems)
-    data, notes = import_settings(settings, name, source, disks, inferred=inferred)
+    data, notes = import_settings(settings, name, source, disks, inferred=inferred, product=product)
     return imported(name, data, problems + notes, source, inferred=inferred)
 
 
 def import_settings(vmx: dict[str, str], name: str, source: str, disks_policy: DiskPolicy | None = None,
-                    inferred: list[str] | None = None) -> tuple[dict[str, Any], list[str]]:
+                    inferred: list[str] | None = None, product: str | None = None) -> tuple[dict[str, Any], list[str]]:
     """(TOML-ready profile data, notes) for .vmx-style settings (lower-case keys); the OVF importer
     maps onto this too.  Predicted placements are listed in ``inferred`` (``key: how (why)``)."""
     raw_hw = vmx["virtualhw.version"].strip()
@@ -196,7 +199,7 @@ def import_settings(vmx: dict[str, str], name: str, source: str, disks_policy: D
     devices: list[dict[str, Any]] = []
     disks: list[dict[str, Any]] = []
     _layout_notes(vmx, notes)
-    predicted = _predict_slots(vmx, hw, notes, inferred)
+    predicted = _predict_slots(vmx, hw, notes, inferred, product)
     catalog = load_catalog()
     for key in sorted(vmx):
         match = _DEVICE.match(key)
@@ -264,7 +267,8 @@ def _slot(vmx: dict[str, str], prefix: str) -> int | None:
     return int(raw) if _DECIMAL.fullmatch(raw) else None
 
 
-def _predict_slots(vmx: dict[str, str], hw: int, notes: list[str], inferred: list[str]) -> dict[str, str]:
+def _predict_slots(vmx: dict[str, str], hw: int, notes: list[str], inferred: list[str],
+                   product_override: str | None = None) -> dict[str, str]:
     """Give each present device without a usable ``pciSlotNumber`` the one VMware would (written into
     ``vmx``); {prefix: the rule} of those predicted."""
     pending: list[Pending] = []
@@ -292,6 +296,8 @@ def _predict_slots(vmx: dict[str, str], hw: int, notes: list[str], inferred: lis
     if not pending:
         return {}
     guess = guess_product(vmx, hw)
+    if product_override and hw >= 7:
+        guess = ProductGuess(product_override, ("--product",), True)
     product = {"esxi": "ESXi", "esxi-acpi": "ESXi 8 ACPI layout", "desktop": "Workstation/Fusion",
                "legacy": f"hardware version {hw}"}[guess.product]
     if guess.recognised:

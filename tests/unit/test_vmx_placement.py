@@ -107,3 +107,15 @@ def test_hardware_4_places_everything_on_bus_0():
     devices = {d["name"]: d["address"] for d in import_vmx(text, "imported/h4", "h4.vmx").data["pci"]["devices"]}
     assert devices == {"scsi0": "00:10.0", "ethernet0": "00:11.0", "ethernet1": "00:12.0", "sound": "00:13.0",
                        "usb": "00:07.2"}
+
+
+def test_the_product_can_be_named_when_the_descriptor_tells_wrong():
+    text = _vmx(14, 'ethernet0.present = "TRUE"', 'ethernet0.virtualDev = "e1000"', 'usb.present = "TRUE"',
+                'vmci0.present = "TRUE"')
+    auto = import_vmx(text, "imported/a", "a.vmx")        # usb.present: a Workstation/Fusion hint
+    named = import_vmx(text, "imported/e", "e.vmx", product="esxi")
+    assert {d["name"]: d["address"] for d in auto.data["pci"]["devices"]} == \
+        {"ethernet0": "02:01.0", "usb": "02:00.0"}        # Workstation: usb, then the NIC (ens33)
+    assert {d["name"]: d["address"] for d in named.data["pci"]["devices"]} == \
+        {"ethernet0": "02:02.0", "usb": "02:00.0"}        # ESXi: usb, VMCI (numbered up to hw19), then the NIC
+    assert any("--product" in line for line in named.inferred)
