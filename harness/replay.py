@@ -39,7 +39,7 @@ import tomli_w
 from guestcompat.detection import models
 from guestcompat.detection.fingerprint import Fingerprint
 from guestcompat.detection.netnames import PciLocation, name_at
-from guestcompat.detection.tools import Dmidecode, GuestTools, LspciDevice
+from guestcompat.detection.tools import Dmidecode, GuestTools, LspciDevice, ToolRun
 from guestcompat.errors import ProfileError
 
 _PCI_ADDRESS = re.compile(r"^(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[01][0-9a-f]\.[0-7]\Z", re.IGNORECASE)
@@ -307,6 +307,9 @@ def source_fingerprint(facts: Any) -> Fingerprint:
     fp = models.fingerprint_from_captures(None, None)
     dmi, _redacted = without_redacted(facts.dmi)     # a redacted value is no fact to score
     tools = dataclasses.replace(fp.tools or GuestTools(runs={}), lspci=facts.read_pci(), dmidecode=dmi)
+    if getattr(facts, "detect_virt", None):   # hostnamectl's Virtualization line: systemd-detect-virt's answer
+        tools = dataclasses.replace(tools, runs={**tools.runs, "systemd-detect-virt": ToolRun(0, facts.detect_virt, "")},
+                                    detect_virt=facts.detect_virt)
     lines = (f"Hypervisor detected: {facts.kernel.hypervisor}",) if facts.kernel and facts.kernel.hypervisor else ()
     return dataclasses.replace(fp, tools=tools, hypervisor_lines=lines)
 

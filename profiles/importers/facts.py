@@ -90,6 +90,8 @@ class CaptureFacts:
     disks: tuple[DiskFact, ...] = ()
     #: the guest's architecture as a form shows it (hostnamectl ``Architecture``, inxi, uname -a): x86-64, arm64…
     arch: tuple[str, str] | None = None     # (architecture, where it was read)
+    #: systemd-detect-virt's answer as a form shows it (hostnamectl ``Virtualization: vmware``)
+    detect_virt: str | None = None
 
     @property
     def empty(self) -> bool:
@@ -159,7 +161,8 @@ def merge(readings: list[CaptureFacts], label: str) -> CaptureFacts:
                 old_disk.model or disk.model)
         result = CaptureFacts(result.sources + r.sources, pci, pci_form, inferred, dmi, dmi_form,
                               tuple(nics.values()), kernel, result.provenance + r.provenance,
-                              result.problems + r.problems, tuple(disks.values()), result.arch or r.arch)
+                              result.problems + r.problems, tuple(disks.values()), result.arch or r.arch,
+                              result.detect_virt or r.detect_virt)
     return result
 
 

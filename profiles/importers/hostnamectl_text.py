@@ -10,8 +10,8 @@ hypervisor; since systemd 249/251 it also shows what dmidecode would:
      Hardware Serial / Product UUID           -> serial / UUID, when shown (root)
         Architecture: x86-64                  -> the guest's architecture (arm64 is refused by the importer)
 
-``Virtualization: vmware`` is systemd-detect-virt's answer; it is kept as a
-problem-free provenance line, not as a fact the profile states.  A capture of
+``Virtualization: vmware`` is systemd-detect-virt's answer (hostnamectl asks the
+same code): replay scores it as that tool's answer; the profile does not state it.  A capture of
 this form carries no PCI facts: the importer takes the identity it does carry.
 """
 
@@ -73,7 +73,7 @@ def read_hostnamectl(text: str, label: str) -> CaptureFacts:
     arch = (fields["Architecture"], f"{label} (hostnamectl Architecture)") if "Architecture" in fields else None
     return CaptureFacts(sources=((label, "hostnamectl"),), dmi=Dmidecode(None, tuple(structures)) if structures else None,
                         dmi_form="hostnamectl" if structures else None, provenance=provenance,
-                        problems=tuple(problems), arch=arch)
+                        problems=tuple(problems), arch=arch, detect_virt=fields.get("Virtualization"))
 
 
 def looks_like_uname(text: str) -> int:

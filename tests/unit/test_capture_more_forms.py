@@ -37,6 +37,10 @@ def test_hostnamectl_gives_the_identity_it_carries(name, date):
                                                                             "6.00")
     assert bios.get("date") == date
     assert "pci" not in result.data or result.data["pci"]["devices"] == []   # no PCI facts in this form
+    from guestcompat.harness.replay import source_fingerprint
+
+    source = source_fingerprint(facts)              # replay scores systemd-detect-virt's answer hostnamectl shows
+    assert source.tools.detect_virt == "vmware" and "systemd-detect-virt" in source.tools.runs
 
 
 @pytest.mark.parametrize("name, bios_date, nic", [
