@@ -279,15 +279,12 @@ class SourceCapture:
 def load_sources(paths: tuple[Path, ...]) -> SourceCapture:
     """One capture JSON (the capture script's output), or text files in any form forms.py reads."""
     from guestcompat.detection.capture_script import load_capture_document
-    from guestcompat.profiles.importers.forms import read_files
+    from guestcompat.profiles.importers.forms import read_capture_file, read_files
 
     if not paths:
         raise ProfileError("replay needs a capture: the JSON `gc-capture.sh` printed, or lspci/dmidecode text")
     for path in paths:
-        try:
-            text = path.read_text(errors="replace")
-        except OSError as exc:
-            raise ProfileError(f"{path}: cannot read the capture: {exc.strerror}") from None
+        text = read_capture_file(path)
         if text.lstrip().startswith("{") or "@@GUESTCOMPAT-BEGIN" in text:
             if len(paths) > 1:
                 raise ProfileError(f"{path}: a capture JSON is replayed alone (it already holds lspci and dmidecode)")

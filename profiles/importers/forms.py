@@ -332,14 +332,32 @@ def read_text(text: str, label: str) -> CaptureFacts:
     return facts
 
 
+#: a VM's whole capture (dmidecode, lspci -vvv, a boot's kernel log, …) is well under 1 MiB; a journal
+#: of months is not a capture, and reading it whole would only cost memory
+MAX_CAPTURE_BYTES = 16 * 1024 * 1024
+#: at most this many files in one capture
+MAX_CAPTURE_FILES = 64
+
+
+def read_capture_file(path: Path) -> str:
+    """The text of one capture file, refused past :data:`MAX_CAPTURE_BYTES` without reading more."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CAPTURE_BYTES + 1)
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read the capture: {exc.strerror}") from None
+    if len(data) > MAX_CAPTURE_BYTES:
+        raise ProfileError(f"{path}: larger than {MAX_CAPTURE_BYTES // (1024 * 1024)} MiB: not one VM's capture "
+                           f"(cut the outputs it needs: lspci, dmidecode, the boot's kernel log)")
+    return data.decode("utf-8", errors="replace")
+
+
 def read_files(paths: tuple[Path, ...]) -> CaptureFacts:
     """One VM's facts from text files (each may hold several outputs)."""
+    if len(paths) > MAX_CAPTURE_FILES:
+        raise ProfileError(f"{len(paths)} capture files: one VM's capture is at most {MAX_CAPTURE_FILES} files")
     readings = []
     for path in paths:
-        try:
-            text = path.read_text(errors="replace")
-        except OSError as exc:
-            raise ProfileError(f"{path}: cannot read the capture: {exc.strerror}") from None
-        readings.append(read_text(text, path.name))
+        readings.append(read_text(read_capture_file(path), path.name))
     label = ", ".join(p.name for p in paths)
     return merge(readings, label)

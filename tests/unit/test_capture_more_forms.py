@@ -211,3 +211,17 @@ def test_a_redacted_dmidecode_imports_and_names_the_redacted_fields():
 def test_an_arm64_guest_is_refused_with_what_it_is(text):
     with pytest.raises(ProfileError, match=r"arm64 guests are not supported \(yet\).*shows architecture"):
         import_facts("t", read_text(text, "arm.txt"))
+
+
+def test_a_capture_file_is_bounded(tmp_path):
+    from guestcompat.harness.replay import load_sources
+    from guestcompat.profiles.importers.forms import MAX_CAPTURE_BYTES, read_files
+
+    huge = tmp_path / "journal.txt"
+    huge.write_bytes(b"pci 0000:00:00.0: [8086:7190] type 00 class 0x060000\n" * (MAX_CAPTURE_BYTES // 50 + 1))
+    with pytest.raises(ProfileError, match="journal.txt: larger than 16 MiB: not one VM's capture"):
+        read_files((huge,))
+    with pytest.raises(ProfileError, match="larger than 16 MiB"):
+        load_sources((huge,))
+    with pytest.raises(ProfileError, match="65 capture files"):
+        read_files(tuple(DATA / "pub.by-path-ll.txt" for _ in range(65)))
