@@ -63,7 +63,20 @@ def fidelity_lines(compiled: CompiledMachine) -> list[str]:
             lines.append(f"{status}: {reason}")
             for e in members:
                 lines.append(f"    {e.selector}: wanted {fmt(e.wanted)}, presented {fmt(e.presented)}")
+    predicted = predicted_placements(compiled)
+    if predicted:
+        lines.append("")
+        lines.append("predicted placements (the source assigns them at first power-on: the addresses, slots and NIC "
+                     "names below follow VMware's rule, not a read fact):")
+        lines.extend(f"    {name} at {address}: {basis}" for name, address, basis in predicted)
     return lines
+
+
+def predicted_placements(compiled: CompiledMachine) -> list[tuple[str, str, str]]:
+    """(device, address, rule) of every device the profile places by prediction (``placement = "predicted"``)."""
+    pci = getattr(compiled.profile, "pci", None)
+    return [(d.name, str(d.address), d.placement_basis or "") for d in (pci.devices if pci else ())
+            if d.placement == "predicted"]
 
 
 def blocked_lines(compiled: CompiledMachine) -> list[str]:
@@ -80,6 +93,15 @@ def blocked_lines(compiled: CompiledMachine) -> list[str]:
 
 
 def to_json(compiled: CompiledMachine) -> dict[str, Any]:
+    document = _document(compiled)
+    predicted = predicted_placements(compiled)
+    if predicted:   # only then: documents of profiles without predictions stay as they were
+        document["fidelity"]["predicted_placements"] = [{"device": n, "address": a, "basis": b}
+                                                        for n, a, b in predicted]
+    return document
+
+
+def _document(compiled: CompiledMachine) -> dict[str, Any]:
     return {
         "profile": compiled.profile.name,
         "lineage": list(compiled.profile.lineage),

@@ -416,7 +416,7 @@ def descriptor_import_options(kind: str, disks_help: str):
 
 
 def _import_descriptor(source: Path, name: str | None, output: Path | None, disk_mode: str, disk_dir: Path | None,
-                       disk_format: str, allow_outside_disks: bool, importer) -> None:
+                       disk_format: str, allow_outside_disks: bool, importer, raw: bool = False) -> None:
     from guestcompat.profiles.importers.vmx import DiskPolicy
 
     name = name or f"imported/{source.stem}"
@@ -424,20 +424,34 @@ def _import_descriptor(source: Path, name: str | None, output: Path | None, disk
     policy = DiskPolicy(mode=disk_mode, base_dir=source.parent,
                         disk_dir=disk_dir or output.with_name(output.stem + ".disks"), out_format=disk_format,
                         allow_outside=allow_outside_disks)
-    result = importer(source.read_text(errors="replace"), name, str(source), disks=policy)
+    if raw:   # the importer decodes it (a .vmx names its own .encoding)
+        from guestcompat.profiles.importers.vmx_text import read_vmx_file
+
+        content: str | bytes = read_vmx_file(source)
+    else:
+        content = source.read_text(errors="replace")
+    result = importer(content, name, str(source), disks=policy)
     _write_imported(result, output, source.name)
+    for line in result.inferred:   # placements predicted by VMware's first power-on rule
+        out.print(f"  inferred: {line}", markup=False)
 
 
 @import_group.command("vmx")
 @click.argument("vmx_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @descriptor_import_options(".vmx", "the VMDKs the .vmx names (scsiN:M.fileName): attach them as they are "
                                    "(read-only), convert them with qemu-img, or use blank disks")
+@click.option("--product", type=click.Choice(["esxi", "esxi-acpi", "desktop"]), default=None,
+              help="the VMware product that runs the VM, for devices without pciSlotNumber (placed where that "
+                   "product puts them at first power-on); default: told from the .vmx")
 def import_vmx_cmd(vmx_file: Path, name: str | None, output: Path | None, disk_mode: str, disk_dir: Path | None,
-                   disk_format: str, allow_outside_disks: bool) -> None:
+                   disk_format: str, allow_outside_disks: bool, product: str | None) -> None:
     """Import a VMware .vmx into a profile, report what cannot be reproduced, and check it compiles."""
+    import functools
+
     from guestcompat.profiles.importers.vmx import import_vmx
 
-    _import_descriptor(vmx_file, name, output, disk_mode, disk_dir, disk_format, allow_outside_disks, import_vmx)
+    _import_descriptor(vmx_file, name, output, disk_mode, disk_dir, disk_format, allow_outside_disks,
+                       functools.partial(import_vmx, product=product), raw=True)
 
 
 @import_group.command("ovf")
@@ -463,7 +477,8 @@ def _write_imported(result: ImportResult, output: Path | None, sources: str) -> 
     if not str(output).endswith(f"{name}.toml"):
         raise click.UsageError(f"--output must end with {name}.toml so the profile can be found by its name")
     header = f"# Imported by guestcompat from {sources}. Review before use.\n"
-    listed = "".join(f"# not reproduced: {note}\n" for note in notes)
+    listed = "".join(f"# not reproduced: {note}\n" for note in notes) + \
+        "".join(f"# inferred: {line}\n" for line in result.inferred)
     text = header + listed + result.toml()
     # Validate (load + compile) what is about to be written first: a profile that does not load or
     # compile is never left at --output.

@@ -26,6 +26,7 @@ from guestcompat.harness.run import RunOutcome, _judge, new_nonce, refuse_blocke
 from guestcompat.images.build import GuestImage
 from guestcompat.profiles.importers.vmdk import descriptor_extents
 from guestcompat.profiles.importers.vmx import import_vmx, package_file, parse_vmx
+from guestcompat.profiles.importers.vmx_text import read_vmx_file
 from guestcompat.profiles.model import Profile
 
 Progress = Callable[[str], None]
@@ -36,7 +37,7 @@ DEFAULT_TIMEOUT = 300.0
 
 def imported_profile(vmx: Path) -> tuple[Profile, str, Path]:
     """(profile imported from *vmx*, name of the disk that holds its VMDK, the VMDK's path)."""
-    text = vmx.read_text(errors="replace")
+    text = read_vmx_file(vmx)
     name = f"imported/{vmx.stem}"
     result = import_vmx(text, name, str(vmx))
     values = parse_vmx(text, str(vmx))

@@ -39,7 +39,7 @@ import tomli_w
 from guestcompat.detection import models
 from guestcompat.detection.fingerprint import Fingerprint
 from guestcompat.detection.netnames import PciLocation, name_at
-from guestcompat.detection.tools import Dmidecode, GuestTools, LspciDevice
+from guestcompat.detection.tools import Dmidecode, GuestTools, LspciDevice, ToolRun
 from guestcompat.errors import ProfileError
 
 _PCI_ADDRESS = re.compile(r"^(?:[0-9a-f]{4}:)?[0-9a-f]{2}:[01][0-9a-f]\.[0-7]\Z", re.IGNORECASE)
@@ -279,15 +279,12 @@ class SourceCapture:
 def load_sources(paths: tuple[Path, ...]) -> SourceCapture:
     """One capture JSON (the capture script's output), or text files in any form forms.py reads."""
     from guestcompat.detection.capture_script import load_capture_document
-    from guestcompat.profiles.importers.forms import read_files
+    from guestcompat.profiles.importers.forms import read_capture_file, read_files
 
     if not paths:
         raise ProfileError("replay needs a capture: the JSON `gc-capture.sh` printed, or lspci/dmidecode text")
     for path in paths:
-        try:
-            text = path.read_text(errors="replace")
-        except OSError as exc:
-            raise ProfileError(f"{path}: cannot read the capture: {exc.strerror}") from None
+        text = read_capture_file(path)
         if text.lstrip().startswith("{") or "@@GUESTCOMPAT-BEGIN" in text:
             if len(paths) > 1:
                 raise ProfileError(f"{path}: a capture JSON is replayed alone (it already holds lspci and dmidecode)")
@@ -302,8 +299,14 @@ def load_sources(paths: tuple[Path, ...]) -> SourceCapture:
 
 def source_fingerprint(facts: Any) -> Fingerprint:
     """The source side of the comparison: only what the capture *read* (inferred ids left out)."""
+    from guestcompat.profiles.importers.redacted import without_redacted
+
     fp = models.fingerprint_from_captures(None, None)
-    tools = dataclasses.replace(fp.tools or GuestTools(runs={}), lspci=facts.read_pci(), dmidecode=facts.dmi)
+    dmi, _redacted = without_redacted(facts.dmi)     # a redacted value is no fact to score
+    tools = dataclasses.replace(fp.tools or GuestTools(runs={}), lspci=facts.read_pci(), dmidecode=dmi)
+    if getattr(facts, "detect_virt", None):   # hostnamectl's Virtualization line: systemd-detect-virt's answer
+        tools = dataclasses.replace(tools, runs={**tools.runs, "systemd-detect-virt": ToolRun(0, facts.detect_virt, "")},
+                                    detect_virt=facts.detect_virt)
     lines = (f"Hypervisor detected: {facts.kernel.hypervisor}",) if facts.kernel and facts.kernel.hypervisor else ()
     return dataclasses.replace(fp, tools=tools, hypervisor_lines=lines)
 
@@ -344,7 +347,11 @@ def replay(source: SourceCapture, target: Any, *, disk_image: Path | None = None
     compiled = compile_profile(profile, target)
     outcome = run_compiled(compiled, timeout=timeout, progress=progress)
     say("comparing with the capture")
-    nics = {n.pci: n.name for n in source.facts.nics if n.pci} if source.facts is not None else {}
+    # a NIC address the capture did not show (lshw -short's tree path read through VMware's layout) is
+    # inferred: listed, not scored
+    guessed = {p.key for p in source.facts.provenance if p.how != "read"} if source.facts is not None else set()
+    nics = ({n.pci: n.name for n in source.facts.nics if n.pci and f"nic {n.name} at {n.pci}" not in guessed}
+            if source.facts is not None else {})
     return ReplayResult(source, text, tuple(imported.notes), outcome,
                         compare(source.fingerprint, outcome.fingerprint, source_nics=nics),
                         time.monotonic() - start, tuple(imported.inferred))

@@ -278,6 +278,17 @@ class Device(Frozen):
     physical_slot: Annotated[int, Field(ge=0, le=8191)] | None = None
     mac: Mac | None = None
     substitute: Substitute | None = None
+    placement: Literal["read", "predicted"] | None = Field(
+        default=None, description="how the address is known: read from the source (the default), or predicted "
+                                  "by VMware's first power-on rule for a descriptor without pciSlotNumber "
+                                  "(profiles/catalog/vmware-placement.toml); a predicted one is reported apart")
+    placement_basis: Reason | None = Field(default=None, description="the rule a predicted placement follows")
+
+    @model_validator(mode="after")
+    def _basis_with_prediction(self) -> "Device":
+        if (self.placement == "predicted") != (self.placement_basis is not None):
+            raise ValueError("placement = \"predicted\" and placement_basis go together")
+        return self
 
 
 class DiskLimits(Frozen):

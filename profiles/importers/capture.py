@@ -19,6 +19,7 @@ hardware version, disks, MAC addresses).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import uuid as uuidlib
@@ -30,7 +31,11 @@ from guestcompat.errors import ProfileError
 from guestcompat.profiles.importers.facts import (DEFAULTED, FROM_HARDWARE, FROM_NAME, READ, CaptureFacts,
                                                   Provenance, merge)
 from guestcompat.profiles.catalog import Catalog, load_catalog
+from guestcompat.profiles.importers.redacted import without_redacted
 from guestcompat.profiles.importers.result import ImportResult, imported
+
+#: architectures the importer refuses (names hostnamectl, uname and inxi print)
+ARM64 = ("arm64", "aarch64", "armv8", "arm")
 from guestcompat.profiles.loader import load
 
 #: PCI classes the VMware base layout already holds (host/ISA/IDE/other bridges, chipset functions)
@@ -63,8 +68,17 @@ def import_facts(name: str, facts: CaptureFacts, *, label: str | None = None,
     result's ``inferred`` lists every fact not read from the capture (facts.Provenance.line)."""
     if facts.empty:
         raise ProfileError(f"{name}: the capture holds no fact this tool reads")
+    if facts.arch and facts.arch[0].lower() in ARM64:
+        raise ProfileError(f"{name}: arm64 guests are not supported (yet): {facts.arch[1]} shows architecture "
+                           f"{facts.arch[0]} (VMware Fusion on Apple silicon); guestcompat reproduces x86_64 "
+                           f"VMware machines")
+    dmi, redacted = without_redacted(facts.dmi)
+    if redacted:
+        facts = dataclasses.replace(facts, dmi=dmi)
     foreign = _one_hypervisor(facts, name)
     notes: list[str] = list(facts.problems) + ([foreign] if foreign else [])
+    if redacted:
+        notes.append(f"redacted in the capture, read as unknown: {', '.join(redacted)}")
     provenance: list[Provenance] = [p for p in facts.provenance if p.how != READ]
     profile: dict[str, Any] = {"description": f"imported from a capture ({label or name})"}
     if facts.pci:
@@ -77,6 +91,7 @@ def import_facts(name: str, facts: CaptureFacts, *, label: str | None = None,
         provenance.append(Provenance("extends = vmware/base", FROM_HARDWARE,
                                      "no PCI listing; every VMware virtual hardware since version 7 has this layout"))
     _nics(facts, profile, notes, provenance)
+    _disks(facts, profile, notes)
     if facts.dmi and facts.dmi.structures:
         _identity(facts.dmi, profile, notes, provenance)
     else:
@@ -85,8 +100,9 @@ def import_facts(name: str, facts: CaptureFacts, *, label: str | None = None,
     if foreign is None:
         _vmware_serial(facts, profile, notes, provenance)
     notes.append("platform.hardware_version: a capture does not show it; state it if you know it")
-    notes.append("disks and MAC addresses are not in these captures; add them from the VM's settings"
-                 if not any(n.mac for n in facts.nics) else "disks are not in these captures; add them from the VM's settings")
+    if not facts.disks:
+        notes.append("disks and MAC addresses are not in these captures; add them from the VM's settings"
+                     if not any(n.mac for n in facts.nics) else "disks are not in these captures; add them from the VM's settings")
     return imported(name, profile, notes, source, inferred=[p.line() for p in provenance])
 
 
@@ -300,6 +316,33 @@ def _cpu(facts: CaptureFacts, profile: dict[str, Any], provenance: list[Provenan
 
 def is_vmware(facts: CaptureFacts) -> bool:
     return "VMware" in hypervisors(facts).values()
+
+
+def _disks(facts: CaptureFacts, profile: dict[str, Any], notes: list[str]) -> None:
+    """A disk the capture places on a SCSI controller the profile holds becomes a disk on it (target =
+    unit); every other one is named in the notes with where it hangs, never dropped silently."""
+    if not facts.disks:
+        return
+    catalog = load_catalog()
+    at = {d["address"]: d for d in profile.get("pci", {}).get("devices", [])}
+    placed: list[dict[str, Any]] = []
+    for disk in sorted(facts.disks, key=lambda d: d.name):
+        controller = at.get(disk.pci or "")
+        kind = catalog.kinds.get(controller["kind"]) if controller else None
+        target = re.fullmatch(r"\d+[:.](\d+)[:.](\d+)[:.](\d+)", disk.target or "")
+        where = f"{disk.pci or '?'} ({disk.bus or 'bus?'} {disk.target or ''})".rstrip()
+        if (controller and kind and kind.disk_bus == "scsi" and disk.bus == "scsi" and target
+                and int(target[2]) <= 15 and not disk.name.startswith("sr") and "substitute" not in controller):
+            placed.append({"name": f"{disk.name}", "controller": controller["name"], "unit": int(target[2])})
+        else:
+            why = ("its controller is not in the capture" if controller is None else
+                   f"{controller['kind']} is not a SCSI controller this profile reproduces" if kind is None or
+                   kind.disk_bus != "scsi" or "substitute" in controller else "not a SCSI disk")
+            notes.append(f"disk {disk.name} on {where}: {why}; not reproduced")
+    if placed:
+        profile["disks"] = placed
+        notes.append(f"disks placed from the capture ({', '.join(d['name'] for d in placed)}): blank, of the default "
+                     f"size (the capture shows where a disk is, not what is on it)")
 
 
 def _vmware_serial(facts: CaptureFacts, profile: dict[str, Any], notes: list[str],

@@ -53,6 +53,18 @@ class NicFact:
 
 
 @dataclass(frozen=True)
+class DiskFact:
+    """A disk the source guest named with the controller it hangs on (``/dev/disk/by-path``, systemd
+    device units, lshw -short): where the disk is, not what is on it."""
+
+    name: str                       # sda, sr0, nvme0n1
+    pci: str | None = None          # BB:DD.F of the controller
+    bus: str | None = None          # scsi, ata, nvme, usb
+    target: str | None = None       # scsi H:C:T:L / ata port / nvme namespace, as shown
+    model: str | None = None
+
+
+@dataclass(frozen=True)
 class KernelFacts:
     """What the source kernel logged that a profile or a detector cares about."""
 
@@ -75,10 +87,16 @@ class CaptureFacts:
     kernel: KernelFacts | None = None
     provenance: tuple[Provenance, ...] = ()
     problems: tuple[str, ...] = ()
+    disks: tuple[DiskFact, ...] = ()
+    #: the guest's architecture as a form shows it (hostnamectl ``Architecture``, inxi, uname -a): x86-64, arm64…
+    arch: tuple[str, str] | None = None     # (architecture, where it was read)
+    #: systemd-detect-virt's answer as a form shows it (hostnamectl ``Virtualization: vmware``)
+    detect_virt: str | None = None
 
     @property
     def empty(self) -> bool:
-        return not (self.pci or (self.dmi and self.dmi.structures) or self.nics or self.kernel)
+        return not (self.pci or (self.dmi and self.dmi.structures) or self.nics or self.kernel or self.disks
+                    or self.arch)
 
     def read_pci(self) -> tuple[LspciDevice, ...]:
         """The PCI functions with inferred ids blanked: what replay may score."""
@@ -135,9 +153,16 @@ def merge(readings: list[CaptureFacts], label: str) -> CaptureFacts:
             else:   # dmidecode -t 0 and -t 1 of one VM, or a dmidecode and a banner: per type, the fuller one
                 dmi = _union(dmi, r.dmi)
                 dmi_form = f"{dmi_form} + {r.dmi_form}" if dmi_form != r.dmi_form else dmi_form
+        disks = {d.name: d for d in result.disks}
+        for disk in r.disks:
+            old_disk = disks.get(disk.name)
+            disks[disk.name] = disk if old_disk is None else DiskFact(
+                disk.name, old_disk.pci or disk.pci, old_disk.bus or disk.bus, old_disk.target or disk.target,
+                old_disk.model or disk.model)
         result = CaptureFacts(result.sources + r.sources, pci, pci_form, inferred, dmi, dmi_form,
                               tuple(nics.values()), kernel, result.provenance + r.provenance,
-                              result.problems + r.problems)
+                              result.problems + r.problems, tuple(disks.values()), result.arch or r.arch,
+                              result.detect_virt or r.detect_virt)
     return result
 
 
@@ -147,7 +172,10 @@ def _union(a: Dmidecode, b: Dmidecode) -> Dmidecode:
         for number in dict.fromkeys(st.type for st in dmi.structures):
             mine = dmi.of_type(number)
             have = groups.get(number)
-            if have is None or sum(len(st.fields) for st in mine) > sum(len(st.fields) for st in have):
+            if have is not None and len(have) == 1 and len(mine) == 1:
+                # one structure each (dmidecode -s answers, a banner and hostnamectl): the fields of both
+                groups[number] = (replace(have[0], fields={**mine[0].fields, **have[0].fields}),)
+            elif have is None or sum(len(st.fields) for st in mine) > sum(len(st.fields) for st in have):
                 groups[number] = mine
     return Dmidecode(a.smbios_version or b.smbios_version, tuple(st for g in groups.values() for st in g))
 

@@ -8,20 +8,24 @@ accepted and the closest one; readers report what they could not read (each
 problem names the file and the line) instead of failing, except when a file
 yields no fact at all.
 
-Forms (``FORMS``): lspci in all its output modes, lshw ``-businfo`` and its
-class sections, dmidecode (whole, ``-t``, ``-q``), the kernel's DMI banner,
-``ip link``/``ip a``, ``ls -l /sys/class/net`` and kernel log excerpts.
+Forms (``FORMS``): lspci in all its output modes, lshw ``-businfo``, ``-short`` and its
+class sections, dmidecode (whole, ``-t``, ``-q``, ``-s KEYWORD`` answers), the kernel's DMI
+banner, ``ip link``/``ip a``, ``ls -l /sys/class/net``, kernel log excerpts (with or without
+timestamps), ``hostnamectl``, ``inxi``, ``hwinfo``, systemd's device units, ``/dev/disk/by-path`` and
+``uname -a``.  A section no form claims is retried without up to three lines of prose at its
+start (a sentence, a heading, a ``/*`` wrapper) and two at its end.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from guestcompat.errors import ProfileError
-from guestcompat.profiles.importers import dmesg_text, dmidecode_text, lshw_text, netnames_text
+from guestcompat.profiles.importers import (dmesg_text, dmidecode_s_text, dmidecode_text, hostnamectl_text, hwinfo_text,
+                                            inxi_text, lshw_short_text, lshw_text, netnames_text, units_text)
 from guestcompat.profiles.importers.facts import FROM_NAME, CaptureFacts, Provenance, merge
 from guestcompat.profiles.importers.lspci_text import _HEADER, _MM, _NUMERIC, detect_form, parse_lspci
 from guestcompat.profiles.importers.paste import Section, join_wrapped, sections
@@ -39,6 +43,8 @@ class Form:
     sniff: Callable[[str, Section], int]
     read: Callable[[str, str], CaptureFacts]
     needs: str                     # what a text of this form shows (for the "closest form" message)
+    #: a reader that needs the section itself (the command shown before it), instead of ``read``
+    read_section: Callable[[Section, str], CaptureFacts] | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -56,6 +62,10 @@ def _sniff_lspci(text: str, section: Section) -> int:
                     or _NUMERIC.match(ln.strip()))
         if heads >= 2:
             return 55                           # a leading line of chatter before the listing
+        tree = [ln.strip() for ln in lines if re.match(r"^(?:-\[[0-9a-f]{4}:[0-9a-f]{2}\]-|[+\\]-[0-9a-f]{2}\.[0-7])",
+                                                       ln.strip())]
+        if len(tree) >= 3 and any(t.startswith("-[") for t in tree):
+            return 60                           # an lspci -t tree after a few lines of prose
         led = [ln.strip() for ln in lines if _LEAD_ADDR.match(ln.strip())]
         shaped = [ln for ln in led if re.search(r'[\["]|\w: ', ln[8:])]
         if len(shaped) >= 2:
@@ -112,7 +122,7 @@ def _tree_continues(previous: str, line: str) -> bool:
 def _read_lspci(text: str, label: str) -> CaptureFacts:
     lines = [ln for ln in text.splitlines()]
     start = next((i for i, ln in enumerate(lines) if detect_form(ln) != "unknown" or _LEAD_ADDR.match(ln.strip())
-                  or ln.strip().startswith("Slot:")), 0)
+                  or ln.strip().startswith("Slot:") or re.match(r"^-\[[0-9a-f]{4}:[0-9a-f]{2}\]-", ln.strip())), 0)
     problems: list[str] = []
     if any(ln.strip() and not ln.startswith("#") for ln in lines[:start]):
         problems.append(f"{label}: lines 1-{start} before the listing skipped")
@@ -212,6 +222,24 @@ FORMS: tuple[Form, ...] = (
          netnames_text.read_sysfs, "'ens192 -> ../../devices/pci0000:00/…/net/ens192' links"),
     Form("dmesg", "kernel", ("dmesg", "journalctl", "grep"), _sniff_dmesg, dmesg_text.read_dmesg,
          "kernel lines ('Hypervisor detected:', 'DMI:', 'pci 0000:…: [vvvv:dddd]')"),
+    Form("dmidecode -s", "identity", ("dmidecode",), dmidecode_s_text.sniff, lambda t, label: CaptureFacts(),
+         "a 'dmidecode -s KEYWORD' command line and its one-line answer",
+         read_section=lambda part, label: dmidecode_s_text.read_answer(dmidecode_s_text.keyword_of(part) or "",
+                                                                         part.text, label)),
+    Form("hostnamectl", "identity", ("hostnamectl",), lambda t, s: hostnamectl_text.looks_like_hostnamectl(t),
+         hostnamectl_text.read_hostnamectl, "'Hardware Vendor:', 'Hardware Model:', 'Firmware Version:' lines"),
+    Form("inxi", "identity", ("inxi",), lambda t, s: inxi_text.looks_like_inxi(t), inxi_text.read_inxi,
+         "'Machine:', 'System:', 'Network:' sections of key: value pairs"),
+    Form("systemctl device units", "nics", ("systemctl",), lambda t, s: units_text.looks_like_units(t),
+         units_text.read_units, "'sys-devices-pci0000:00-…-net-ens160.device loaded active plugged' lines"),
+    Form("ls -l /dev/disk/by-path", "disks", ("ls", "ll", "tree"), lambda t, s: units_text.looks_like_bypath(t),
+         units_text.read_bypath, "'pci-0000:03:00.0-scsi-0:0:0:0 -> ../../sda' links"),
+    Form("lshw -short", "nics", ("lshw",), lambda t, s: lshw_short_text.looks_like_short(t),
+         lshw_short_text.read_short, "'H/W path  Device  Class  Description' rows ('/0/100/15/0  ens160  network …')"),
+    Form("hwinfo", "pci", ("hwinfo",), lambda t, s: hwinfo_text.looks_like_hwinfo(t), hwinfo_text.read_hwinfo,
+         "'24: PCI 300.0: 0200 Ethernet controller' entries with 'SysFS BusID:' and 'Vendor: pci 0x…' lines"),
+    Form("uname -a", "kernel", ("uname",), lambda t, s: hostnamectl_text.looks_like_uname(t),
+         hostnamectl_text.read_uname, "a 'Linux <host> <release> … x86_64 GNU/Linux' line"),
 )
 
 
@@ -237,6 +265,31 @@ def identify(section: Section) -> tuple[Form | None, list[tuple[int, Form]]]:
     return (best[1] if best[0] >= THRESHOLD else None), scored
 
 
+def _without_prose(part: Section) -> tuple[Section, Form, int] | None:
+    """The section with up to three lines of prose dropped from its start (a sentence, a heading, a
+    ``/*`` wrapper) and two from its end, when that lets a form read it."""
+    lines = part.text.splitlines()
+    for head in range(0, min(3, len(lines) - 1) + 1):
+        for tail in range(0, min(2, len(lines) - head - 1) + 1):
+            if head == tail == 0:
+                continue
+            body = lines[head:len(lines) - tail]
+            if not body or any(_looks_like_output(ln) for ln in lines[:head] + lines[len(lines) - tail:]):
+                continue
+            trimmed = Section("\n".join(body) + "\n", part.first_line + head, part.command, part.kernel_log)
+            form, _ = identify(trimmed)
+            if form is not None:
+                return trimmed, form, head + tail
+    return None
+
+
+def _looks_like_output(line: str) -> bool:
+    """A line a tool prints (an address, a key: value field, a table row), never prose to drop."""
+    stripped = line.strip()
+    return bool(_LEAD_ADDR.match(stripped) or re.match(r"^[\w /()-]{2,30}: \S", stripped)
+                or re.match(r"^(?:Handle 0x|/0/|sys-devices-|pci-0000:)", stripped))
+
+
 def read_text(text: str, label: str) -> CaptureFacts:
     """Every fact one file holds (one or several commands' outputs)."""
     parts = sections(text)
@@ -248,12 +301,19 @@ def read_text(text: str, label: str) -> CaptureFacts:
     for part in parts:
         where = label if len(parts) == 1 else f"{label} line {part.first_line}"
         form, scored = identify(part)
+        prose: tuple[str, ...] = ()
+        if form is None:
+            trimmed = _without_prose(part)
+            if trimmed is not None:
+                part, form, dropped = trimmed
+                prose = (f"{where}: {dropped} line(s) of prose before or after the output skipped",)
         if form is None:
             if closest is None or scored[0][0] > closest[0]:
                 closest = (scored[0][0], scored[0][1], part)
             skipped.append(where)
             continue
-        readings.append(form.read(part.text, where))
+        reading = form.read_section(part, where) if form.read_section else form.read(part.text, where)
+        readings.append(replace(reading, problems=prose + reading.problems) if prose else reading)
     readings = [r for r in readings if not r.empty] or readings
     if not readings or all(r.empty for r in readings):
         hint = ""
@@ -272,14 +332,32 @@ def read_text(text: str, label: str) -> CaptureFacts:
     return facts
 
 
+#: a VM's whole capture (dmidecode, lspci -vvv, a boot's kernel log, …) is well under 1 MiB; a journal
+#: of months is not a capture, and reading it whole would only cost memory
+MAX_CAPTURE_BYTES = 16 * 1024 * 1024
+#: at most this many files in one capture
+MAX_CAPTURE_FILES = 64
+
+
+def read_capture_file(path: Path) -> str:
+    """The text of one capture file, refused past :data:`MAX_CAPTURE_BYTES` without reading more."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CAPTURE_BYTES + 1)
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read the capture: {exc.strerror}") from None
+    if len(data) > MAX_CAPTURE_BYTES:
+        raise ProfileError(f"{path}: larger than {MAX_CAPTURE_BYTES // (1024 * 1024)} MiB: not one VM's capture "
+                           f"(cut the outputs it needs: lspci, dmidecode, the boot's kernel log)")
+    return data.decode("utf-8", errors="replace")
+
+
 def read_files(paths: tuple[Path, ...]) -> CaptureFacts:
     """One VM's facts from text files (each may hold several outputs)."""
+    if len(paths) > MAX_CAPTURE_FILES:
+        raise ProfileError(f"{len(paths)} capture files: one VM's capture is at most {MAX_CAPTURE_FILES} files")
     readings = []
     for path in paths:
-        try:
-            text = path.read_text(errors="replace")
-        except OSError as exc:
-            raise ProfileError(f"{path}: cannot read the capture: {exc.strerror}") from None
-        readings.append(read_text(text, path.name))
+        readings.append(read_text(read_capture_file(path), path.name))
     label = ", ".join(p.name for p in paths)
     return merge(readings, label)

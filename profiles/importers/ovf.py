@@ -20,8 +20,11 @@ disks stay in one place:
   section (``firmware``, ``uuid.bios``, ``ethernet0.pciSlotNumber``…) → the
   same .vmx key.
 
-Other ResourceTypes (CD-ROM, floppy, USB, sound, IDE/SATA controllers,
-video) are reported as not reproduced.  The XML is parsed with
+* ResourceType 20 (SATA, or NVMe by its ``vmware.nvme.controller``
+  subtype) → ``sataN`` / ``nvmeN``; 5 (IDE) → the PIIX4's channel ``ideN``;
+  15/16 (CD/DVD) → a CD-ROM drive on its Parent, like a disk.
+
+Other ResourceTypes (floppy, USB, sound, video) are reported as not reproduced.  The XML is parsed with
 ``xml.etree``; a document with a DTD or entities is refused (no OVF has
 one), a malformed one names the file, line and column.
 """
@@ -120,6 +123,18 @@ def ovf_settings(text: str, source: str) -> tuple[dict[str, str], list[str]]:
             vmx[f"{prefix}.virtualdev"] = SCSI_SUBTYPES.get(subtype, subtype)
             if slot:
                 vmx[f"{prefix}.pcislotnumber"] = slot
+        elif rtype == "20":   # SATA (vmware.sata.ahci) or, by its subtype, NVMe (vmware.nvme.controller)
+            subtype = (_text(item, "ResourceSubType") or "").lower()
+            family = "nvme" if "nvme" in subtype else "sata"
+            prefix = f"{family}{_text(item, 'Address') or '0'}"
+            controllers[_text(item, "InstanceID") or ""] = prefix
+            vmx[f"{prefix}.present"] = "TRUE"
+            if slot:
+                vmx[f"{prefix}.pcislotnumber"] = slot
+        elif rtype == "5":    # the PIIX4's IDE channel Address (0 primary, 1 secondary)
+            controllers[_text(item, "InstanceID") or ""] = f"ide{_text(item, 'Address') or '0'}"
+        elif rtype in ("15", "16"):
+            continue          # CD/DVD drives: below, on their controller
         elif rtype == "10":
             prefix = f"ethernet{nics}"
             nics += 1
@@ -134,15 +149,20 @@ def ovf_settings(text: str, source: str) -> tuple[dict[str, str], list[str]]:
             notes.append(f"{label} (ResourceType {rtype}, {_RESOURCE_NAMES.get(rtype or '', 'unknown')}): "
                          f"not reproduced by this importer")
     for item in items:   # disks after controllers: an Item's Parent may come later in the document
-        if _text(item, "ResourceType") != "17":
+        rtype = _text(item, "ResourceType")
+        if rtype not in ("15", "16", "17"):
             continue
-        label = _text(item, "ElementName") or "disk"
+        label = _text(item, "ElementName") or ("disk" if rtype == "17" else "CD/DVD drive")
         prefix = controllers.get(_text(item, "Parent") or "")
         if prefix is None:
-            notes.append(f"{label}: its Parent {_text(item, 'Parent')!r} is not a SCSI controller: not reproduced")
+            notes.append(f"{label}: its Parent {_text(item, 'Parent')!r} is not a storage controller of this "
+                         f"descriptor: not reproduced")
             continue
         unit = _text(item, "AddressOnParent") or "0"
         vmx[f"{prefix}:{unit}.present"] = "TRUE"
+        if rtype != "17":
+            vmx[f"{prefix}:{unit}.devicetype"] = "cdrom-image"
+            continue
         resource = _text(item, "HostResource") or ""
         disk_id = resource.rsplit("/", 1)[-1]
         if disk_files.get(disk_id):
@@ -158,7 +178,8 @@ def ovf_settings(text: str, source: str) -> tuple[dict[str, str], list[str]]:
 def import_ovf(text: str, name: str, source: str = "<ovf>", disks: DiskPolicy | None = None) -> ImportResult:
     """A profile (TOML-ready) for the VM an OVF descriptor describes."""
     vmx, notes = ovf_settings(text, source)
-    data, more = import_settings(vmx, name, source, disks)
+    inferred: list[str] = []
+    data, more = import_settings(vmx, name, source, disks, inferred=inferred)
     data["description"] = data["description"].replace(f"imported from {Path(source).name}",
                                                       f"imported from OVF {Path(source).name}")
-    return imported(name, data, notes + more, source)
+    return imported(name, data, notes + more, source, inferred=inferred)

@@ -20,12 +20,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 #: commands whose output we read; a prompt line naming one starts a new section
-TOOLS = ("lspci", "dmidecode", "lshw", "ip", "ls", "dmesg", "journalctl", "cat", "grep", "ifconfig")
+TOOLS = ("lspci", "dmidecode", "lshw", "ip", "ls", "ll", "dmesg", "journalctl", "cat", "grep", "ifconfig",
+         "hostnamectl", "systemctl", "inxi", "hwinfo", "tree")
+#: a command alone on a line, without a prompt (``lspci -vvv`` pasted above its output)
+_BARE_COMMAND = re.compile(
+    r"^(?:sudo\s+)?(?:\./|/\S*/)?(?P<cmd>(?:lspci|dmidecode|lshw|hostnamectl|systemctl|inxi|hwinfo|dmesg|journalctl)"
+    r"(?:\s+(?:-[\w-]+(?:=\S+)?|[\w./*:-]+))*)\s*$")
 _PROMPT = re.compile(
     r"^(?:(?:\[[^\]\n]{1,60}\]|[\w.@:~/-]{1,60})\s?)?[$#%>]\s*(?:sudo\s+(?:-\S+\s+)*)?"
     rf"(?P<cmd>(?:/\S*/)?(?:{'|'.join(TOOLS)})\b.*)$")
 #: a user prompt (``$ uname -a``, ``me@web01:~$ …``, ``[root@web01 ~]# …``) running any other command
-_ANY_PROMPT = re.compile(r"^(?:\$|[\w.-]+@[\w.-]+:\S*\$|\[[\w.-]+@[\w.-]+ [^\]]*\][$#]) (?P<cmd>\S.*)$")
+_ANY_PROMPT = re.compile(r"^(?:\$|[\w.-]+@[\w.-]+:\S*[$#]|\[[\w.-]+@[\w.-]+ [^\]]*\][$#]) ?(?P<cmd>\S.*)$")
 #: ``# dmidecode 3.2`` is dmidecode's own first line, not a root prompt running it
 _DMIDECODE_HEADER = re.compile(r"^# dmidecode \d+\.\d+")
 _FENCE = re.compile(r"^\s*(?:```|~~~)\s*[\w+-]*\s*$")
@@ -47,17 +52,38 @@ class Section:
     kernel_log: bool = False   # its lines carried dmesg/journal timestamps
 
 
+#: a mail archive's quoted-printable: ``=3D`` for ``=``, ``=20`` for a space, ``=`` at a line end (soft break)
+_QP_ESCAPE = re.compile(r"=(?:3D|20|09|0A|E2|C2|A0)", re.IGNORECASE)
+_QP_SOFT = re.compile(r"=\r?\n")
+
+
+def undo_quoted_printable(text: str) -> tuple[str, bool]:
+    """``text`` with a mail's quoted-printable encoding undone, when it carries some (and whether it did).
+
+    A capture never holds ``=3D`` or a line ending in a lone ``=`` by itself, so either is the mark."""
+    if not (_QP_ESCAPE.search(text) and (_QP_SOFT.search(text) or len(_QP_ESCAPE.findall(text)) >= 2)):
+        return text, False
+    import quopri
+
+    raw = quopri.decodestring(text.replace("\r\n", "\n").encode("utf-8", "surrogateescape"))
+    return raw.decode("utf-8", "replace"), True
+
+
 def clean_lines(text: str) -> list[str]:
-    """CRLF/CR, NUL and other control characters, markdown inline backticks, trailing backslashes."""
+    """CRLF/CR, NUL and other control characters, markdown inline backticks, trailing backslashes
+    (a markdown line break after the closing backtick: ``\u0060-[0000:00]-+-00.0\u0060 \\``)."""
+    text, _ = undo_quoted_printable(text)
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
     lines = []
     for line in text.split("\n"):
         line = "".join(ch for ch in line if ch == "\t" or ch >= " ")
+        if line.rstrip().endswith("\\") and not line.rstrip().endswith("\\\\"):
+            line = line.rstrip()[:-1].rstrip()
         stripped = line.strip()
         if len(stripped) >= 2 and stripped.startswith("`") and stripped.endswith("`") and "`" not in stripped[1:-1]:
             line = line.replace("`", "", 2) if stripped.count("`") == 2 else line
-        if line.rstrip().endswith("\\") and not line.rstrip().endswith("\\\\"):
-            line = line.rstrip()[:-1].rstrip()
+        elif stripped.count("`") == 1 and not stripped.startswith("```") and (stripped[0] == "`" or stripped[-1] == "`"):
+            line = line.replace("`", "", 1)      # inline code a mail client wrapped: its other half is on the next line
         # trailing blanks are kept: a terminal's hard wrap leaves the space it cut at on the first line
         lines.append(line)
     return lines
@@ -92,7 +118,8 @@ def sections(text: str) -> list[Section]:
             continue
         stripped = line.strip().strip("`")
         prompt = None if _DMIDECODE_HEADER.match(stripped) else (_PROMPT.match(stripped)
-                                                                  or _ANY_PROMPT.match(stripped))
+                                                                  or _ANY_PROMPT.match(stripped)
+                                                                  or _BARE_COMMAND.match(stripped))
         if prompt:
             close()
             start, command = number + 1, prompt["cmd"].strip()

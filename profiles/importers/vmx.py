@@ -20,10 +20,16 @@ What a .vmx says maps onto the profile model like this:
   without one (or with ``mode = "blank"``) the disk is a blank disk and the
   report says so.
 
-Everything else (USB, sound, SATA/NVMe controllers, CD-ROMs, serial ports…)
-is listed in the import report with the reason it is not reproduced, never
-dropped silently. A device without ``pciSlotNumber`` (VMware assigns it at
-first power-on) cannot be placed: the report says so.
+The file is read by vmx_text.py, as leniently as VMware reads it (odd lines
+reported and skipped, ``.encoding`` honoured); device indexes are bounded by
+VMware's own limits (vmx_limits.py) before anything is built.  USB, sound,
+VMCI and SVGA become their catalogue kinds (vmx_devices.py); serial,
+parallel and floppy are reported (the profile model has no ISA devices);
+what else a .vmx holds (SATA/NVMe controllers, CD-ROMs…) is listed in the
+import report with the reason it is not reproduced, never dropped silently.
+A device without ``pciSlotNumber`` (VMware assigns it at first power-on) is
+placed where VMware would put it (vmx_placement.py) and marked
+``placement = "predicted"``.
 """
 
 from __future__ import annotations
@@ -34,10 +40,16 @@ from pathlib import Path
 from typing import Any
 
 from guestcompat.errors import ProfileError
+from guestcompat.profiles.catalog import load_catalog
 from guestcompat.profiles.importers.result import ImportResult, imported
+from guestcompat.profiles.importers.vmx_devices import other_device, substitute_for
+from guestcompat.profiles.importers.vmx_limits import check_device_limits
+from guestcompat.profiles.importers.vmx_placement import Pending, ProductGuess, guess_product, guest_slot, predict
+from guestcompat.profiles.importers.vmx_text import read_vmx_text
 
-#: .vmx virtualDev -> catalogue kind
-NIC_KINDS = {"e1000": "e1000", "e1000e": "e1000e", "vmxnet3": "vmxnet3", "vlance": "vlance"}
+#: .vmx virtualDev -> catalogue kind (vmxnet2 is "enhanced vmxnet": the same 15ad:0720 function)
+NIC_KINDS = {"e1000": "e1000", "e1000e": "e1000e", "vmxnet3": "vmxnet3", "vlance": "vlance",
+             "vmxnet": "vmxnet", "vmxnet2": "vmxnet"}
 SCSI_KINDS = {"lsilogic": "lsilogic", "lsisas1068": "lsisas1068", "pvscsi": "pvscsi", "buslogic": "buslogic"}
 #: .vmx controller family -> catalogue kind (SCSI: by virtualDev, SCSI_KINDS)
 STORAGE_KINDS = {"sata": "vmware-sata", "nvme": "vmware-nvme"}
@@ -49,9 +61,11 @@ _CDROM_TYPES = ("cdrom", "atapi")
 DEFAULT_NIC = "vlance"
 DEFAULT_SCSI = "lsilogic"
 
-_LINE = re.compile(r'^\s*([A-Za-z0-9_.:]+)\s*=\s*"(.*)"\s*$')
-_DEVICE = re.compile(r"^(ethernet|scsi|sata|nvme|ide|usb|sound|serial|parallel|floppy|vmci|ehci|usb_xhci)(\d+)?\.present$",
-                     re.IGNORECASE)
+_DEVICE = re.compile(r"^(ethernet|scsi|sata|nvme|ide|usb|sound|serial|parallel|floppy|vmci|ehci|usb_xhci|svga)(\d+)?"
+                     r"\.present$", re.IGNORECASE)
+#: families that hold a PCI slot of their own (VMware numbers them: pciSlotNumber)
+_SLOTTED = ("ethernet", "scsi", "sata", "nvme", "usb", "ehci", "usb_xhci", "sound", "vmci")
+_UUID_BIOS = re.compile(r"^\s*(?:[0-9a-fA-F]{2}\s?){8}-?\s?(?:[0-9a-fA-F]{2}\s?){8}$")
 
 
 DISK_MODES = ("attach", "convert", "blank")
@@ -82,24 +96,28 @@ class DiskPolicy:
             raise ProfileError("disk mode convert needs a directory for the converted images")
 
 
-def parse_vmx(text: str, source: str = "<vmx>") -> dict[str, str]:
-    """The key/value pairs of a .vmx (keys lower-cased, as VMware treats them)."""
-    values: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#") or stripped.startswith(".encoding"):
-            continue
-        match = _LINE.match(line)
-        if not match:
-            raise ProfileError(f"{source}: line {number} is not a .vmx setting (key = \"value\"): {line[:80]!r}")
-        values[match[1].lower()] = match[2]
-    if "virtualhw.version" not in values:
+def parse_vmx(text: str | bytes, source: str = "<vmx>", problems: list[str] | None = None) -> dict[str, str]:
+    """The key/value pairs of a .vmx (keys lower-cased, as VMware treats them), read as leniently as
+    VMware does (vmx_text.py); what was odd about the file goes to ``problems``."""
+    read = read_vmx_text(text, source)
+    if problems is not None:
+        problems.extend(read.problems)
+    if "virtualhw.version" not in read.values:
         raise ProfileError(f"{source}: no virtualHW.version: not a complete .vmx (truncated?)")
-    return values
+    return read.values
 
 
 def slot_to_address(slot: int, hardware_version: int) -> str:
-    """The guest PCI address VMware derives from a ``pciSlotNumber``."""
+    """The guest PCI address VMware derives from a ``pciSlotNumber``.
+
+    Root port functions are numbered two ways in descriptors: ``160 + 32k + f`` and
+    ``160 + 32k + 1024 f`` (ESXi writes 1184 for the function 1 of the first port: the guest
+    reads slot 161 there); both name bus ``3 + 8k + f``."""
+    if slot >= 1024 and hardware_version >= 7:
+        function, base = divmod(slot, 1024)
+        if function <= 7 and 160 <= base < 288 and (base - 160) % 32 == 0:
+            return f"{3 + 8 * ((base - 160) // 32) + function:02x}:00.0"
+        raise ValueError(f"pciSlotNumber {slot} names no root port function (160 + 32*k + 1024*f)")
     if hardware_version < 7 or slot < 32:
         return f"00:{slot:02x}.0"
     if slot < 64:
@@ -132,21 +150,30 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("true", "yes", "1")
 
 
-def import_vmx(text: str, name: str, source: str = "<vmx>", disks: DiskPolicy | None = None) -> ImportResult:
-    """The profile reproducing the VM the .vmx describes."""
-    data, notes = import_settings(parse_vmx(text, source), name, source, disks)
-    return imported(name, data, notes, source)
+def import_vmx(text: str | bytes, name: str, source: str = "<vmx>", disks: DiskPolicy | None = None,
+               product: str | None = None) -> ImportResult:
+    """The profile reproducing the VM the .vmx describes (bytes: decoded per its ``.encoding``);
+    ``product`` (esxi, esxi-acpi, desktop) overrides the product told from the descriptor for
+    devices placed by prediction."""
+    problems: list[str] = []
+    inferred: list[str] = []
+    settings = parse_vmx(text, source, problems)
+    data, notes = import_settings(settings, name, source, disks, inferred=inferred, product=product)
+    return imported(name, data, problems + notes, source, inferred=inferred)
 
 
-def import_settings(vmx: dict[str, str], name: str, source: str, disks_policy: DiskPolicy | None = None
-                    ) -> tuple[dict[str, Any], list[str]]:
+def import_settings(vmx: dict[str, str], name: str, source: str, disks_policy: DiskPolicy | None = None,
+                    inferred: list[str] | None = None, product: str | None = None) -> tuple[dict[str, Any], list[str]]:
     """(TOML-ready profile data, notes) for .vmx-style settings (lower-case keys); the OVF importer
-    maps onto this too."""
+    maps onto this too.  Predicted placements are listed in ``inferred`` (``key: how (why)``)."""
     raw_hw = vmx["virtualhw.version"].strip()
     if not _DECIMAL.fullmatch(raw_hw) or not 3 <= int(raw_hw) <= 99:
         raise ProfileError(f"{source}: virtualHW.version {vmx['virtualhw.version'][:40]!r} is not a VMware "
                            f"hardware version (3-99)")
     hw = int(raw_hw)
+    check_device_limits(vmx, source)
+    vmx = dict(vmx)   # predicted slot numbers are written into this copy, as VMware writes them back
+    inferred = inferred if inferred is not None else []
     efi = vmx.get("firmware", "bios").lower() == "efi"
     notes: list[str] = []
     profile: dict[str, Any] = {
@@ -166,20 +193,30 @@ def import_settings(vmx: dict[str, str], name: str, source: str, disks_policy: D
         smbios["bios"] = {"vendor": "VMware, Inc."}
         notes.append("smbios.bios.version/date: the EFI firmware build is not in the .vmx; "
                      "take them from a capture (dmidecode) of the running VM")
-    if "uuid.bios" in vmx:
+    if "uuid.bios" in vmx and _UUID_BIOS.match(vmx["uuid.bios"]):
         smbios.setdefault("system", {})["uuid_bios"] = vmx["uuid.bios"].strip().lower()
+    elif "uuid.bios" in vmx:
+        notes.append(f"uuid.bios {vmx['uuid.bios'][:60]!r} is not 16 hex bytes: the serial and UUID are not "
+                     f"reproduced")
     else:
         notes.append("uuid.bios missing: the serial and UUID are not reproduced")
     if smbios:
         profile["smbios"] = smbios
     devices: list[dict[str, Any]] = []
     disks: list[dict[str, Any]] = []
+    _layout_notes(vmx, notes)
+    predicted = _predict_slots(vmx, hw, notes, inferred, product)
+    catalog = load_catalog()
     for key in sorted(vmx):
         match = _DEVICE.match(key)
-        if not match or not _truthy(vmx[key]):
+        if not match:
             continue
-        family, index = match[1].lower(), match[2] or "0"
-        prefix = f"{family}{index}"
+        family = match[1].lower()
+        if family == "svga" and not _truthy(vmx[key]):
+            notes.append("svga.present = FALSE: every VMware layout keeps SVGA II at 00:0f.0; the profile does too")
+        if not _truthy(vmx[key]):
+            continue
+        prefix = _prefix(key, family)
         if family == "ethernet":
             _nic(vmx, prefix, hw, devices, notes)
         elif family == "vmci" and hw >= 7:
@@ -189,15 +226,115 @@ def import_settings(vmx: dict[str, str], name: str, source: str, disks_policy: D
                 _disks(vmx, prefix, family, prefix, range(64), disks, notes, disks_policy, source)
         elif family == "ide":
             continue  # the PIIX4's own channels: their drives come below
+        elif family in ("usb", "ehci", "usb_xhci", "sound", "svga", "vmci", "serial", "parallel", "floppy"):
+            other_device(vmx, family, prefix, hw, devices, notes, catalog,
+                         lambda p: _address(vmx, p, hw, notes))
         else:
             notes.append(f"{prefix}: {family} devices are not reproduced by this importer")
     for channel in (0, 1):  # ide0 primary, ide1 secondary; master 0, slave 1 -> unit channel*2 + device
         _disks(vmx, f"ide{channel}", "ide", IDE_CONTROLLER, range(2), disks, notes, disks_policy, source,
                unit_base=channel * 2)
+    for device in devices:
+        if "substitute" not in device and catalog.kinds.get(device["kind"]) is not None:
+            substitute = substitute_for(device["kind"], catalog)   # what QEMU cannot present, said so
+            if substitute is not None:
+                device["substitute"] = substitute
+        if device["name"] in predicted:
+            device["placement"], device["placement_basis"] = "predicted", predicted[device["name"]]
     profile["pci"] = {"devices": devices}
     if disks:
         profile["disks"] = disks
     return profile, notes
+
+
+#: settings that change what the guest sees and that no profile reproduces: (key pattern, what it is)
+_UNMODELLED = ((re.compile(r"^pcipassthru\d+\.present$"), "a PCI device passed through from the host"),
+               (re.compile(r"^ich7m\.present$"), "the ICH7-M LPC bridge macOS guests get (00:1f.0)"),
+               (re.compile(r"^smc\.present$"), "the Apple SMC of macOS guests (ISA)"))
+
+
+def _layout_notes(vmx: dict[str, str], notes: list[str]) -> None:
+    """What in the descriptor changes the guest's machine beyond the devices the profile holds."""
+    layout = vmx.get("chipset.motherboardlayout", "").strip().lower()
+    if layout and layout != "i440bx":
+        notes.append(f"chipset.motherboardLayout = {layout!r}: ESXi 8's layout of PCI root bridges (pciBridgeN."
+                     f"virtualDev = pciRootBridge), which no bundled profile models: the devices are placed on the "
+                     f"440BX layout (vmware/base) and their guest addresses differ from the source's")
+    for key, value in vmx.items():
+        for pattern, what in _UNMODELLED:
+            if pattern.match(key) and _truthy(value):
+                notes.append(f"{key}: {what}: not reproduced")
+
+
+def _prefix(key: str, family: str) -> str:
+    """The settings prefix of a ``….present`` key: ``ethernet0``, ``usb``, ``sound`` (unnumbered
+    families keep VMware's spelling)."""
+    return key[: -len(".present")] if family in ("usb", "ehci", "usb_xhci", "sound", "svga") else \
+        f"{family}{key[len(family):-len('.present')] or '0'}"
+
+
+def _slot(vmx: dict[str, str], prefix: str) -> int | None:
+    raw = vmx.get(f"{prefix}.pcislotnumber", "").strip()
+    return int(raw) if _DECIMAL.fullmatch(raw) else None
+
+
+def _predict_slots(vmx: dict[str, str], hw: int, notes: list[str], inferred: list[str],
+                   product_override: str | None = None) -> dict[str, str]:
+    """Give each present device without a usable ``pciSlotNumber`` the one VMware would (written into
+    ``vmx``); {prefix: the rule} of those predicted."""
+    pending: list[Pending] = []
+    used: set[int] = set()
+    for key in sorted(vmx):
+        match = _DEVICE.match(key)
+        if not match or not _truthy(vmx[key]) or match[1].lower() not in _SLOTTED:
+            continue
+        family = match[1].lower()
+        prefix = _prefix(key, family)
+        slot = _slot(vmx, prefix)
+        if slot is not None:
+            used.add(slot)
+            continue
+        if hw < 7 and family in ("usb", "vmci"):
+            continue   # the PIIX4's own USB function, VMCI at 00:07.7: fixed addresses
+        dev = vmx.get(f"{prefix}.virtualdev", "").strip().lower() or \
+            {"scsi": DEFAULT_SCSI, "ethernet": DEFAULT_NIC}.get(family)
+        pending.append(Pending(prefix, family, int(prefix[len(family):] or 0) if prefix[len(family):].isdigit() else 0,
+                               dev))
+    for name in ("pcibridge0", "pcibridge4", "pcibridge5", "pcibridge6", "pcibridge7"):
+        slot = _slot(vmx, name)
+        if slot is not None:
+            used.add(slot)
+    if not pending:
+        return {}
+    guess = guess_product(vmx, hw)
+    if product_override and hw >= 7:
+        guess = ProductGuess(product_override, ("--product",), True)
+    product = {"esxi": "ESXi", "esxi-acpi": "ESXi 8 ACPI layout", "desktop": "Workstation/Fusion",
+               "legacy": f"hardware version {hw}"}[guess.product]
+    if guess.recognised:
+        why = f"{product} descriptor ({', '.join(guess.evidence[:3])})"
+    else:
+        why = f"{product} assumed: the descriptor names no product (no key only ESXi or Workstation/Fusion writes)"
+        notes.append(f"placement: which VMware product wrote this .vmx is not recognisable; devices without "
+                     f"pciSlotNumber are placed by the {product} rule (VMware assigns them at first power-on)")
+    predicted: dict[str, str] = {}
+    placed = predict(pending, used, hw, guess.product)
+    for p in placed:
+        vmx[f"{p.prefix}.pcislotnumber"] = str(p.slot)
+        if p.prefix.startswith("vmci"):
+            continue   # it takes a number, but the guest sees VMCI at 00:07.7 (vmware/base)
+        try:
+            address = slot_to_address(p.slot, hw)
+        except ValueError:
+            continue
+        nic = f", NIC name ens{guest_slot(p.slot)}" if p.prefix.startswith("ethernet") and p.slot >= 32 else ""
+        predicted[p.prefix] = f"{p.basis}: slot {p.slot}"
+        inferred.append(f"pci.devices[{p.prefix}].address = {address}: predicted (no pciSlotNumber: VMware's first "
+                        f"power-on rule gives slot {p.slot}{nic}; {why})")
+    for device in pending:
+        if device.prefix not in predicted and not (device.family == "vmci"):
+            notes.append(f"{device.prefix}: no pciSlotNumber and no free slot VMware would give it: not placed")
+    return predicted
 
 
 def _address(vmx: dict[str, str], prefix: str, hw: int, notes: list[str]) -> str | None:

@@ -22,13 +22,13 @@ def test_imported_vmx_boots_with_vmware_placement_and_names(tmp_path, monkeypatc
                            "--name", "imported/web01"], cwd=tmp_path, capture_output=True, text=True,
                           env={**os.environ, "GUESTCOMPAT_PROFILE_PATH": ""})
     assert proc.returncode == 0, proc.stderr + proc.stdout
-    assert "not reproduced: ethernet2: no pciSlotNumber" in proc.stdout
+    assert "inferred: pci.devices[ethernet2].address = 13:00.0: predicted" in proc.stdout
     assert (tmp_path / "profiles" / "imported" / "web01.toml").is_file()
     monkeypatch.setenv("GUESTCOMPAT_PROFILE_PATH", str(tmp_path / "profiles"))
     outcome = run_profile("imported/web01", Target("x86_64", "pc", "tcg"), timeout=240)
     assert outcome.passed, [c.line() for c in outcome.checks if c.status is Status.FAIL]
     names = {c.selector: c.observed for c in outcome.checks if c.selector.startswith("net[")}
-    assert names == {"net[0b:00.0].name": "ens192", "net[02:01.0].name": "ens33"}
+    assert names == {"net[0b:00.0].name": "ens192", "net[02:01.0].name": "ens33", "net[13:00.0].name": "ens224"}
 
 
 def test_imported_vmx_attaches_its_vmdk_on_the_named_controller(tmp_path, monkeypatch):

@@ -193,7 +193,11 @@ def line_mutations(draw, text: str, hostile_values: bool = True) -> str:
 
 
 def vmx_texts() -> st.SearchStrategy[str]:
-    return line_mutations((DATA / "esxi67-web01.vmx").read_text())
+    """The sample and the real descriptors of tests/data/vmx-corpus (ESX 3 to ESXi 8, Workstation,
+    Fusion, GSX), mutated line by line."""
+    texts = [(DATA / "esxi67-web01.vmx").read_text()] + \
+        [p.read_text(errors="replace") for p in sorted((DATA / "vmx-corpus").glob("*.vmx"))]
+    return st.sampled_from(texts).flatmap(lambda t: line_mutations(t))
 
 
 def ovf_texts() -> st.SearchStrategy[str]:

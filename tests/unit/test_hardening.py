@@ -260,7 +260,7 @@ def test_import_refuses_disk_files_outside_the_package(tmp_path: Path, where: st
             import_vmx(text, "imported/web01", str(package / "web01.vmx"), disks=policy)
     allowed = import_vmx(text, "imported/web01", str(package / "web01.vmx"),
                          disks=DiskPolicy(mode="attach", base_dir=package, allow_outside=True))
-    assert allowed.data["disks"][0]["image"]
+    assert _scsi_disk(allowed.data)["image"]
 
 
 def test_import_attaches_a_disk_inside_the_package(tmp_path: Path):
@@ -271,7 +271,7 @@ def test_import_attaches_a_disk_inside_the_package(tmp_path: Path):
     text = VMX.replace('scsi0:0.fileName = "web01.vmdk"', 'scsi0:0.fileName = "disks/web01.vmdk"')
     result = import_vmx(text, "imported/web01", str(package / "web01.vmx"),
                         disks=DiskPolicy(mode="attach", base_dir=package))
-    assert result.data["disks"][0]["image"] == str((package / "disks" / "web01.vmdk").resolve())
+    assert _scsi_disk(result.data)["image"] == str((package / "disks" / "web01.vmdk").resolve())
 
 
 # -- smaller ------------------------------------------------------------------------------------------
@@ -346,3 +346,8 @@ def test_non_ascii_base64_in_a_fingerprint_is_a_probe_error():
 
     with pytest.raises(ProbeError, match="base64"):
         from_plain(bytes, "\ufffdX1NNX/wfAgh9AAAA", "smbios_raw")
+
+
+def _scsi_disk(data: dict) -> dict:
+    """The VM's SCSI disk (the sample also has a SATA CD-ROM drive, imported since issue 20)."""
+    return next(d for d in data["disks"] if d["controller"] == "scsi0")

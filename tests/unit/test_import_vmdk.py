@@ -81,17 +81,17 @@ def test_import_vmx_attaches_or_converts_the_disk(tmp_path: Path, content: bytes
     make_vmdk(tmp_path, "monolithicFlat", content)
     attached = import_vmx(_vmx_with("monolithicFlat.vmdk"), "t/web01", str(tmp_path / "web01.vmx"),
                           disks=DiskPolicy("attach", base_dir=tmp_path))
-    (disk,) = attached.data["disks"]
+    disk = _scsi_disk(attached.data)
     assert disk["controller"] == "scsi0" and disk["image"] == str((tmp_path / "monolithicFlat.vmdk").resolve())
     converted = import_vmx(_vmx_with("monolithicFlat.vmdk"), "t/web01", "web01.vmx",
                            disks=DiskPolicy("convert", base_dir=tmp_path, disk_dir=tmp_path / "disks"))
-    image = Path(converted.data["disks"][0]["image"])
+    image = Path(_scsi_disk(converted.data)["image"])
     assert image == (tmp_path / "disks" / "scsi0-0.qcow2").resolve()
     back = tmp_path / "back.raw"
     subprocess.run(["qemu-img", "convert", "-O", "raw", str(image), str(back)], check=True)
     assert back.read_bytes() == content
     blank = import_vmx(_vmx_with("monolithicFlat.vmdk"), "t/web01", "web01.vmx")
-    assert "image" not in blank.data["disks"][0]
+    assert "image" not in _scsi_disk(blank.data)
     assert any("blank disk" in n for n in blank.notes)
 
 
@@ -101,3 +101,8 @@ def test_import_vmx_with_a_missing_extent_names_the_vmx_key(tmp_path: Path, cont
     with pytest.raises(ProfileError, match=r"web01.vmx: scsi0:0.fileName: .*monolithicFlat.vmdk: line \d+: "
                                            r"extent 'monolithicFlat-flat.vmdk' is missing"):
         import_vmx(_vmx_with(vmdk.name), "t/web01", "web01.vmx", disks=DiskPolicy("attach", base_dir=tmp_path))
+
+
+def _scsi_disk(data: dict) -> dict:
+    """The VM's SCSI disk (the sample also has a SATA CD-ROM drive, imported since issue 20)."""
+    return next(d for d in data["disks"] if d["controller"] == "scsi0")

@@ -32,7 +32,8 @@ def test_sample_vmx_imports_devices_identity_and_notes():
     result = import_vmx(SAMPLE.read_text(), "imported/web01", str(SAMPLE))
     profile = result.data
     assert result.profile.platform.hardware_version == 14  # the typed, resolved profile
-    assert [(d.name, d.controller) for d in result.profile.disks] == [("scsi0-0", "scsi0")]
+    assert [(d.name, d.controller, d.media) for d in result.profile.disks] == [("sata0-0", "sata0", "cdrom"),
+                                                                               ("scsi0-0", "scsi0", "disk")]
     assert profile["extends"] == "vmware/base" and profile["platform"]["hardware_version"] == 14
     assert profile["platform"]["memory_mb"] == 4096 and profile["cpu"] == {"count": 2}
     assert profile["smbios"]["system"]["uuid_bios"] == "42 1d 8a 5e 3c 07 b2 91-6f 4e 0d a3 58 c1 2b 77"
@@ -40,17 +41,25 @@ def test_sample_vmx_imports_devices_identity_and_notes():
     assert devices["ethernet0"] == {"name": "ethernet0", "kind": "vmxnet3", "address": "0b:00.0",
                                     "mac": "00:50:56:ab:12:34"}
     assert devices["ethernet1"]["address"] == "02:01.0" and devices["scsi0"]["address"] == "03:00.0"
-    assert [d["controller"] for d in profile["disks"]] == ["scsi0"]
+    assert [(d["controller"], d.get("media", "disk")) for d in profile["disks"]] == [("sata0", "cdrom"), ("scsi0", "disk")]
     joined = "\n".join(result.notes)
-    assert "ethernet2: no pciSlotNumber" in joined and "sata0" in joined and "web01.vmdk" in joined
+    assert "web01.vmdk" in joined
+    # ethernet2 has no pciSlotNumber: placed where ESXi puts the next PCIe NIC (the next free root port)
+    assert devices["ethernet2"]["address"] == "13:00.0" and devices["ethernet2"]["placement"] == "predicted"
+    assert "placement" not in devices["ethernet0"]
+    assert any("ethernet2" in line and "ens224" in line and "predicted" in line for line in result.inferred)
     assert "vmci" not in joined  # part of vmware/base
 
 
 def test_truncated_or_garbled_vmx_is_a_clear_error():
     with pytest.raises(ProfileError, match="no virtualHW.version"):
         parse_vmx('displayName = "x"\n', "cut.vmx")
-    with pytest.raises(ProfileError, match=r"cut\.vmx: line 2 is not a \.vmx setting"):
-        parse_vmx('virtualHW.version = "13"\nethernet0.present = "TRU', "cut.vmx")
+    # a cut last line is reported and kept as far as it goes, as VMware reads it (vmx_text.py)
+    problems: list[str] = []
+    values = parse_vmx('virtualHW.version = "13"\nethernet0.present = "TRU', "cut.vmx", problems)
+    assert values["ethernet0.present"] == "TRU"
+    assert problems == ["cut.vmx: line 2: ethernet0.present: the value's closing quote is missing; "
+                        "the rest of the line is taken as the value"]
 
 
 def test_efi_vmx_gets_vmware_efi_identity():
