@@ -367,20 +367,24 @@ def show_cmd(profile: str, arch: str, machine: str, accel: str, qemu_binary: str
 @cli.command("capture")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="write the script to this file (default: stdout)")
-def capture_cmd(output: Path | None) -> None:
+@click.option("--windows", "windows", is_flag=True,
+              help="the PowerShell script for a Windows source VM instead (gc-capture.ps1; issue 23)")
+def capture_cmd(output: Path | None, windows: bool) -> None:
     """Write the standalone capture script to run as root inside the source VM:
     `sh gc-capture.sh > capture.json` prints the probe document as plain JSON
     (then `guestcompat replay capture.json` or `guestcompat import capture --fingerprint capture.json`)."""
     from guestcompat.detection.capture_script import render_capture_script
+    from guestcompat.harness.windows_cli import windows_capture_script
 
-    text = render_capture_script()
+    text = windows_capture_script() if windows else render_capture_script()
     if output is None:
         click.echo(text, nl=False)
         return
     _write_atomic(output, text)
     output.chmod(0o755)
-    err.print(f"wrote {output}: copy it into the source VM and run `sh {output.name} > capture.json` as root",
-              markup=False)
+    err.print(f"wrote {output}: copy it into the source VM and run " + (
+        f"`powershell -NoProfile -ExecutionPolicy Bypass -File {output.name} -Output capture.txt`" if windows
+        else f"`sh {output.name} > capture.json` as root"), markup=False)
 
 
 @cli.group("import")

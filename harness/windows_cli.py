@@ -68,8 +68,7 @@ def _capture_side(path: Path, role: str) -> Side:
 
     result = windows_import.import_windows_files((path,), name=path.stem)
     machine = sources.from_profile(result.profile)
-    return Side(windows_import.overlay(machine, result.capture, str(path)), result.profile,
-                result.capture.windows_version)
+    return Side(windows_import.overlay(machine, result, str(path)), result.profile, result.capture.windows_version)
 
 
 def _os_of(profile) -> str | None:
@@ -110,6 +109,13 @@ def windows_version(explicit: str | None, *hints: str | None):
                 continue
     return cat.version(DEFAULT_WINDOWS), (f"no Windows version given (--windows) or named by the source: "
                                           f"assumed {cat.version(DEFAULT_WINDOWS).title}")
+
+
+def windows_capture_script() -> str:
+    """The PowerShell capture script for a Windows source VM (detection/windows/gc-capture.ps1)."""
+    from importlib import resources
+
+    return resources.files("guestcompat.detection.windows").joinpath("gc-capture.ps1").read_text()
 
 
 def _write(path: Path, data: bytes) -> None:

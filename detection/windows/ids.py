@@ -188,3 +188,20 @@ def parse_instance_path(text: str, where: str = "instance path") -> InstancePath
         raise ProfileError(f"{where}: {instance[:40]!r} is neither a location (3&61aaa01&0&78) nor a serial "
                            f"(FF565000BB0895FE00) instance part")
     return InstancePath(text_norm, ids, "other", instance=instance)
+
+
+def mac_from_dsn(formula: str, dsn: int) -> str | None:
+    """The MAC a serial number was made of (inverse of :func:`dsn_from_mac`); None if ``dsn`` is not of that form."""
+    if formula == "vmxnet3":
+        b = dsn.to_bytes(8, "little")
+        if b[0] != 0xFE or b[7] != 0xFF:
+            return None
+        mac = bytes([b[4], b[5], b[6], b[1], b[2], b[3]])
+    elif formula == "e1000e":
+        b = dsn.to_bytes(8, "big")
+        if b[3:5] != b"\xff\xff":
+            return None
+        mac = bytes([b[0], b[1], b[2], b[5], b[6], b[7]])
+    else:
+        return None
+    return ":".join(f"{x:02x}" for x in mac)

@@ -353,12 +353,14 @@ def _activation(source: WindowsView, target: WindowsView) -> Activation:
               ("BIOS vendor", a.bios_vendor, b.bios_vendor), ("BIOS version", a.bios_version, b.bios_version),
               ("BIOS date", a.bios_date, b.bios_date),
               ("boot disk", a.disks[0] if a.disks else None, b.disks[0] if b.disks else None)]
-    changes = tuple(ActivationChange(n, x, y) for n, x, y in fields if x != y)
+    changes = tuple(ActivationChange(n, x, y) for n, x, y in fields if x != y and x is not None and y is not None)
+    unknown = [n for n, x, y in fields if x is None or y is None]
+    tail = f" ({', '.join(unknown)}: not shown on both sides)" if unknown else ""
     if not changes:
-        summary = "make, model, BIOS and disk strings are unchanged: nothing activation sends changes"
+        summary = "make, model, BIOS and disk strings are unchanged: nothing activation sends changes" + tail
     else:
         summary = (f"{len(changes)} of the strings activation sends change: retail and MAK licences may ask for "
-                   f"re-activation (weights not published); KMS clients re-activate on their own")
+                   f"re-activation (weights not published); KMS clients re-activate on their own" + tail)
     return Activation("vista+", changes, summary)
 
 

@@ -283,3 +283,10 @@ def read_files(paths: tuple[Path, ...]) -> CaptureFacts:
         readings.append(read_text(text, path.name))
     label = ", ".join(p.name for p in paths)
     return merge(readings, label)
+
+
+# Windows-side captures (issue 23): pnputil, Get-PnpDevice, Win32_PnPEntity, devcon, reg export, setupapi.dev.log,
+# systeminfo, wmic, Get-NetAdapter; profiles/importers/windows_import.py reads them.
+from guestcompat.profiles.importers.windows_import import WINDOWS_FORM  # noqa: E402 - it builds on Form above
+
+FORMS = FORMS + (WINDOWS_FORM,)

@@ -1,0 +1,468 @@
+"""Read what a person can run on a Windows source VM without installing anything.
+
+Device listings (each names PCI functions by their instance path, some add
+hardware/compatible ids, the service, the location):
+
+* ``pnputil /enum-devices [/bus PCI] [/connected] [/ids] [/relations]`` (Windows 10 2004+),
+* PowerShell ``Get-PnpDevice [-PresentOnly]`` (table or ``Format-List``) and
+  ``Get-CimInstance``/``Get-WmiObject Win32_PnPEntity`` (list or WMI query dumps),
+* ``devcon findall`` / ``devcon hwids``,
+* ``reg export HKLM\\SYSTEM\\CurrentControlSet\\Enum\\PCI`` (``hex(7)`` multi-strings, wrapped),
+* ``setupapi.dev.log`` / ``setupapi.log`` excerpts.
+
+Identity: ``systeminfo``, ``wmic bios get …`` / ``wmic csproduct get …`` (table or
+``/format:list``), ``Get-CimInstance Win32_BIOS``/``Win32_ComputerSystemProduct``;
+NICs: ``Get-NetAdapter`` (MAC and PnP instance).
+
+Pastes arrive damaged (CRLF, markdown backticks, doubled backslashes from JSON
+or WMI object paths, PowerShell's ``...`` truncation of long columns, wrapped
+lines, a second VM's output): every instance path is found wherever it sits,
+every record's keys are read when present, and what cannot be read is listed
+with its line number instead of being guessed. A truncated instance path (``…``
+or ``...``) is refused by name: its location would be wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from guestcompat.detection.windows.ids import InstancePath, parse_instance_path
+from guestcompat.errors import ProfileError
+
+#: an instance path anywhere in a line (doubled backslashes allowed), and a cut one
+_PATH = re.compile(r"PCI\\{1,4}VEN_[0-9A-Fa-f]{4}&DEV_[0-9A-Fa-f]{4}(?:&SUBSYS_[0-9A-Fa-f]{8})?(?:&REV_[0-9A-Fa-f]{2})?"
+                   r"\\{1,4}[0-9A-Za-z&_]+", re.IGNORECASE)
+_CUT = re.compile(r"PCI\\{1,4}VEN_[0-9A-Fa-f]{4}[^\s\"'|]*?(?:\.\.\.|…)", re.IGNORECASE)
+_KEY_VALUE = re.compile(r"^\s*(?P<key>[A-Za-z][A-Za-z0-9 ()_/.-]{0,40}?)\s*(?::|=)\s?(?P<value>.*)$")
+_REG_KEY = re.compile(r"^\[(?P<path>HKEY_[^\]]+)\]\s*$", re.IGNORECASE)
+_REG_VALUE = re.compile(r'^"(?P<name>[^"]+)"=(?P<value>.*)$')
+_CC = re.compile(r"&CC_([0-9A-Fa-f]{6})\b")
+_MAC = re.compile(r"\b([0-9A-Fa-f]{2}(?:[-:][0-9A-Fa-f]{2}){5})\b")
+_LOCATION_INFO = re.compile(r"PCI bus (\d+), device (\d+), function (\d+)", re.IGNORECASE)
+_LOCATION_PATH = re.compile(r"PCIROOT\(\d+\)((?:#PCI\([0-9A-Fa-f]{4}\))+)", re.IGNORECASE)
+MAX_TEXT = 16 * 1024 * 1024
+MAX_DEVICES = 4096
+
+#: record keys (lower case, spaces removed) -> what they hold
+_INSTANCE_KEYS = {"instanceid", "deviceid", "pnpdeviceid", "deviceinstanceid", "device", "instance"}
+_HW_KEYS = {"hardwareids", "hardwareid"}
+_COMPAT_KEYS = {"compatibleids", "compatibleid"}
+_SERVICE_KEYS = {"service", "servicename"}
+_NAME_KEYS = {"devicedescription", "friendlyname", "name", "description", "caption", "devicedesc"}
+_LOCINFO_KEYS = {"locationinformation", "locationinfo", "location"}
+_LOCPATH_KEYS = {"locationpaths", "locationpath"}
+_STATUS_KEYS = {"status", "present", "problem"}
+
+
+@dataclass(frozen=True)
+class ListedDevice:
+    """One PCI function a Windows listing names."""
+
+    path: InstancePath
+    line: int
+    name: str | None = None
+    service: str | None = None
+    hardware_ids: tuple[str, ...] = ()
+    compatible_ids: tuple[str, ...] = ()
+    location_info: tuple[int, int, int] | None = None      # bus, device, function ("PCI bus 11, device 0, …")
+    location_path: tuple[int, ...] | None = None            # devfns from bus 0 down (PCIROOT(0)#PCI(1600)#PCI(0000))
+    present: bool | None = None
+    parent: str | None = None                               # pnputil /relations, DEVPKEY_Device_Parent
+
+    @property
+    def class_code(self) -> int | None:
+        for hid in self.hardware_ids + self.compatible_ids:
+            m = _CC.search(hid)
+            if m:
+                return int(m[1], 16)
+        return None
+
+
+@dataclass(frozen=True)
+class WindowsIdentity:
+    system_manufacturer: str | None = None
+    system_product: str | None = None
+    system_serial: str | None = None
+    system_uuid: str | None = None
+    bios_vendor: str | None = None
+    bios_version: str | None = None
+    bios_date: str | None = None          # mm/dd/yyyy, as dmidecode prints it
+    smbios_version: str | None = None
+    os_name: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not any(getattr(self, f) for f in self.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class WindowsNic:
+    name: str
+    mac: str | None
+    instance: str | None
+
+
+@dataclass(frozen=True)
+class WindowsCapture:
+    devices: tuple[ListedDevice, ...] = ()
+    identity: WindowsIdentity = WindowsIdentity()
+    nics: tuple[WindowsNic, ...] = ()
+    forms: tuple[str, ...] = ()
+    root_path: str | None = None          # ACPI\PNP0A03\… when the listing shows the root bridge
+    problems: tuple[str, ...] = ()
+
+    @property
+    def windows_version(self) -> str | None:
+        """A catalogue name (2016, 2019, 10, …) from the OS name systeminfo/WMI printed."""
+        text = self.identity.os_name or ""
+        m = re.search(r"Windows Server (\d{4}(?: R2)?)", text)
+        if m:
+            return m[1].replace(" R2", "r2").lower()
+        m = re.search(r"Windows (XP|Vista|7|8|10|11)\b", text)
+        return m[1].lower() if m else None
+
+
+# -- sniffing ------------------------------------------------------------------------------------------------------
+
+_MARKERS = (
+    ("pnputil", re.compile(r"^\s*Instance ID:\s", re.M)),
+    ("Get-PnpDevice", re.compile(r"^\s*(?:Status\s+Class\s+FriendlyName\s+InstanceId|InstanceId\s*:)", re.M)),
+    ("Win32_PnPEntity", re.compile(r"Win32_PnPEntity|^\s*PNPDeviceID\s*:|^\s*DeviceID\s*:\s*PCI\\", re.M)),
+    ("devcon", re.compile(r"^\s*PCI\\VEN_\S+\s*:\s|matching device\(s\) found|^\s+Hardware IDs?:\s*$", re.M)),
+    ("reg export", re.compile(r"^\[HKEY_LOCAL_MACHINE\\SYSTEM\\(?:CurrentControlSet|ControlSet\d{3})\\Enum\\PCI", re.M | re.I)),
+    ("setupapi", re.compile(r"Device Install|dvi:|#-019 Searching for hardware ID", re.M)),
+    ("systeminfo", re.compile(r"^\s*(?:System Manufacturer|System Model|BIOS Version|OS Name):\s", re.M)),
+    ("wmic", re.compile(r"^\s*(?:IdentifyingNumber|SMBIOSBIOSVersion|SerialNumber)\b.*$|^\s*(?:UUID|Vendor|Manufacturer)=",
+                        re.M)),
+    ("Get-NetAdapter", re.compile(r"^\s*MacAddress\s*:|InterfaceDescription\s+ifIndex\s+Status\s+MacAddress", re.M)),
+)
+
+
+def detected_forms(text: str) -> tuple[str, ...]:
+    return tuple(name for name, pattern in _MARKERS if pattern.search(text))
+
+
+def sniff(text: str) -> int:
+    """0..100: how sure we are this is a Windows-side capture (instance paths, or Windows tools' labels)."""
+    forms = detected_forms(text)
+    paths = len(_PATH.findall(text))
+    if paths and forms:
+        return 95
+    if paths >= 2 or (paths and "PCI\\" in text):
+        return 80
+    if {"systeminfo", "wmic", "Get-NetAdapter"} & set(forms):
+        return 75
+    return 40 if _CUT.search(text) else 0
+
+
+# -- reading -------------------------------------------------------------------------------------------------------
+
+def _records(lines: list[str]) -> list[tuple[int, list[str]]]:
+    """Blank-line separated blocks, ``[HKEY…]`` sections, and devcon's unindented instance lines."""
+    out: list[tuple[int, list[str]]] = []
+    cur: list[str] = []
+    start = 1
+    for number, line in enumerate(lines, 1):
+        stripped = line.strip()
+        new_block = (not stripped or _REG_KEY.match(stripped)
+                     or (line[:1] not in " \t" and re.match(r"PCI\\VEN_", stripped, re.I) and cur
+                         and any(ln.startswith((" ", "\t")) for ln in cur)))
+        if new_block:
+            if cur:
+                out.append((start, cur))
+            cur = [] if not stripped else [line]
+            start = number + (0 if stripped else 1)
+            continue
+        cur.append(line)
+    if cur:
+        out.append((start, cur))
+    return out
+
+
+def _norm(key: str) -> str:
+    return re.sub(r"[\s_]", "", key).lower()
+
+
+def _split_list(value: str) -> list[str]:
+    value = value.strip().strip("{}")
+    return [v.strip().strip('"') for v in re.split(r"[,\s]+(?=PCI\\)|\s{2,}|,\s*|\s(?=PCI\\)", value) if v.strip()]
+
+
+def _reg_string(value: str) -> list[str]:
+    """A .reg value: "text", hex(7):… (UTF-16LE multi-string), dword:…"""
+    value = value.strip()
+    if value.startswith('"'):
+        return [value.strip('"').replace("\\\\", "\\")]
+    m = re.match(r"hex\((?:7|2)\):(?P<bytes>[0-9a-fA-F,\s\\]*)", value)
+    if m:
+        raw = bytes(int(b, 16) for b in re.findall(r"[0-9a-fA-F]{2}", m["bytes"]))
+        text = raw.decode("utf-16-le", errors="replace")
+        return [s for s in text.split("\x00") if s]
+    return [value]
+
+
+def _join_reg_continuations(lines: list[str]) -> list[str]:
+    """.reg files wrap long hex values: a line ending in a backslash (paste.py strips it) continues indented."""
+    out: list[str] = []
+    for line in lines:
+        if out and re.match(r"^\s{2,}[0-9a-fA-F]{2},", line) and re.search(r"hex\([0-9a-f]\):|[0-9a-fA-F]{2},?\s*\\?$",
+                                                                             out[-1]):
+            out[-1] = out[-1].rstrip().rstrip("\\").rstrip() + (
+                "," if not out[-1].rstrip().rstrip("\\").rstrip().endswith(",") else "") + line.strip()
+        else:
+            out.append(line)
+    return out
+
+
+def _location_path(value: str) -> tuple[int, ...] | None:
+    m = _LOCATION_PATH.search(value)
+    if not m:
+        return None
+    out = []
+    for part in re.findall(r"PCI\(([0-9A-Fa-f]{2})([0-9A-Fa-f]{2})\)", m[1]):
+        device, function = int(part[0], 16), int(part[1], 16)
+        if device > 31 or function > 7:
+            return None
+        out.append((device << 3) | function)
+    return tuple(out)
+
+
+def read(text: str, label: str) -> WindowsCapture:
+    """Every Windows fact ``text`` holds; problems name ``label`` and the line."""
+    if len(text) > MAX_TEXT:
+        raise ProfileError(f"{label}: {len(text)} characters; a Windows capture is far smaller (limit {MAX_TEXT})")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = _join_reg_continuations(text.split("\n"))
+    problems: list[str] = []
+    devices: dict[str, ListedDevice] = {}
+    root_path = None
+    for m in re.finditer(r"ACPI\\{1,2}PNP0A0[38]\\{1,2}[0-9A-Za-z&]+", text):
+        root_path = re.sub(r"\\+", r"\\", m[0])
+        break
+    for start, block in _records(lines):
+        _read_record(start, block, label, devices, problems)
+        if len(devices) > MAX_DEVICES:
+            raise ProfileError(f"{label}: more than {MAX_DEVICES} PCI functions: not one VM's listing")
+    for number, line in enumerate(lines, 1):
+        for cut in _CUT.finditer(line):
+            if not _PATH.match(cut[0]) or cut[0].endswith(("...", "…")):
+                problems.append(f"{label} line {number}: {cut[0][:60]!r} is cut short (PowerShell's table truncates "
+                                f"long columns): skipped; use `Format-List` or `| Select -Expand InstanceId`")
+    identity, os_problems = _identity(lines, label)
+    problems += os_problems
+    nics = _nics(lines)
+    return WindowsCapture(tuple(sorted(devices.values(), key=lambda d: d.line)), identity, nics, detected_forms(text),
+                          root_path, tuple(dict.fromkeys(problems)))
+
+
+def _read_record(start: int, block: list[str], label: str, devices: dict[str, ListedDevice],
+                 problems: list[str]) -> None:
+    primary: tuple[InstancePath, int] | None = None
+    fields: dict[str, list[str]] = {}
+    last_key: str | None = None
+    header = _REG_KEY.match(block[0].strip())
+    if header:
+        found = _PATH.search(header["path"].replace("Enum\\PCI\\", "Enum\\PCI\\PCI\\"))
+        path_text = "PCI\\" + header["path"].split("\\Enum\\PCI\\", 1)[1] if "\\Enum\\PCI\\" in header["path"] else None
+        if path_text and path_text.count("\\") == 2:
+            primary = _parse(path_text, f"{label} line {start}", problems)
+            primary = (primary, start) if primary else None
+        elif found is None:
+            return                           # a key above or below the instance keys (Device Parameters, …)
+        for offset, line in enumerate(block[1:], 1):
+            value = _REG_VALUE.match(line.strip())
+            if value:
+                fields.setdefault(_norm(value["name"]), []).extend(_reg_string(value["value"]))
+    else:
+        for offset, line in enumerate(block):
+            kv = _KEY_VALUE.match(line)
+            key = _norm(kv["key"]) if kv and not kv["key"].upper().startswith("PCI") else None
+            if key and (key in _INSTANCE_KEYS | _HW_KEYS | _COMPAT_KEYS | _SERVICE_KEYS | _NAME_KEYS | _LOCINFO_KEYS
+                        | _LOCPATH_KEYS | _STATUS_KEYS | {"parent", "children"}):
+                last_key = key
+                if kv["value"].strip():
+                    fields.setdefault(key, []).extend(_split_list(kv["value"]) if key in _HW_KEYS | _COMPAT_KEYS
+                                                      | {"children"} else [kv["value"].strip()])
+                continue
+            if last_key and line[:1] in " \t" and line.strip() and not kv:
+                fields.setdefault(last_key, []).append(line.strip())       # pnputil/devcon continuation lines
+                continue
+            last_key = None if not (kv and key) else last_key
+            for m in _PATH.finditer(line):
+                parsed = _parse(m[0], f"{label} line {start + offset}", problems)
+                if parsed is None:
+                    continue
+                after = re.match(r"^\s*:\s*([^\"'|{}]+?)\s*`?\s*$", line[m.end():])
+                name = after[1] if after else None
+                if primary is None and (offset == 0 or not any(k in fields for k in _INSTANCE_KEYS)):
+                    primary = (parsed, start + offset)
+                    if name and len(name) < 100:
+                        fields.setdefault("name", []).append(name)
+                elif parsed.text.upper() not in devices:
+                    devices[parsed.text.upper()] = ListedDevice(parsed, start + offset, name=name)
+        for key in _INSTANCE_KEYS:
+            for value in fields.get(key, []):
+                m = _PATH.search(value)
+                if m and (primary is None or primary[0].text.upper() != _parse(m[0], "", []).text.upper()
+                          if _parse(m[0], "", []) else False):
+                    parsed = _parse(m[0], f"{label} line {start}", problems)
+                    if parsed is not None:
+                        if primary is not None and primary[0].text.upper() not in devices:
+                            devices[primary[0].text.upper()] = ListedDevice(primary[0], primary[1])
+                        primary = (parsed, start)
+    if primary is None:
+        return
+    path, line = primary
+    locinfo = next((m for v in fields.get("locationinformation", []) + fields.get("locationinfo", [])
+                    + fields.get("location", []) if (m := _LOCATION_INFO.search(v))), None)
+    locpath = next((p for v in fields.get("locationpaths", []) + fields.get("locationpath", [])
+                    if (p := _location_path(v)) is not None), None)
+    status = " ".join(fields.get("status", []) + fields.get("present", [])).lower()
+    device = ListedDevice(
+        path, line, name=next(iter(fields.get("devicedescription", []) + fields.get("friendlyname", [])
+                                   + fields.get("name", []) + fields.get("caption", [])
+                                   + fields.get("devicedesc", [])), None),
+        service=next((s for s in fields.get("service", []) + fields.get("servicename", []) if s and s != "None"), None),
+        hardware_ids=tuple(h for h in fields.get("hardwareids", []) + fields.get("hardwareid", []) if h.upper().startswith("PCI\\")),
+        compatible_ids=tuple(h for h in fields.get("compatibleids", []) + fields.get("compatibleid", [])
+                             if h.upper().startswith("PCI\\")),
+        location_info=(int(locinfo[1]), int(locinfo[2]), int(locinfo[3])) if locinfo else None,
+        location_path=locpath,
+        parent=next((re.sub(r"\\+", r"\\", m[0]) for v in fields.get("parent", []) if (m := _PATH.search(v))), None),
+        present=False if ("disconnected" in status or "unknown" in status or "false" in status) else
+        (True if status else None))
+    old = devices.get(path.text.upper())
+    if old is None or _richness(device) >= _richness(old):
+        devices[path.text.upper()] = device
+
+
+def _richness(d: ListedDevice) -> int:
+    return sum(bool(x) for x in (d.name, d.service, d.hardware_ids, d.compatible_ids, d.location_info, d.location_path))
+
+
+def _parse(text: str, where: str, problems: list[str]) -> InstancePath | None:
+    try:
+        return parse_instance_path(text, where)
+    except ProfileError as exc:
+        if where:
+            problems.append(str(exc))
+        return None
+
+
+# -- identity ------------------------------------------------------------------------------------------------------
+
+def _date(text: str) -> str | None:
+    """WMI ``20250118000000.000000+000`` or systeminfo ``4/5/2016`` / ``2016-04-05`` → ``04/05/2016``."""
+    text = text.strip()
+    m = re.match(r"^(\d{4})(\d{2})(\d{2})\d{6}\.", text)
+    if m:
+        return f"{m[2]}/{m[3]}/{m[1]}"
+    m = re.search(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b", text)
+    if m:
+        return f"{int(m[1]):02d}/{int(m[2]):02d}/{m[3]}"
+    m = re.search(r"\b(\d{4})-(\d{2})-(\d{2})\b", text)
+    if m:
+        return f"{m[2]}/{m[3]}/{m[1]}"
+    return None
+
+
+def _wmic_tables(lines: list[str]) -> dict[str, str]:
+    """``wmic … get a,b,c`` prints a header line and a value line aligned by column; ``/format:list`` prints
+    ``Key=Value``. Both into one dict (last wins)."""
+    out: dict[str, str] = {}
+    for line in lines:
+        m = re.match(r"^\s*([A-Za-z][A-Za-z0-9]+)=(.*)$", line)
+        if m:
+            out[m[1]] = m[2].strip()
+    header: list[str] | None = None
+    for line in lines:          # impacket-wmiquery / markdown tables: | Caption | … | then | value | … |
+        if not line.strip().startswith("|"):
+            header = None
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if header is None:
+            header = cells
+            continue
+        if len(cells) == len(header):
+            for key, value in zip(header, cells):
+                if value and value != "None" and re.fullmatch(r"[A-Za-z][A-Za-z0-9]+", key):
+                    out.setdefault(key, value)
+    known = {"IdentifyingNumber", "Name", "UUID", "Vendor", "Version", "Manufacturer", "SerialNumber",
+             "SMBIOSBIOSVersion", "ReleaseDate", "SMBIOSMajorVersion", "SMBIOSMinorVersion", "Caption"}
+    for i, line in enumerate(lines[:-1]):
+        words = line.split()
+        if len(words) < 1 or not set(words) <= known or not words:
+            continue
+        value_line = next((ln for ln in lines[i + 1:i + 3] if ln.strip()), "")
+        starts = [line.index(w) for w in words]
+        for j, word in enumerate(words):
+            end = starts[j + 1] if j + 1 < len(starts) else None
+            cell = value_line[starts[j]:end].strip() if len(value_line) > starts[j] else ""
+            if cell:
+                out.setdefault(word, cell)
+    return out
+
+
+def _identity(lines: list[str], label: str) -> tuple[WindowsIdentity, list[str]]:
+    values: dict[str, str] = {}
+    problems: list[str] = []
+    for line in lines:
+        m = re.match(r"^\s*(System Manufacturer|System Model|BIOS Version|OS Name|OS Version)\s*:\s*(.+?)\s*$", line)
+        if m:
+            values.setdefault(m[1], m[2])
+    wmic = _wmic_tables(lines)
+    for line in lines:          # Format-List of Win32_BIOS / Win32_ComputerSystemProduct
+        m = re.match(r"^\s*(SMBIOSBIOSVersion|Manufacturer|ReleaseDate|IdentifyingNumber|UUID|Vendor|SerialNumber|"
+                     r"SMBIOSMajorVersion|SMBIOSMinorVersion)\s+:\s+(.+?)\s*$", line)
+        if m:
+            wmic.setdefault(m[1], m[2])
+    bios_vendor = bios_version = bios_date = None
+    if "BIOS Version" in values:
+        m = re.match(r"^(?P<rest>.+?),\s*(?P<date>\S+)$", values["BIOS Version"])
+        rest = m["rest"] if m else values["BIOS Version"]
+        bios_date = _date(m["date"]) if m else None
+        vendor, _, version = rest.rpartition(" ")
+        bios_vendor, bios_version = (vendor or None), version or None
+    bios_version = wmic.get("SMBIOSBIOSVersion") or bios_version
+    bios_vendor = wmic.get("Manufacturer") if wmic.get("SMBIOSBIOSVersion") and wmic.get("Manufacturer") else bios_vendor
+    if wmic.get("ReleaseDate"):
+        bios_date = _date(wmic["ReleaseDate"]) or bios_date
+    smbios = None
+    if wmic.get("SMBIOSMajorVersion") and wmic.get("SMBIOSMinorVersion"):
+        smbios = f"{wmic['SMBIOSMajorVersion']}.{wmic['SMBIOSMinorVersion']}"
+    serial = wmic.get("IdentifyingNumber") or wmic.get("SerialNumber")
+    uuid = wmic.get("UUID")
+    if uuid and not re.fullmatch(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}", uuid):
+        problems.append(f"{label}: UUID {uuid[:40]!r} is not a UUID; ignored")
+        uuid = None
+    identity = WindowsIdentity(
+        system_manufacturer=values.get("System Manufacturer") or wmic.get("Vendor"),
+        system_product=values.get("System Model") or (wmic.get("Name") if wmic.get("IdentifyingNumber") else None),
+        system_serial=serial, system_uuid=uuid, bios_vendor=bios_vendor, bios_version=bios_version,
+        bios_date=bios_date, smbios_version=smbios,
+        os_name=values.get("OS Name") or next((v for v in (wmic.get("Caption"),) if v and "Windows" in v), None))
+    return identity, problems
+
+
+def _nics(lines: list[str]) -> tuple[WindowsNic, ...]:
+    """``Get-NetAdapter | Format-List Name,MacAddress,PnPDeviceID`` records (other forms name no PnP instance)."""
+    out: list[WindowsNic] = []
+    cur: dict[str, str] = {}
+
+    def close() -> None:
+        if cur.get("macaddress") or cur.get("pnpdeviceid"):
+            mac = _MAC.search(cur.get("macaddress", ""))
+            path = _PATH.search(cur.get("pnpdeviceid", ""))
+            out.append(WindowsNic(cur.get("name", "?"), mac[1].replace("-", ":").lower() if mac else None,
+                                  re.sub(r"\\+", r"\\", path[0]) if path else None))
+
+    for line in lines + [""]:
+        if not line.strip():
+            close()
+            cur = {}
+            continue
+        m = re.match(r"^\s*(Name|MacAddress|PnPDeviceID|InterfaceDescription)\s*:\s*(.*)$", line)
+        if m:
+            cur[m[1].lower()] = m[2].strip()
+    return tuple(out)

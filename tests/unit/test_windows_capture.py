@@ -1,0 +1,149 @@
+"""Windows-side captures as an import form (profiles/importers/windows_text.py, windows_import.py).
+
+Real listings (tests/data/windows/, sources in its README) and authored ones in the tools' formats
+(tests/data/windows/authored/): the PCI tree is rebuilt from the location chains, ids from the
+instance paths, identity from systeminfo/wmic, and bad or truncated captures get clear errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from guestcompat.detection.windows.ids import PciIdentity, location
+from guestcompat.errors import ProfileError
+from guestcompat.profiles.importers import forms, windows_import, windows_text
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "windows"
+AUTHORED = DATA / "authored"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def placed(*names: str, base: Path = DATA) -> dict[str, str]:
+    imp = windows_import.import_windows_files(tuple(base / n for n in names), "vm")
+    return {address: d.path.text for address, d in imp.rebuilt.placed.items()}
+
+
+def test_forest_wmi_dump_rebuilds_vmwares_tree():
+    got = placed("forest-server2016-esxi-efi.wmi.md")
+    assert got["03:00.0"].startswith(r"PCI\VEN_1000&DEV_0054")         # LSI SAS behind root port 00:15.0 (bus 3)
+    assert got["02:01.0"].startswith(r"PCI\VEN_15AD&DEV_07E0")         # SATA behind the PCI bridge (bus 2)
+    assert got["00:07.7"].startswith(r"PCI\VEN_15AD&DEV_0740")
+    root_ports = [a for a, p in got.items() if "DEV_07A0" in p]
+    assert len(root_ports) == 32 and root_ports[0] == "00:15.0" and max(root_ports) == "00:18.7"
+
+
+def test_forest_import_keeps_efi_identity_and_says_what_it_could_not_place():
+    imp = windows_import.import_windows_files((DATA / "forest-server2016-esxi-efi.wmi.md",), "forest")
+    data = imp.result.data
+    assert data["platform"]["firmware"] == "efi"
+    assert data["smbios"]["system"]["uuid_bios"] == "42 14 dd 01 77 df ed 36-48 41 b0 f9 f7 10 45 bd"
+    assert {d["kind"] for d in data["pci"]["devices"]} == {"lsisas1068", "vmware-sata"}
+    assert any("005056FFFFB441AF00" in n and "not placed" in n for n in imp.result.notes)
+    assert imp.capture.root_path == r"ACPI\PNP0A03\2&DABA3FF&1"
+
+
+def test_devcon_paste_with_markdown_backticks_places_the_e1000():
+    got = placed("devcon-findall-net.md")
+    assert got == {"02:01.0": r"PCI\VEN_8086&DEV_100F&SUBSYS_075015AD&REV_01\4&3AD87E0A&0&0888"}
+
+
+def test_reg_add_lines_place_lsi_sas_and_e1000():
+    got = placed("reg-add-lsisas-e1000.cmd")
+    assert set(got) == {"03:00.0", "02:00.0"}
+
+
+def test_pnputil_systeminfo_and_get_netadapter_make_one_profile():
+    imp = windows_import.import_windows_files(
+        tuple(AUTHORED / n for n in ("pnputil-enum-devices-esxi65.txt", "systeminfo-wmic.txt", "get-netadapter.txt")),
+        "web01")
+    devices = {d["address"]: d for d in imp.result.data["pci"]["devices"]}
+    assert devices["03:00.0"]["kind"] == "pvscsi"
+    assert devices["0b:00.0"] == {"name": "vmxnet3-0b-00-0", "kind": "vmxnet3", "address": "0b:00.0",
+                                  "mac": "00:50:56:9a:60:e7"}                      # MAC from the serial number
+    system = imp.result.data["smbios"]["system"]
+    assert system["uuid_bios"] == "42 1e 5b 8f 9c 3a 1d 2e-7f 41 3b 2a 6c 5d 4e 3f"
+    assert imp.result.data["smbios"]["bios"]["date"] == "04/05/2016"
+    assert imp.capture.windows_version == "2019"
+
+
+def test_reg_export_hex7_values_and_location_information_place_a_serial_id():
+    capture = windows_text.read(windows_import.read_capture_file(AUTHORED / "reg-export-enum-pci.reg"), "enum.reg")
+    nic = next(d for d in capture.devices if d.path.form == "serial")
+    assert nic.hardware_ids[0] == r"PCI\VEN_15AD&DEV_07B0&SUBSYS_07B015AD&REV_01" and len(nic.hardware_ids) == 4
+    assert (nic.service, nic.location_info, nic.class_code) == ("vmxnet3ndis6", (11, 0, 0), 0x020000)
+    got = placed("reg-export-enum-pci.reg", base=AUTHORED)
+    assert got["0b:00.0"].endswith("FF565000E7609AFE00")
+
+
+def test_utf16_file_as_powershell_redirects_it_is_read(tmp_path):
+    path = tmp_path / "capture.txt"
+    path.write_bytes((AUTHORED / "get-netadapter.txt").read_text().encode("utf-16"))
+    assert "MacAddress" in windows_import.read_capture_file(path)
+
+
+def test_truncated_powershell_table_is_refused_by_name():
+    with pytest.raises(ProfileError, match="cut short .*Format-List"):
+        windows_import.import_windows_files((AUTHORED / "get-pnpdevice-truncated.txt",), "vm")
+
+
+def test_text_that_is_no_windows_capture_is_refused(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("hello\nthis is a ticket, not a capture\n")
+    with pytest.raises(ProfileError, match="not a Windows capture"):
+        windows_import.import_windows_files((path,), "vm")
+
+
+def test_a_function_behind_a_nic_is_not_one_pci_tree(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_text("Instance ID: PCI\\VEN_15AD&DEV_07B0&SUBSYS_07B015AD&REV_01\\3&61aaa01&0&A8\n"
+                    "Hardware IDs: PCI\\VEN_15AD&DEV_07B0&CC_020000\n\n"
+                    "Instance ID: PCI\\VEN_15AD&DEV_07C0&SUBSYS_07C015AD&REV_02\\4&1&0&00A8\n")
+    with pytest.raises(ProfileError, match="not a bridge"):
+        windows_import.import_windows_files((path,), "vm")
+
+
+def test_the_capture_form_is_registered_for_import_capture_and_replay():
+    facts = forms.read_text((DATA / "reg-add-lsisas-e1000.cmd").read_text(), "reg.cmd")
+    assert facts.sources[0][1].startswith(windows_import.FORM)
+    assert {d.address for d in facts.pci} == {"03:00.0", "02:00.0"}
+
+
+# the tree a listing of any VMware machine gives back is that machine's: positions through Windows' location strings
+endpoints = st.lists(st.one_of(
+    st.tuples(st.just("port"), st.integers(0x15, 0x18), st.integers(0, 7)),      # behind root port dd.f
+    st.tuples(st.just("bridge"), st.integers(0, 31), st.just(0))), min_size=1, max_size=12, unique=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(endpoints)
+def test_locations_of_any_vmware_layout_rebuild_to_its_addresses(spec):
+    lines, expected = [], {}
+    for i, (where, dev, fn) in enumerate(spec):
+        ids = PciIdentity(0x15AD, 0x07B0, 0x15AD, 0x07B0, 1)
+        if where == "port":
+            chain = (0x00, (dev << 3) | fn)
+            bus = 3 + (dev - 0x15) * 8 + fn
+            address = f"{bus:02x}:00.0"
+        else:
+            chain = ((dev << 3), 0x88)
+            address = f"02:{dev:02x}.0"
+        path = f"{ids.device_id}\\4&{i:x}&0&{location(chain)}"
+        lines.append(f"Instance ID:    {path}\n")
+        expected[address] = path
+    capture = windows_text.read("\n".join(lines), "gen")
+    rebuilt = windows_import.rebuild(capture, "gen")
+    assert {a: d.path.text for a, d in rebuilt.placed.items()} == expected
+
+
+def test_capture_command_writes_the_powershell_script(tmp_path):
+    out = tmp_path / "gc-capture.ps1"
+    done = subprocess.run([sys.executable, "-m", "guestcompat.harness.cli", "capture", "--windows", "-o", str(out)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    assert "Get-PnpDevice" in text and "DEVPKEY_Device_LocationPaths" in text and "Get-NetAdapter" in text
