@@ -147,3 +147,14 @@ def test_capture_command_writes_the_powershell_script(tmp_path):
     assert done.returncode == 0, done.stderr
     text = out.read_text()
     assert "Get-PnpDevice" in text and "DEVPKEY_Device_LocationPaths" in text and "Get-NetAdapter" in text
+
+
+def test_what_the_powershell_script_writes_is_read_back_whole():
+    """gc-capture.ps1's output format (Format-List records with LocationPaths, Parent, Present): a ghost NIC at
+    the e1000e's place is reported, not imported; the serial-number ids are placed by their LocationPaths."""
+    imp = windows_import.import_windows_files((AUTHORED / "gc-capture-output.txt",), "vm")
+    got = {a: d.path.text for a, d in imp.rebuilt.placed.items()}
+    assert got["0b:00.0"].endswith("005056FFFFB441AF00") and got["03:00.0"].endswith("4&2732702B&0&00A8")
+    assert any("ghost" in n and "kept line" in n for n in imp.result.notes)
+    assert imp.capture.windows_version == "2016" and imp.result.data["platform"]["firmware"] == "efi"
+    assert next(d for d in imp.result.data["pci"]["devices"] if d["kind"] == "e1000e")["mac"] == "00:50:56:b4:41:af"
