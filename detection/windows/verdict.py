@@ -195,6 +195,9 @@ def _why_new(s: WinDevice, t: WinDevice, source: WindowsView, target: WindowsVie
     if s.form != t.form:
         why = target.machine.root.why if t.form == "location" else source.machine.root.why
         out.append(f"instance form changes from {s.form} to {t.form} ({why.split(';')[0]})")
+        unknown = s if s.form == "serial" and s.serial is None else t if t.form == "serial" and t.serial is None else None
+        if unknown is not None and unknown.source.serial is not None:
+            out.append(f"[inferred] {unknown.source.serial.why}; no real listing shows this device's id")
     elif s.form == "serial" and s.serial != t.serial:
         out.append(f"serial number changes {s.instance} → {t.instance} (the MAC it is made of changed)")
     elif s.form == "location":

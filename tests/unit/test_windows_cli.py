@@ -1,0 +1,61 @@
+"""`guestcompat windows` end to end (exit status, text, JSON, JUnit, errors), on a real boot's fingerprint."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PATCHED = "tests/data/windows/boots/esxi-6.5-patched.fingerprint.json"
+FOREST = "tests/data/windows/forest-server2016-esxi-efi.wmi.md"
+
+
+def gc(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+    return subprocess.run([sys.executable, "-m", "guestcompat.harness.cli", "windows", *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120, env={**os.environ, **(env or {})})
+
+
+def test_profile_against_a_patched_boot_boots_and_names_the_two_new_devices(tmp_path):
+    done = gc("vmware/esxi-6.5", "--against", PATCHED, "--junit", str(tmp_path / "w.xml"), "--json", str(tmp_path / "w.json"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].startswith("BOOTS: 40 same, 2 new (2 driver present, 0 driver missing), 0 gone")
+    doc = json.loads((tmp_path / "w.json").read_text())
+    new = sorted(d["target"]["address"] for d in doc["devices"] if d["status"] == "new")
+    assert new == ["03:00.0", "0b:00.0"] and doc["boot"]["boots"] is True and doc["exit_code"] == 0
+    suite = ET.parse(tmp_path / "w.xml").getroot()
+    assert suite.get("failures") == "0" and int(suite.get("tests")) == 43
+
+
+def test_the_nic_gate_fails_when_a_nic_loses_its_settings():
+    done = gc("vmware/esxi-6.5", "--against", PATCHED, "--fail-on", "nic", "--format", "json")
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["nics_losing_settings"][0]["where"] == "0b:00.0"
+
+
+def test_virtio_conversion_without_drivers_is_0x7b_and_exit_1():
+    done = gc("esxi65-win2019", "--against", "esxi65-win2019-virtio", env={"GUESTCOMPAT_PROFILE_PATH": "examples/windows"})
+    assert done.returncode == 1, done.stderr
+    assert "DOES NOT BOOT (0x7B)" in done.stdout and "vioscsi (virtio-win)" in done.stdout
+
+
+def test_view_of_a_windows_capture_keeps_its_real_ids():
+    done = gc(FOREST, "--view", "--windows", "2016")
+    assert done.returncode == 0, done.stderr
+    assert r"PCI\VEN_1000&DEV_0054&SUBSYS_197615AD&REV_01\4&2732702B&0&00A8" in done.stdout
+    assert "boot chain (controller first): 03:00.0 <- 00:15.0" in done.stdout
+
+
+def test_bad_input_is_one_error_line_and_exit_2(tmp_path):
+    missing = gc("no/such-profile.json")
+    assert missing.returncode == 2 and "error:" in missing.stderr and "Traceback" not in missing.stderr
+    junk = tmp_path / "junk.txt"
+    junk.write_text("not a capture at all\n")
+    bad = gc(str(junk))
+    assert bad.returncode == 2 and "not a Windows capture" in bad.stderr
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": "guestcompat-fingerprint", "version": 1, "pci": 3')
+    assert gc("vmware/esxi-6.5", "--against", str(broken)).returncode == 2
