@@ -155,6 +155,11 @@ def _finish_run(outcome: RunOutcome, console_path: Path | None, json_path: Path 
     if console_path:
         console_path.write_text("\n".join(outcome.boot.console) + "\n")
     render_verdict(out, outcome, verbose=verbose)
+    from guestcompat.harness.windows_cli import report_lines, verdict_for_run  # issue 23: Windows guest OSes
+
+    windows = verdict_for_run(outcome.compiled.profile, outcome.fingerprint)
+    if windows is not None:
+        out.print("\n".join(report_lines(windows)), markup=False)
     if json_path:
         _write_atomic(json_path, json.dumps(outcome.to_json(), indent=2, sort_keys=True) + "\n")
     sys.exit(EXIT_PASS if outcome.passed else EXIT_MISMATCH)
@@ -549,6 +554,12 @@ def replay_cmd(captures: tuple[Path, ...], arch: str | None, machine: str | None
         out.print(f"  not reproduced: {note}", markup=False)
     for line in result.inferred:
         out.print(f"  inferred (not scored): {line}", markup=False)
+    from guestcompat.detection.windows.report import to_json as windows_json
+    from guestcompat.harness.windows_cli import report_lines, verdict_for_replay  # issue 23: Windows captures
+
+    windows = verdict_for_replay(captures, source.facts, result.outcome.fingerprint)
+    if windows is not None:
+        out.print("\n".join(report_lines(windows)), markup=False)
     if json_path:
         _write_atomic(json_path, json.dumps({
             "capture": source.label,
@@ -558,6 +569,7 @@ def replay_cmd(captures: tuple[Path, ...], arch: str | None, machine: str | None
                            for d in comparison.deviations],
             "not_reproduced": list(result.notes), "inferred": list(result.inferred),
             "profile_toml": result.profile_toml,
+            "windows": None if windows is None else json.loads(windows_json(windows)),
             "run": result.outcome.to_json()}, indent=2) + "\n")
     low = comparison.below(min_score / 100)
     if low:

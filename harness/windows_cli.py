@@ -186,3 +186,41 @@ def windows_cmd(source: str, against: str | None, windows_name: str | None, qemu
     else:
         click.echo("\n".join(report.render_text(result, verbose=verbose)))
     sys.exit(result.exit_code(fail_on))
+
+
+# -- the Windows verdict inside other commands' reports (run, replay) ---------------------------------------------
+
+def verdict_for_run(profile, fingerprint, label: str = "the booted guest"):
+    """The Windows verdict of a run whose profile names a Windows guest OS (``guest.os = "windows-…"``), else None:
+    the profile's source platform against what the guest saw."""
+    from guestcompat.detection.windows import sources, verdict, view
+
+    os_name = _os_of(profile)
+    if os_name is None:
+        return None
+    version, _ = windows_version(None, os_name)
+    return verdict.compare(view.build_view(sources.from_profile(profile), version),
+                           view.build_view(sources.from_fingerprint(fingerprint, label), version))
+
+
+def verdict_for_replay(captures: tuple[Path, ...], facts, fingerprint, label: str = "the replay"):
+    """The Windows verdict of a replay whose capture is a Windows-side one (pnputil, WMI, …), else None:
+    the capture (its real instance ids kept) against what the replayed guest saw."""
+    from guestcompat.detection.windows import sources, verdict, view
+    from guestcompat.profiles.importers import windows_import
+
+    if facts is None or not any(form.startswith(windows_import.FORM) for _, form in facts.sources):
+        return None
+    imported = windows_import.import_windows_files(captures, "replay/windows")
+    source = windows_import.overlay(sources.from_profile(imported.profile), imported, ", ".join(p.name for p in captures))
+    version, _ = windows_version(None, imported.capture.windows_version)
+    return verdict.compare(view.build_view(source, version),
+                           view.build_view(sources.from_fingerprint(fingerprint, label), version))
+
+
+def report_lines(result) -> list[str]:
+    """The verdict as the lines run/replay append to their own report."""
+    from guestcompat.detection.windows import report
+
+    return ["", "Windows view of this move (guestcompat windows):"] + ["  " + line for line in
+                                                                      report.render_text(result)]

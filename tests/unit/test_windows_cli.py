@@ -59,3 +59,23 @@ def test_bad_input_is_one_error_line_and_exit_2(tmp_path):
     broken = tmp_path / "broken.json"
     broken.write_text('{"format": "guestcompat-fingerprint", "version": 1, "pci": 3')
     assert gc("vmware/esxi-6.5", "--against", str(broken)).returncode == 2
+
+
+def test_run_and_replay_reports_carry_the_windows_verdict_only_for_windows(monkeypatch):
+    from guestcompat.harness.baseline import load_fingerprint
+    from guestcompat.harness.windows_cli import report_lines, verdict_for_replay, verdict_for_run
+    from guestcompat.profiles.importers.forms import read_files
+    from guestcompat.profiles.loader import load
+
+    fp = load_fingerprint(ROOT / PATCHED)
+    assert verdict_for_run(load("vmware/esxi-6.5"), fp) is None                 # guest.os debian-12
+    monkeypatch.setenv("GUESTCOMPAT_PROFILE_PATH", str(ROOT / "examples" / "windows"))
+    windows = verdict_for_run(load("esxi65-win2019"), fp)                      # LSI SAS source, pvscsi guest
+    assert windows is not None and windows.target.windows.name == "2019"
+    assert windows.boot.boots is False and "LSI_SAS" in windows.boot.steps[0].rule
+    assert report_lines(windows)[1].startswith("Windows view of this move")
+    captures = (ROOT / FOREST,)
+    replayed = verdict_for_replay(captures, read_files(captures), fp)
+    assert replayed is not None and replayed.source.machine.label.startswith("Windows capture")
+    lspci = (ROOT / "tests" / "data" / "captures" / "esxi65.lspci-nnmmv.txt",)
+    assert verdict_for_replay(lspci, read_files(lspci), fp) is None             # a Linux capture: no Windows view
