@@ -79,3 +79,12 @@ def test_run_and_replay_reports_carry_the_windows_verdict_only_for_windows(monke
     assert replayed is not None and replayed.source.machine.label.startswith("Windows capture")
     lspci = (ROOT / "tests" / "data" / "captures" / "esxi65.lspci-nnmmv.txt",)
     assert verdict_for_replay(lspci, read_files(lspci), fp) is None             # a Linux capture: no Windows view
+
+
+def test_what_the_patched_build_changes_for_windows_on_real_boots():
+    """Two real boots of vmware/esxi-6.5: stock QEMU renames nearly the whole machine for Windows, the patched
+    build keeps every instance but the two serial-number devices (no PCI Express config access on pc)."""
+    stock = gc("vmware/esxi-6.5", "--against", "tests/data/windows/boots/esxi-6.5-stock.fingerprint.json")
+    patched = gc("vmware/esxi-6.5", "--against", PATCHED)
+    assert stock.stdout.splitlines()[-1].startswith("BOOTS: 1 same, 40 new (40 driver present, 0 driver missing), 1 gone")
+    assert patched.stdout.splitlines()[-1].startswith("BOOTS: 40 same, 2 new")
