@@ -143,10 +143,12 @@ def _write(path: Path, data: bytes) -> None:
 @click.option("--fail-on", "fail_on", type=click.Choice(["boot", "nic", "any"]), default="boot", show_default=True,
               help="exit 1 on a predicted boot failure; nic: also when a NIC loses its settings; any: also on any "
                    "new or gone function")
+@click.option("--injected", "injected", multiple=True, type=click.Choice(["virtio-win"]),
+              help="drivers put into the guest before the move as boot start (what virt-v2v does for virtio-win)")
 @click.option("-v", "--verbose", is_flag=True, help="show unchanged functions' instance paths too")
 def windows_cmd(source: str, against: str | None, windows_name: str | None, qemu_binary: str | None,
                 machine: str | None, view_only: bool, fmt: str, json_path: Path | None, junit_path: Path | None,
-                fail_on: str, verbose: bool) -> None:
+                fail_on: str, injected: tuple[str, ...], verbose: bool) -> None:
     """What Windows sees when the machine of SOURCE (a profile, a fingerprint or a capture) becomes TARGET:
     per PCI function same / new (driver present or missing) / gone, whether it still boots (0x7B), which
     NICs lose their settings and what activation notices. Exit 0, 1 when the --fail-on gate trips, 2 error."""
@@ -173,7 +175,7 @@ def windows_cmd(source: str, against: str | None, windows_name: str | None, qemu
         tgt = predicted_target(src.profile, qemu_binary, machine)
         hints = (src.os_hint,)
     version, note = windows_version(windows_name, *hints)
-    result = verdict.compare(view.build_view(src.machine, version), view.build_view(tgt, version))
+    result = verdict.compare(view.build_view(src.machine, version), view.build_view(tgt, version), tuple(injected))
     if note:
         result = verdict.WindowsVerdict(result.source, result.target, result.rows, result.boot, result.nics,
                                         result.activation, result.notes + (note,))

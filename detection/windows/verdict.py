@@ -114,11 +114,19 @@ class WindowsVerdict:
         return 0
 
 
-def compare(source: WindowsView, target: WindowsView) -> WindowsVerdict:
-    """The Windows verdict of moving the machine of ``source`` to the machine of ``target``."""
-    rows = _pair(source, target)
-    return WindowsVerdict(source, target, tuple(rows), _boot(source, target, rows), _nics(rows),
-                          _activation(source, target), _notes(source, target))
+def compare(source: WindowsView, target: WindowsView, injected: tuple[str, ...] = ()) -> WindowsVerdict:
+    """The Windows verdict of moving the machine of ``source`` to the machine of ``target``.
+
+    ``injected``: driver origins put into the guest before the move (``virtio-win``, as virt-v2v does: the
+    files, the service with Start=0 and the DriverDatabase/CriticalDeviceDatabase entries)."""
+    rows = _pair(source, target, injected)
+    return WindowsVerdict(source, target, tuple(rows), _boot(source, target, rows, injected), _nics(rows),
+                          _activation(source, target), _notes(source, target) + tuple(
+                              f"drivers from {o} are taken as injected before the move (boot start)" for o in injected))
+
+
+def _installed(match, injected: tuple[str, ...]) -> bool:
+    return match.entry is not None and (match.present or match.entry.origin in injected)
 
 
 def _notes(source: WindowsView, target: WindowsView) -> tuple[str, ...]:
@@ -134,7 +142,7 @@ def _notes(source: WindowsView, target: WindowsView) -> tuple[str, ...]:
     return tuple(notes)
 
 
-def _pair(source: WindowsView, target: WindowsView) -> list[DeviceRow]:
+def _pair(source: WindowsView, target: WindowsView, injected: tuple[str, ...] = ()) -> list[DeviceRow]:
     rows: list[DeviceRow] = []
     left = list(source.devices)
     right = list(target.devices)
@@ -155,14 +163,14 @@ def _pair(source: WindowsView, target: WindowsView) -> list[DeviceRow]:
             if s is not None:
                 left.remove(s)
                 right.remove(t)
-                rows.append(_new(s, t, source, target))
+                rows.append(_new(s, t, source, target, injected))
 
     take(lambda s, t: s.chain == t.chain and s.role == t.role)
     take(lambda s, t: (s.source.ids.vendor, s.source.ids.device) == (t.source.ids.vendor, t.source.ids.device))
     take(lambda s, t: s.role == t.role and s.source.ids.class_code is not None
          and s.source.ids.class_code >> 8 == (t.source.ids.class_code or 0) >> 8)
     for t in right:
-        rows.append(_new(None, t, source, target))
+        rows.append(_new(None, t, source, target, injected))
     for s in left:
         rows.append(DeviceRow(GONE, s, None, (f"no function of the target takes its place; Windows keeps "
                                               f"{s.instance_path} as a ghost with its settings",)))
@@ -171,12 +179,13 @@ def _pair(source: WindowsView, target: WindowsView) -> list[DeviceRow]:
     return rows
 
 
-def _new(s: WinDevice | None, t: WinDevice, source: WindowsView, target: WindowsView) -> DeviceRow:
+def _new(s: WinDevice | None, t: WinDevice, source: WindowsView, target: WindowsView,
+         injected: tuple[str, ...] = ()) -> DeviceRow:
     reasons = _why_new(s, t, source, target) if s is not None else ["no function of the source was there"]
-    driver = "present" if t.driver.present else "missing"
+    driver = "present" if _installed(t.driver, injected) else "missing"
     if t.driver.entry is None:
         reasons.append("no inbox or VMware Tools driver matches its ids")
-    elif not t.driver.present:
+    elif not _installed(t.driver, injected):
         reasons.append(f"only {t.driver.entry.service} ({t.driver.entry.origin}) drives it: not on a Windows that ran "
                        f"on VMware unless it is injected before the move (as virt-v2v does)")
     return DeviceRow(NEW, s, t, tuple(reasons), driver)
@@ -236,7 +245,7 @@ def _parent(d: WinDevice, view: WindowsView) -> WinDevice | None:
         return None
 
 
-def _boot(source: WindowsView, target: WindowsView, rows: list[DeviceRow]) -> BootVerdict:
+def _boot(source: WindowsView, target: WindowsView, rows: list[DeviceRow], injected: tuple[str, ...] = ()) -> BootVerdict:
     db = target.windows.boot_database
     if not source.boot_chain:
         return BootVerdict(None, (), "cannot tell: the source states no boot disk controller")
@@ -251,7 +260,7 @@ def _boot(source: WindowsView, target: WindowsView, rows: list[DeviceRow]) -> Bo
             return BootVerdict(None, (), "cannot tell: the target shows no boot disk and nothing takes the place of "
                                          f"the source's boot controller ({src_boot.where})")
         chain = _chain(paired, target)
-        lead = f"(the target showed no disk; its boot controller is {paired.where}, in the source's one's place) "
+        lead = f"(the target names no boot disk; its boot controller is taken as {paired.where}, where the source boots from) "
     boot_service = src_boot.driver.entry.service if src_boot.driver.entry else None
     status = {id(r.target): r for r in rows if r.target is not None}
     steps: list[BootStep] = []
@@ -264,12 +273,15 @@ def _boot(source: WindowsView, target: WindowsView, rows: list[DeviceRow]) -> Bo
                                                       f"the driver it had"))
             continue
         entry = d.driver.entry
-        if entry is None or not d.driver.present:
+        if entry is None or not _installed(d.driver, injected):
             steps.append(BootStep(key, d.where, False, f"{what} is new and no installed driver matches its ids in the "
                                                        f"{db}: 0x7B INACCESSIBLE_BOOT_DEVICE"))
         elif entry.always_boot:
             steps.append(BootStep(key, d.where, True, f"{what} is new; {d.driver.matched_id} maps to {entry.service} "
                                                       f"in the {db}, boot start on every installation"))
+        elif entry.boot and entry.origin in injected:
+            steps.append(BootStep(key, d.where, True, f"{what} is new; {d.driver.matched_id} maps to {entry.service} "
+                                                      f"({entry.origin}, injected as boot start) in the {db}"))
         elif entry.boot and entry.service == boot_service:
             steps.append(BootStep(key, d.where, True, f"{what} is new; {d.driver.matched_id} maps to {entry.service} "
                                                       f"in the {db}, the boot-start service the source booted from"))

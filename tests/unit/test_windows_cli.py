@@ -88,3 +88,10 @@ def test_what_the_patched_build_changes_for_windows_on_real_boots():
     patched = gc("vmware/esxi-6.5", "--against", PATCHED)
     assert stock.stdout.splitlines()[-1].startswith("BOOTS: 1 same, 40 new (40 driver present, 0 driver missing), 1 gone")
     assert patched.stdout.splitlines()[-1].startswith("BOOTS: 40 same, 2 new")
+
+
+def test_injected_virtio_drivers_boot_the_virtio_conversion():
+    done = gc("esxi65-win2019", "--against", "esxi65-win2019-virtio", "--injected", "virtio-win",
+              env={"GUESTCOMPAT_PROFILE_PATH": "examples/windows"})
+    assert done.returncode == 0, done.stdout
+    assert "injected as boot start" in done.stdout and done.stdout.splitlines()[-1].startswith("BOOTS: 1 same, 40 new")
