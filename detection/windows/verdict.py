@@ -273,6 +273,16 @@ def _boot(source: WindowsView, target: WindowsView, rows: list[DeviceRow], injec
                                                       f"the driver it had"))
             continue
         entry = d.driver.entry
+        same_chip = (d.source.ids.vendor, d.source.ids.device) == (src_boot.source.ids.vendor, src_boot.source.ids.device)
+        catalogued = entry is not None and _installed(d.driver, injected) and entry.boot and entry.service == boot_service
+        if what == "controller" and same_chip and not catalogued:
+            steps.append(BootStep(key, d.where, True, f"{what} is new but the same chip "
+                                                      f"({d.source.ids.vendor:04X}:{d.source.ids.device:04X}) the source "
+                                                      f"booted from: its boot-start driver "
+                                                      f"({boot_service or 'installed on the source'}) matches "
+                                                      f"PCI\\VEN_{d.source.ids.vendor:04X}&DEV_{d.source.ids.device:04X} in "
+                                                      f"the {db} [inferred]"))
+            continue
         if entry is None or not _installed(d.driver, injected):
             steps.append(BootStep(key, d.where, False, f"{what} is new and no installed driver matches its ids in the "
                                                        f"{db}: 0x7B INACCESSIBLE_BOOT_DEVICE"))
@@ -345,7 +355,7 @@ def _activation(source: WindowsView, target: WindowsView) -> Activation:
             ("processor model", a.cpu_model, b.cpu_model, 1),
             ("RAM size", f"{a.memory_mb} MB" if a.memory_mb else None, f"{b.memory_mb} MB" if b.memory_mb else None, 1),
         ]
-        low = high = 3      # volume serial (kept by a block copy), CPU serial (none on modern CPUs), dockable
+        low = high = 2      # volume serial (kept by a block copy), CPU serial (none on modern CPUs)
         changes = [ActivationChange("CD-ROM id (not modelled: counted as changed at worst)", None, None)]
         high += 1
         for name, x, y, votes in comps:

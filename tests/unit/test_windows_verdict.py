@@ -122,3 +122,16 @@ def test_text_report_groups_the_32_root_ports(esxi65, stock_boot):
     text = "\n".join(report.render_text(verdict.compare(esxi65, stock_boot)))
     assert "00:15.0 … 00:18.7 (32 functions)" in text
     assert text.splitlines()[-1].startswith("BOOTS: ")
+
+
+def test_xp_source_booting_from_a_chip_the_catalogue_lacks_boots_on_the_same_chip():
+    """Server 2003 has no inbox LSI SAS driver: the VM booted from one VMware supplied; QEMU's mptsas1068 is the
+    same chip (1000:0054), so that driver's id still matches (inferred), while another chip would be 0x7B."""
+    w2003 = drivers.catalogue().version("2003")
+    source = view.build_view(sources.from_profile(load("vmware/esxi-6.0")), w2003)
+    mptsas = PciIdentity(0x1000, 0x0054, 0x1000, 0x8000, 0x00, 0x010000)
+    same_chip = verdict.compare(source, view.build_view(_with_boot_controller(source.machine, mptsas), w2003))
+    assert same_chip.boot.boots is True and "[inferred]" in same_chip.boot.steps[0].rule
+    other = PciIdentity(0x1000, 0x0012, 0x0000, 0x1000, 0x00, 0x010000)       # QEMU's lsi53c895a
+    assert verdict.compare(source, view.build_view(_with_boot_controller(source.machine, other), w2003)).boot.boots is False
+    assert same_chip.activation.scheme == "xp-hash" and same_chip.activation.points[1] <= 12
