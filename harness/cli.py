@@ -629,12 +629,18 @@ def baseline_check(profile: str, directory: Path, arch, machine, accel, qemu_bin
     path = baseline_path(profile, directory)
     if not path.exists():  # before booting: a missing baseline is the user's error, not a reason to wait
         raise GuestcompatError(f"no baseline at {path} (record one with `guestcompat baseline record {profile}`)")
-    result = check(_boot_fingerprint(profile, arch, machine, accel, qemu_binary, timeout), path)
+    fingerprint = _boot_fingerprint(profile, arch, machine, accel, qemu_binary, timeout)
+    result = check(fingerprint, path)
     if result.same:
         out.print(f"SAME: {profile} matches {path}", markup=False)
         sys.exit(EXIT_PASS)
     out.print(f"CHANGED: {profile} differs from {path} in {len(result.changes)} way(s):", markup=False)
     _print_changes(result.changes)
+    from guestcompat.harness.windows_cli import report_lines, verdict_for_baseline  # issue 23: Windows guest OSes
+
+    windows = verdict_for_baseline(profile, path, fingerprint)
+    if windows is not None:
+        out.print("\n".join(report_lines(windows)), markup=False)
     sys.exit(EXIT_MISMATCH)
 
 

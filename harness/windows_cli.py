@@ -226,3 +226,19 @@ def report_lines(result) -> list[str]:
 
     return ["", "Windows view of this move (guestcompat windows):"] + ["  " + line for line in
                                                                       report.render_text(result)]
+
+
+def verdict_for_baseline(profile_name: str, baseline: Path, fingerprint):
+    """The Windows verdict of a changed baseline (stored fingerprint → new boot) when the profile names a
+    Windows guest OS, else None."""
+    from guestcompat.detection.windows import sources, verdict, view
+    from guestcompat.harness.baseline import load_fingerprint
+    from guestcompat.profiles.loader import load
+
+    os_name = _os_of(load(profile_name))
+    if os_name is None:
+        return None
+    version, _ = windows_version(None, os_name)
+    before = sources.from_fingerprint(load_fingerprint(baseline), f"baseline {baseline}")
+    return verdict.compare(view.build_view(before, version),
+                           view.build_view(sources.from_fingerprint(fingerprint, "this boot"), version))

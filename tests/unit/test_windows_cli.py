@@ -95,3 +95,14 @@ def test_injected_virtio_drivers_boot_the_virtio_conversion():
               env={"GUESTCOMPAT_PROFILE_PATH": "examples/windows"})
     assert done.returncode == 0, done.stdout
     assert "injected as boot start" in done.stdout and done.stdout.splitlines()[-1].startswith("BOOTS: 1 same, 40 new")
+
+
+def test_baseline_check_of_a_windows_profile_gets_the_windows_verdict(monkeypatch, tmp_path):
+    from guestcompat.harness.baseline import load_fingerprint
+    from guestcompat.harness.windows_cli import verdict_for_baseline
+
+    monkeypatch.setenv("GUESTCOMPAT_PROFILE_PATH", str(ROOT / "examples" / "windows"))
+    stock = load_fingerprint(ROOT / "tests/data/windows/boots/esxi-6.5-stock.fingerprint.json")
+    result = verdict_for_baseline("esxi65-win2019", ROOT / PATCHED, stock)      # patched baseline, stock boot
+    assert result is not None and result.count("new") == 40 and result.count("gone") == 1
+    assert verdict_for_baseline("vmware/esxi-6.5", ROOT / PATCHED, stock) is None
