@@ -29,7 +29,7 @@ from guestcompat.detection.windows.ids import location, mac_from_dsn, serial_ins
 from guestcompat.detection.windows.view import Identity, Machine, RootBridge, SerialNumber
 from guestcompat.errors import ProfileError, TopologyError
 from guestcompat.profiles.importers import windows_text
-from guestcompat.profiles.importers.facts import CaptureFacts, NicFact, Provenance, merge
+from guestcompat.profiles.importers.facts import CaptureFacts, NicFact, Provenance
 from guestcompat.profiles.importers.result import ImportResult
 from guestcompat.profiles.importers.windows_text import ListedDevice, WindowsCapture
 

@@ -25,7 +25,7 @@ or ``...``) is refused by name: its location would be wrong.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from guestcompat.detection.windows.ids import InstancePath, parse_instance_path
 from guestcompat.errors import ProfileError
@@ -263,13 +263,15 @@ def _read_record(start: int, block: list[str], label: str, devices: dict[str, Li
     last_key: str | None = None
     header = _REG_KEY.match(block[0].strip())
     if header:
-        found = _PATH.search(header["path"].replace("Enum\\PCI\\", "Enum\\PCI\\PCI\\"))
-        path_text = "PCI\\" + header["path"].split("\\Enum\\PCI\\", 1)[1] if "\\Enum\\PCI\\" in header["path"] else None
-        if path_text and path_text.count("\\") == 2:
-            primary = _parse(path_text, f"{label} line {start}", problems)
-            primary = (primary, start) if primary else None
-        elif found is None:
-            return                           # a key above or below the instance keys (Device Parameters, …)
+        # only Enum\PCI\<device id>\<instance> keys are functions; the device-id key above and the
+        # "Device Parameters"/"LogConf" keys below them are not
+        _, sep, rest = header["path"].partition("\\Enum\\PCI\\")
+        if not sep or rest.count("\\") != 1:
+            return
+        parsed = _parse("PCI\\" + rest, f"{label} line {start}", problems)
+        if parsed is None:
+            return
+        primary = (parsed, start)
         for offset, line in enumerate(block[1:], 1):
             value = _REG_VALUE.match(line.strip())
             if value:
