@@ -303,16 +303,15 @@ def _read_record(start: int, block: list[str], label: str, devices: dict[str, Li
                         fields.setdefault("name", []).append(name)
                 elif parsed.text.upper() not in devices:
                     devices[parsed.text.upper()] = ListedDevice(parsed, start + offset, name=name)
-        for key in _INSTANCE_KEYS:
+        for key in _INSTANCE_KEYS:          # "Instance ID:", "InstanceId :", "DeviceID :", "PNPDeviceID :" name the record
             for value in fields.get(key, []):
                 m = _PATH.search(value)
-                if m and (primary is None or primary[0].text.upper() != _parse(m[0], "", []).text.upper()
-                          if _parse(m[0], "", []) else False):
-                    parsed = _parse(m[0], f"{label} line {start}", problems)
-                    if parsed is not None:
-                        if primary is not None and primary[0].text.upper() not in devices:
-                            devices[primary[0].text.upper()] = ListedDevice(primary[0], primary[1])
-                        primary = (parsed, start)
+                parsed = _parse(m[0], f"{label} line {start}", problems) if m else None
+                if parsed is None:
+                    continue
+                if primary is not None and primary[0].text.upper() != parsed.text.upper():
+                    devices.setdefault(primary[0].text.upper(), ListedDevice(primary[0], primary[1]))
+                primary = (parsed, start)
     if primary is None:
         return
     path, line = primary
