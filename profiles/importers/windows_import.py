@@ -135,6 +135,10 @@ def rebuild(capture: WindowsCapture, label: str) -> Rebuilt:
                             f"location and the listing shows none (LocationPaths); not placed")
             continue
         bus, dev, fn = d.location_info
+        if bus > 255 or dev > 31 or fn > 7:
+            problems.append(f"{label} line {d.line}: {d.path.text}: 'PCI bus {bus}, device {dev}, function {fn}' is "
+                            f"no PCI address; not placed")
+            continue
         if bus != 0 and bus not in secondary:
             problems.append(f"{label} line {d.line}: {d.path.text}: PCI bus {bus} is behind no bridge of the "
                             f"rebuilt tree; not placed")

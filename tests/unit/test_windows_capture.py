@@ -158,3 +158,30 @@ def test_what_the_powershell_script_writes_is_read_back_whole():
     assert any("ghost" in n and "kept line" in n for n in imp.result.notes)
     assert imp.capture.windows_version == "2016" and imp.result.data["platform"]["firmware"] == "efi"
     assert next(d for d in imp.result.data["pci"]["devices"] if d["kind"] == "e1000e")["mac"] == "00:50:56:b4:41:af"
+
+
+_noise = st.text(alphabet=st.sampled_from(list("PCI\\VEN_DEV&SUBSYS_REV0123456789ABCDEFabcdef:{}|\"=[]HKEY \n\t.-…")),
+                 max_size=400)
+
+
+_REAL_LINES = [ln for f in sorted(AUTHORED.iterdir()) for ln in f.read_text(errors="replace").splitlines() if ln.strip()]
+_pastes = st.lists(st.one_of(_noise, st.sampled_from(_REAL_LINES),
+                             st.tuples(st.sampled_from(_REAL_LINES), st.integers(0, 120)).map(lambda t: t[0][:t[1]])),
+                   max_size=30).map("\n".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_pastes)
+def test_any_text_is_read_or_refused_by_name_never_a_crash(text):
+    try:
+        windows_import.read_facts(text, "paste")
+    except ProfileError as exc:
+        assert str(exc).startswith("paste")
+
+
+def test_an_impossible_location_information_is_reported_not_placed(tmp_path):
+    path = tmp_path / "enum.reg"
+    path.write_text("[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Enum\\PCI\\VEN_15AD&DEV_07B0&SUBSYS_07B015AD&REV_01"
+                    "\\FF565000E7609AFE00]\n\"LocationInformation\"=\"PCI bus 300, device 40, function 9\"\n")
+    imp = windows_import.import_windows_files((path,), "vm")
+    assert any("is no PCI address" in n for n in imp.result.notes) and not imp.rebuilt.placed
