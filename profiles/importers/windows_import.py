@@ -279,6 +279,9 @@ def import_windows_files(paths: tuple[Path, ...], name: str) -> WindowsImport:
     label = ", ".join(p.name for p in paths)
     merged = merge_captures(captures)
     facts, rebuilt = to_facts(merged, label)
+    if facts.empty:
+        raise ProfileError(f"{label}: nothing in the capture can be placed or identified: "
+                           + "; ".join(facts.problems[:3]))
     return WindowsImport(import_facts(name, facts, label=label), merged, rebuilt)
 
 
