@@ -22,7 +22,7 @@ _MARK = {SAME: "=", NEW: "+", GONE: "-"}
 
 def _root(view: WindowsView) -> str:
     r = view.machine.root
-    return f"root ACPI {r.hid} _UID {r.uid if r.uid is not None else 'none'}, PCI Express ids: {'yes' if r.pcie_native else 'no'}"
+    return f"root ACPI {r.hid} _UID {r.uid if r.uid is not None else 'none'}, serial-number ids: {'yes' if r.pcie_native else 'no (no PCIe config access)'}"
 
 
 def _label(d: WinDevice) -> str:
