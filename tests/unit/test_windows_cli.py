@@ -106,3 +106,20 @@ def test_baseline_check_of_a_windows_profile_gets_the_windows_verdict(monkeypatc
     result = verdict_for_baseline("esxi65-win2019", ROOT / PATCHED, stock)      # patched baseline, stock boot
     assert result is not None and result.count("new") == 40 and result.count("gone") == 1
     assert verdict_for_baseline("vmware/esxi-6.5", ROOT / PATCHED, stock) is None
+
+
+def test_baseline_against_baseline_and_the_view_as_json():
+    """Two fingerprint files (what `diff` compares): the Windows verdict of going from the stock boot to the
+    patched one; and the JSON view of one machine."""
+    done = gc("tests/data/windows/boots/esxi-6.5-stock.fingerprint.json", "--against", PATCHED, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["format"] == "guestcompat-windows-verdict" and doc["boot"]["boots"] is True
+    vmci = next(d for d in doc["devices"] if d["target"] and d["target"]["address"] == "00:07.7")
+    assert vmci["status"] == "new" and vmci["source"] is None          # stock QEMU had no VMCI
+    assert sum(d["status"] == "same" for d in doc["devices"]) == 1       # only the SVGA adapter
+    view = gc("vmware/esxi-6.5", "--view", "--format", "json")
+    plain = json.loads(view.stdout)
+    nic = next(d for d in plain["devices"] if d["address"] == "0b:00.0")
+    assert nic["form"] == "serial" and nic["serial"] == "FF565000E7609AFE" and nic["driver"]["service"] == "vmxnet3ndis6"
+    assert plain["boot_chain"] == ["scsi0", "pciBridge4-0"]
