@@ -174,7 +174,7 @@ def _dmidecode(identity: windows_text.WindowsIdentity) -> Dmidecode | None:
         structures.append(DmiStructure(0, 0, 0, "BIOS Information", bios))
     system = {k: v for k, v in (("Manufacturer", identity.system_manufacturer),
                                 ("Product Name", identity.system_product), ("Serial Number", identity.system_serial),
-                                ("UUID", identity.system_uuid)) if v}
+                                ("UUID", identity.system_uuid.lower() if identity.system_uuid else None)) if v}
     if system:
         structures.append(DmiStructure(1, 1, 0, "System Information", system))
     return Dmidecode(identity.smbios_version, tuple(structures)) if structures else None
@@ -203,7 +203,8 @@ def to_facts(capture: WindowsCapture, label: str) -> tuple[CaptureFacts, Rebuilt
             inferred[address] = ("class_id", "prog_if")
         pci.append(LspciDevice(slot=address, class_id=None if cc is None else cc >> 8, vendor=ids.vendor,
                                device=ids.device, subsystem_vendor=ids.subsystem_vendor,
-                               subsystem_device=ids.subsystem_device, revision=ids.revision,
+                               subsystem_device=ids.subsystem_device,
+                               revision=ids.revision or None,      # lspci prints no Rev for 00: as a Linux capture
                                prog_if=None if cc is None else cc & 0xFF, device_name=d.name))
     nics: list[NicFact] = []
     by_path = {d.path.text.upper(): a for a, d in rebuilt.placed.items()}

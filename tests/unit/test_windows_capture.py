@@ -185,3 +185,17 @@ def test_an_impossible_location_information_is_reported_not_placed(tmp_path):
                     "\\FF565000E7609AFE00]\n\"LocationInformation\"=\"PCI bus 300, device 40, function 9\"\n")
     with pytest.raises(ProfileError, match="nothing in the capture can be placed.*is no PCI address"):
         windows_import.import_windows_files((path,), "vm")
+
+
+def test_replay_scores_a_windows_capture_against_a_real_patched_boot():
+    """replay's comparison (no boot here: the stored patched boot of vmware/esxi-6.5 stands for the replay) of
+    a pnputil + systeminfo capture of an ESXi 6.5 VM: every placed function and id is reproduced."""
+    from guestcompat.harness.baseline import load_fingerprint
+    from guestcompat.harness.replay import compare, load_sources
+
+    source = load_sources((AUTHORED / "pnputil-enum-devices-esxi65.txt", AUTHORED / "systeminfo-wmic.txt"))
+    fp = load_fingerprint(DATA / "boots" / "esxi-6.5-patched.fingerprint.json")
+    scores = {s.category: s for s in compare(source.fingerprint, fp).scores}
+    assert (scores["placement"].matched, scores["placement"].compared) == (5, 5)
+    assert scores["ids"].matched == scores["ids"].compared > 20
+    assert scores["identity"].matched == scores["identity"].compared
