@@ -63,9 +63,17 @@ def load_side(spec: str, role: str, qemu_binary: str | None = None, machine: str
 
 
 def _capture_side(path: Path, role: str) -> Side:
+    """A Windows capture (its real instance ids kept), else any capture `import capture` reads (lspci…)."""
     from guestcompat.detection.windows import sources
-    from guestcompat.profiles.importers import windows_import
+    from guestcompat.profiles.importers import windows_import, windows_text
 
+    text = windows_import.read_capture_file(path)
+    if not windows_text.sniff(text):
+        from guestcompat.profiles.importers.capture import import_facts
+        from guestcompat.profiles.importers.forms import read_text
+
+        imported = import_facts(path.stem, read_text(text, path.name), label=path.name)
+        return Side(sources.from_profile(imported.profile), imported.profile, None)
     result = windows_import.import_windows_files((path,), name=path.stem)
     machine = sources.from_profile(result.profile)
     return Side(windows_import.overlay(machine, result, str(path)), result.profile, result.capture.windows_version)

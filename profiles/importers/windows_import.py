@@ -60,7 +60,13 @@ def rebuild(capture: WindowsCapture, label: str) -> Rebuilt:
     problems: list[str] = []
     chains: dict[tuple[int, ...], ListedDevice] = {}
     pending: list[ListedDevice] = []
+    ghosts = [d for d in capture.devices if d.present is False]
+    if ghosts:
+        problems.append(f"{label}: {len(ghosts)} function(s) Windows lists as not present (ghosts of earlier devices, "
+                        f"e.g. line {ghosts[0].line} {ghosts[0].path.text}): not part of the machine, not imported")
     for d in capture.devices:
+        if d.present is False:
+            continue
         chain = d.path.chain if d.path.form == "location" else \
             tuple(reversed(d.location_path)) if d.location_path else None
         if chain is None:

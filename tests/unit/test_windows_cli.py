@@ -55,7 +55,7 @@ def test_bad_input_is_one_error_line_and_exit_2(tmp_path):
     junk = tmp_path / "junk.txt"
     junk.write_text("not a capture at all\n")
     bad = gc(str(junk))
-    assert bad.returncode == 2 and "not a Windows capture" in bad.stderr
+    assert bad.returncode == 2 and "not a capture this tool reads" in bad.stderr and "Windows PnP listing" in bad.stderr
     broken = tmp_path / "broken.json"
     broken.write_text('{"format": "guestcompat-fingerprint", "version": 1, "pci": 3')
     assert gc("vmware/esxi-6.5", "--against", str(broken)).returncode == 2
@@ -123,3 +123,9 @@ def test_baseline_against_baseline_and_the_view_as_json():
     nic = next(d for d in plain["devices"] if d["address"] == "0b:00.0")
     assert nic["form"] == "serial" and nic["serial"] == "FF565000E7609AFE" and nic["driver"]["service"] == "vmxnet3ndis6"
     assert plain["boot_chain"] == ["scsi0", "pciBridge4-0"]
+
+
+def test_a_linux_capture_is_a_source_too():
+    done = gc("tests/data/captures/esxi65.lspci-nnmmv.txt", "--against", PATCHED)
+    assert done.returncode == 0, done.stderr
+    assert "source: profile esxi65.lspci-nnmmv" in done.stdout
