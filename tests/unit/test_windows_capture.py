@@ -199,3 +199,21 @@ def test_replay_scores_a_windows_capture_against_a_real_patched_boot():
     assert (scores["placement"].matched, scores["placement"].compared) == (5, 5)
     assert scores["ids"].matched == scores["ids"].compared > 20
     assert scores["identity"].matched == scores["identity"].compared
+
+
+def test_devcon_hwids_records_carry_their_ids():
+    capture = windows_text.read((AUTHORED / "devcon-hwids.txt").read_text(), "hwids")
+    by_dev = {d.path.ids.device: d for d in capture.devices}
+    assert by_dev[0x100F].name == "Intel(R) PRO/1000 MT Network Connection"
+    assert len(by_dev[0x100F].hardware_ids) == 6 and len(by_dev[0x100F].compatible_ids) == 7
+    assert by_dev[0x07B0].class_code == 0x020000 and by_dev[0x07B0].compatible_ids[-1] == r"PCI\CC_0200"
+
+
+def test_pnputil_connected_status_marks_ghosts():
+    text = ("Instance ID:                PCI\\VEN_15AD&DEV_07B0&SUBSYS_07B015AD&REV_01\\FF565000E7609AFE00\n"
+            "Status:                     Disconnected\n\n"
+            "Instance ID:                PCI\\VEN_15AD&DEV_0405&SUBSYS_040515AD&REV_00\\3&61aaa01&0&78\n"
+            "Status:                     Started\n")
+    capture = windows_text.read(text, "pnputil")
+    assert [d.present for d in capture.devices] == [False, True]
+    assert set(windows_import.rebuild(capture, "pnputil").placed) == {"00:0f.0"}
