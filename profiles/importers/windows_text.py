@@ -245,6 +245,9 @@ def read(text: str, label: str) -> WindowsCapture:
         if len(devices) > MAX_DEVICES:
             raise ProfileError(f"{label}: more than {MAX_DEVICES} PCI functions: not one VM's listing")
     for number, line in enumerate(lines, 1):
+        kv = _KEY_VALUE.match(line)
+        if kv and _norm(kv["key"]) in _HW_KEYS | _COMPAT_KEYS:
+            continue                # an id list PowerShell cut ($FormatEnumerationLimit): the ids kept are whole
         for cut in _CUT.finditer(line):
             if not _PATH.match(cut[0]) or cut[0].endswith(("...", "…")):
                 problems.append(f"{label} line {number}: {cut[0][:60]!r} is cut short (PowerShell's table truncates "
@@ -325,9 +328,8 @@ def _read_record(start: int, block: list[str], label: str, devices: dict[str, Li
                                    + fields.get("name", []) + fields.get("caption", [])
                                    + fields.get("devicedesc", [])), None),
         service=next((s for s in fields.get("service", []) + fields.get("servicename", []) if s and s != "None"), None),
-        hardware_ids=tuple(h for h in fields.get("hardwareids", []) + fields.get("hardwareid", []) if h.upper().startswith("PCI\\")),
-        compatible_ids=tuple(h for h in fields.get("compatibleids", []) + fields.get("compatibleid", [])
-                             if h.upper().startswith("PCI\\")),
+        hardware_ids=_ids(fields.get("hardwareids", []) + fields.get("hardwareid", [])),
+        compatible_ids=_ids(fields.get("compatibleids", []) + fields.get("compatibleid", [])),
         location_info=(int(locinfo[1]), int(locinfo[2]), int(locinfo[3])) if locinfo else None,
         location_path=locpath,
         parent=next((re.sub(r"\\+", r"\\", m[0]) for v in fields.get("parent", []) if (m := _PATH.search(v))), None),
@@ -336,6 +338,11 @@ def _read_record(start: int, block: list[str], label: str, devices: dict[str, Li
     old = devices.get(path.text.upper())
     if old is None or _richness(device) >= _richness(old):
         devices[path.text.upper()] = device
+
+
+def _ids(values: list[str]) -> tuple[str, ...]:
+    """PCI ids of a list, without the one PowerShell cut short (``…CC_0200...``) and without duplicates."""
+    return tuple(dict.fromkeys(v for v in values if v.upper().startswith("PCI\\") and not v.endswith(("...", "…"))))
 
 
 def _richness(d: ListedDevice) -> int:

@@ -217,3 +217,15 @@ def test_pnputil_connected_status_marks_ghosts():
     capture = windows_text.read(text, "pnputil")
     assert [d.present for d in capture.devices] == [False, True]
     assert set(windows_import.rebuild(capture, "pnputil").placed) == {"00:0f.0"}
+
+
+def test_get_ciminstance_format_list_with_a_cut_id_list():
+    text = ("PS C:\\> Get-CimInstance Win32_PnPEntity | Format-List DeviceID,HardwareID,Service\n\n"
+            "DeviceID   : PCI\\VEN_15AD&DEV_07B0&SUBSYS_07B015AD&REV_01\\FF565000E7609AFE00\n"
+            "HardwareID : {PCI\\VEN_15AD&DEV_07B0&SUBSYS_07B015AD&REV_01, PCI\\VEN_15AD&DEV_07B0&SUBSYS_07B015AD, "
+            "PCI\\VEN_15AD&DEV_07B0&CC_020000, PCI\\VEN_15AD&DEV_07B0&CC_0200...}\n"
+            "Service    : vmxnet3ndis6\n")
+    capture = windows_text.read(text, "cim")
+    (nic,) = capture.devices
+    assert nic.service == "vmxnet3ndis6" and nic.class_code == 0x020000 and len(nic.hardware_ids) == 3
+    assert not capture.problems
