@@ -13,7 +13,7 @@ fingerprint, a Windows-side capture):
   Tools, virtio-win, per Windows version, each entry with its source);
 * :mod:`.view`: :class:`~.view.WindowsView`, one machine as Windows names it;
 * :mod:`.sources`: views of a profile, a predicted QEMU target, a fingerprint;
-* :mod:`.verdict`: source vs target: same / new / gone, boot, NICs, activation;
+* :mod:`.verdict`: source vs target: same / new / gone, boot, NICs (:mod:`.activation`: what activation notices);
 * :mod:`.report`: text, JSON and JUnit of a verdict.
 
 What cannot be computed is said so, never guessed: the parent-id prefix hash

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from guestcompat.detection.windows.ids import InstancePath, parse_instance_path
 from guestcompat.errors import ProfileError
+from guestcompat.profiles.importers.windows_identity import WindowsIdentity, WindowsNic, read_identity, read_nics
 
 #: an instance path anywhere in a line (doubled backslashes allowed), and a cut one
 _PATH = re.compile(r"PCI\\{1,4}VEN_[0-9A-Fa-f]{4}&DEV_[0-9A-Fa-f]{4}(?:&SUBSYS_[0-9A-Fa-f]{8})?(?:&REV_[0-9A-Fa-f]{2})?"
@@ -38,7 +39,6 @@ _KEY_VALUE = re.compile(r"^\s*(?P<key>[A-Za-z][A-Za-z0-9 ()_/.-]{0,40}?)\s*(?::|
 _REG_KEY = re.compile(r"^\[(?P<path>HKEY_[^\]]+)\]\s*$", re.IGNORECASE)
 _REG_VALUE = re.compile(r'^"(?P<name>[^"]+)"=(?P<value>.*)$')
 _CC = re.compile(r"&CC_([0-9A-Fa-f]{6})\b")
-_MAC = re.compile(r"\b([0-9A-Fa-f]{2}(?:[-:][0-9A-Fa-f]{2}){5})\b")
 _LOCATION_INFO = re.compile(r"PCI bus (\d+), device (\d+), function (\d+)", re.IGNORECASE)
 _LOCATION_PATH = re.compile(r"PCIROOT\(\d+\)((?:#PCI\([0-9A-Fa-f]{4}\))+)", re.IGNORECASE)
 MAX_TEXT = 16 * 1024 * 1024
@@ -77,30 +77,6 @@ class ListedDevice:
             if m:
                 return int(m[1], 16)
         return None
-
-
-@dataclass(frozen=True)
-class WindowsIdentity:
-    system_manufacturer: str | None = None
-    system_product: str | None = None
-    system_serial: str | None = None
-    system_uuid: str | None = None
-    bios_vendor: str | None = None
-    bios_version: str | None = None
-    bios_date: str | None = None          # mm/dd/yyyy, as dmidecode prints it
-    smbios_version: str | None = None
-    os_name: str | None = None
-
-    @property
-    def empty(self) -> bool:
-        return not any(getattr(self, f) for f in self.__dataclass_fields__)
-
-
-@dataclass(frozen=True)
-class WindowsNic:
-    name: str
-    mac: str | None
-    instance: str | None
 
 
 @dataclass(frozen=True)
@@ -252,9 +228,9 @@ def read(text: str, label: str) -> WindowsCapture:
             if not _PATH.match(cut[0]) or cut[0].endswith(("...", "…")):
                 problems.append(f"{label} line {number}: {cut[0][:60]!r} is cut short (PowerShell's table truncates "
                                 f"long columns): skipped; use `Format-List` or `| Select -Expand InstanceId`")
-    identity, os_problems = _identity(lines, label)
+    identity, os_problems = read_identity(lines, label)
     problems += os_problems
-    nics = _nics(lines)
+    nics = read_nics(lines, _PATH)
     return WindowsCapture(tuple(sorted(devices.values(), key=lambda d: d.line)), identity, nics, detected_forms(text),
                           root_path, tuple(dict.fromkeys(problems)))
 
@@ -356,121 +332,3 @@ def _parse(text: str, where: str, problems: list[str]) -> InstancePath | None:
         if where:
             problems.append(str(exc))
         return None
-
-
-# -- identity ------------------------------------------------------------------------------------------------------
-
-def _date(text: str) -> str | None:
-    """WMI ``20250118000000.000000+000`` or systeminfo ``4/5/2016`` / ``2016-04-05`` → ``04/05/2016``."""
-    text = text.strip()
-    m = re.match(r"^(\d{4})(\d{2})(\d{2})\d{6}\.", text)
-    if m:
-        return f"{m[2]}/{m[3]}/{m[1]}"
-    m = re.search(r"\b(\d{1,2})/(\d{1,2})/(\d{4})\b", text)
-    if m:
-        return f"{int(m[1]):02d}/{int(m[2]):02d}/{m[3]}"
-    m = re.search(r"\b(\d{4})-(\d{2})-(\d{2})\b", text)
-    if m:
-        return f"{m[2]}/{m[3]}/{m[1]}"
-    return None
-
-
-def _wmic_tables(lines: list[str]) -> dict[str, str]:
-    """``wmic … get a,b,c`` prints a header line and a value line aligned by column; ``/format:list`` prints
-    ``Key=Value``. Both into one dict (last wins)."""
-    out: dict[str, str] = {}
-    for line in lines:
-        m = re.match(r"^\s*([A-Za-z][A-Za-z0-9]+)=(.*)$", line)
-        if m:
-            out[m[1]] = m[2].strip()
-    header: list[str] | None = None
-    for line in lines:          # impacket-wmiquery / markdown tables: | Caption | … | then | value | … |
-        if not line.strip().startswith("|"):
-            header = None
-            continue
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if header is None:
-            header = cells
-            continue
-        if len(cells) == len(header):
-            for key, value in zip(header, cells):
-                if value and value != "None" and re.fullmatch(r"[A-Za-z][A-Za-z0-9]+", key):
-                    out.setdefault(key, value)
-    known = {"IdentifyingNumber", "Name", "UUID", "Vendor", "Version", "Manufacturer", "SerialNumber",
-             "SMBIOSBIOSVersion", "ReleaseDate", "SMBIOSMajorVersion", "SMBIOSMinorVersion", "Caption"}
-    for i, line in enumerate(lines[:-1]):
-        words = line.split()
-        if len(words) < 1 or not set(words) <= known or not words:
-            continue
-        value_line = next((ln for ln in lines[i + 1:i + 3] if ln.strip()), "")
-        starts = [line.index(w) for w in words]
-        for j, word in enumerate(words):
-            end = starts[j + 1] if j + 1 < len(starts) else None
-            cell = value_line[starts[j]:end].strip() if len(value_line) > starts[j] else ""
-            if cell:
-                out.setdefault(word, cell)
-    return out
-
-
-def _identity(lines: list[str], label: str) -> tuple[WindowsIdentity, list[str]]:
-    values: dict[str, str] = {}
-    problems: list[str] = []
-    for line in lines:
-        m = re.match(r"^\s*(System Manufacturer|System Model|BIOS Version|OS Name|OS Version)\s*:\s*(.+?)\s*$", line)
-        if m:
-            values.setdefault(m[1], m[2])
-    wmic = _wmic_tables(lines)
-    for line in lines:          # Format-List of Win32_BIOS / Win32_ComputerSystemProduct
-        m = re.match(r"^\s*(SMBIOSBIOSVersion|Manufacturer|ReleaseDate|IdentifyingNumber|UUID|Vendor|SerialNumber|"
-                     r"SMBIOSMajorVersion|SMBIOSMinorVersion)\s+:\s+(.+?)\s*$", line)
-        if m:
-            wmic.setdefault(m[1], m[2])
-    bios_vendor = bios_version = bios_date = None
-    if "BIOS Version" in values:
-        m = re.match(r"^(?P<rest>.+?),\s*(?P<date>\S+)$", values["BIOS Version"])
-        rest = m["rest"] if m else values["BIOS Version"]
-        bios_date = _date(m["date"]) if m else None
-        vendor, _, version = rest.rpartition(" ")
-        bios_vendor, bios_version = (vendor or None), version or None
-    bios_version = wmic.get("SMBIOSBIOSVersion") or bios_version
-    bios_vendor = wmic.get("Manufacturer") if wmic.get("SMBIOSBIOSVersion") and wmic.get("Manufacturer") else bios_vendor
-    if wmic.get("ReleaseDate"):
-        bios_date = _date(wmic["ReleaseDate"]) or bios_date
-    smbios = None
-    if wmic.get("SMBIOSMajorVersion") and wmic.get("SMBIOSMinorVersion"):
-        smbios = f"{wmic['SMBIOSMajorVersion']}.{wmic['SMBIOSMinorVersion']}"
-    serial = wmic.get("IdentifyingNumber") or wmic.get("SerialNumber")
-    uuid = wmic.get("UUID")
-    if uuid and not re.fullmatch(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}", uuid):
-        problems.append(f"{label}: UUID {uuid[:40]!r} is not a UUID; ignored")
-        uuid = None
-    identity = WindowsIdentity(
-        system_manufacturer=values.get("System Manufacturer") or wmic.get("Vendor"),
-        system_product=values.get("System Model") or (wmic.get("Name") if wmic.get("IdentifyingNumber") else None),
-        system_serial=serial, system_uuid=uuid, bios_vendor=bios_vendor, bios_version=bios_version,
-        bios_date=bios_date, smbios_version=smbios,
-        os_name=values.get("OS Name") or next((v for v in (wmic.get("Caption"),) if v and "Windows" in v), None))
-    return identity, problems
-
-
-def _nics(lines: list[str]) -> tuple[WindowsNic, ...]:
-    """``Get-NetAdapter | Format-List Name,MacAddress,PnPDeviceID`` records (other forms name no PnP instance)."""
-    out: list[WindowsNic] = []
-    cur: dict[str, str] = {}
-
-    def close() -> None:
-        if cur.get("macaddress") or cur.get("pnpdeviceid"):
-            mac = _MAC.search(cur.get("macaddress", ""))
-            path = _PATH.search(cur.get("pnpdeviceid", ""))
-            out.append(WindowsNic(cur.get("name", "?"), mac[1].replace("-", ":").lower() if mac else None,
-                                  re.sub(r"\\+", r"\\", path[0]) if path else None))
-
-    for line in lines + [""]:
-        if not line.strip():
-            close()
-            cur = {}
-            continue
-        m = re.match(r"^\s*(Name|MacAddress|PnPDeviceID|InterfaceDescription)\s*:\s*(.*)$", line)
-        if m:
-            cur[m[1].lower()] = m[2].strip()
-    return tuple(out)
