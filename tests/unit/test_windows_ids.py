@@ -100,3 +100,19 @@ def test_driver_catalogue_loads_and_ranks_the_most_specific_id_first():
 def test_unknown_windows_version_is_refused_with_the_known_ones():
     with pytest.raises(ProfileError, match="unknown Windows version 'windows-95'.*2019"):
         drivers.catalogue().version("windows-95")
+
+
+def test_every_catalogue_entry_matches_on_an_id_windows_builds_and_says_its_source():
+    """A match string no device could carry (a typo: VEN without DEV, lower-case CC) would never bind."""
+    import re
+
+    shape = re.compile(r"^PCI\\(?:VEN_[0-9A-F]{4}(?:&DEV_[0-9A-F]{4}(?:&SUBSYS_[0-9A-F]{8})?(?:&REV_[0-9A-F]{2})?)?"
+                       r"(?:&CC_[0-9A-F]{4}(?:[0-9A-F]{2})?)?|CC_[0-9A-F]{4}(?:[0-9A-F]{2})?(?:&DT_[0-9A-F])?)$")
+    for entry in drivers.catalogue().driver:
+        assert entry.source.strip()
+        for m in entry.match:
+            assert shape.match(m), (entry.service, m)
+    # and each match id is one ids.py builds for some device (so ranking can reach it)
+    built = set(ids.hardware_ids(PciIdentity(0x1000, 0x0054, 0x15AD, 0x1976, 1, 0x010000), windows10=False)) | \
+        set(ids.compatible_ids(PciIdentity(0x1000, 0x0054, 0x15AD, 0x1976, 1, 0x010000)))
+    assert r"PCI\VEN_1000&DEV_0054" in built and r"PCI\CC_0100" in built
