@@ -658,6 +658,8 @@ def diff_cmd(before: Path, after: Path) -> None:
         sys.exit(EXIT_PASS)
     _print_changes(changes)
     sys.exit(EXIT_MISMATCH)
+
+
 from guestcompat.harness.windows_cli import windows_cmd  # noqa: E402 - issue 23, the Windows verdict of a move
 
 cli.add_command(windows_cmd)

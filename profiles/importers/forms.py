@@ -287,6 +287,6 @@ def read_files(paths: tuple[Path, ...]) -> CaptureFacts:
 
 # Windows-side captures (issue 23): pnputil, Get-PnpDevice, Win32_PnPEntity, devcon, reg export, setupapi.dev.log,
 # systeminfo, wmic, Get-NetAdapter; profiles/importers/windows_import.py reads them.
-from guestcompat.profiles.importers.windows_import import WINDOWS_FORM  # noqa: E402 - it builds on Form above
+from guestcompat.profiles.importers.windows_import import WINDOWS_FORM  # noqa: E402 - registered last, like a plug-in
 
 FORMS = FORMS + (WINDOWS_FORM,)
