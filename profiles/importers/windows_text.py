@@ -39,7 +39,10 @@ _KEY_VALUE = re.compile(r"^\s*(?P<key>[A-Za-z][A-Za-z0-9 ()_/.-]{0,40}?)\s*(?::|
 _REG_KEY = re.compile(r"^\[(?P<path>HKEY_[^\]]+)\]\s*$", re.IGNORECASE)
 _REG_VALUE = re.compile(r'^"(?P<name>[^"]+)"=(?P<value>.*)$')
 _CC = re.compile(r"&CC_([0-9A-Fa-f]{6})\b")
-_LOCATION_INFO = re.compile(r"PCI bus (\d+), device (\d+), function (\d+)", re.IGNORECASE)
+#: "PCI bus 11, device 0, function 0" as shown, or as the registry stores it since Windows 8, an indirect string
+#: with its arguments: "@System32\drivers\pci.sys,#65536;PCI bus %1, device %2, function %3;(11,0,0)"
+_LOCATION_INFO = re.compile(r"PCI bus (\d+), device (\d+), function (\d+)"
+                            r"|PCI bus %1, device %2, function %3;\((\d+),(\d+),(\d+)\)", re.IGNORECASE)
 _LOCATION_PATH = re.compile(r"PCIROOT\(\d+\)((?:#PCI\([0-9A-Fa-f]{4}\))+)", re.IGNORECASE)
 MAX_TEXT = 16 * 1024 * 1024
 MAX_DEVICES = 4096
@@ -306,7 +309,7 @@ def _read_record(start: int, block: list[str], label: str, devices: dict[str, Li
         service=next((s for s in fields.get("service", []) + fields.get("servicename", []) if s and s != "None"), None),
         hardware_ids=_ids(fields.get("hardwareids", []) + fields.get("hardwareid", [])),
         compatible_ids=_ids(fields.get("compatibleids", []) + fields.get("compatibleid", [])),
-        location_info=(int(locinfo[1]), int(locinfo[2]), int(locinfo[3])) if locinfo else None,
+        location_info=_location_info(locinfo),
         location_path=locpath,
         parent=next((re.sub(r"\\+", r"\\", m[0]) for v in fields.get("parent", []) if (m := _PATH.search(v))), None),
         present=False if ("disconnected" in status or "unknown" in status or "false" in status) else
@@ -314,6 +317,13 @@ def _read_record(start: int, block: list[str], label: str, devices: dict[str, Li
     old = devices.get(path.text.upper())
     if old is None or _richness(device) >= _richness(old):
         devices[path.text.upper()] = device
+
+
+def _location_info(m: re.Match | None) -> tuple[int, int, int] | None:
+    if m is None:
+        return None
+    groups = m.groups()[:3] if m[1] is not None else m.groups()[3:]
+    return int(groups[0]), int(groups[1]), int(groups[2])
 
 
 def _ids(values: list[str]) -> tuple[str, ...]:

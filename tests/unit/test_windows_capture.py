@@ -229,3 +229,11 @@ def test_get_ciminstance_format_list_with_a_cut_id_list():
     (nic,) = capture.devices
     assert nic.service == "vmxnet3ndis6" and nic.class_code == 0x020000 and len(nic.hardware_ids) == 3
     assert not capture.problems
+
+
+def test_location_information_as_the_registry_stores_it_since_windows_8():
+    text = ("[HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Enum\\PCI\\VEN_15AD&DEV_07B0&SUBSYS_07B015AD&REV_01"
+            "\\FF565000E7609AFE00]\n"
+            "\"LocationInformation\"=\"@System32\\\\drivers\\\\pci.sys,#65536;PCI bus %1, device %2, function %3;(11,0,0)\"\n")
+    (nic,) = windows_text.read(text, "enum.reg").devices
+    assert nic.location_info == (11, 0, 0)
