@@ -303,9 +303,9 @@ def _read_record(start: int, block: list[str], label: str, devices: dict[str, Li
                     if (p := _location_path(v)) is not None), None)
     status = " ".join(fields.get("status", []) + fields.get("present", [])).lower()
     device = ListedDevice(
-        path, line, name=next(iter(fields.get("devicedescription", []) + fields.get("friendlyname", [])
-                                   + fields.get("name", []) + fields.get("caption", [])
-                                   + fields.get("devicedesc", [])), None),
+        path, line, name=_display(next(iter(fields.get("devicedescription", []) + fields.get("friendlyname", [])
+                                            + fields.get("name", []) + fields.get("caption", [])
+                                            + fields.get("devicedesc", [])), None)),
         service=next((s for s in fields.get("service", []) + fields.get("servicename", []) if s and s != "None"), None),
         hardware_ids=_ids(fields.get("hardwareids", []) + fields.get("hardwareid", [])),
         compatible_ids=_ids(fields.get("compatibleids", []) + fields.get("compatibleid", [])),
@@ -317,6 +317,14 @@ def _read_record(start: int, block: list[str], label: str, devices: dict[str, Li
     old = devices.get(path.text.upper())
     if old is None or _richness(device) >= _richness(old):
         devices[path.text.upper()] = device
+
+
+def _display(name: str | None) -> str | None:
+    """A registry DeviceDesc is an indirect string, "@oem6.inf,%vmxnet3.devicedesc%;vmxnet3 Ethernet Adapter": its
+    text is after the last semicolon."""
+    if name and name.startswith("@") and ";" in name:
+        return name.rsplit(";", 1)[1] or None
+    return name
 
 
 def _location_info(m: re.Match | None) -> tuple[int, int, int] | None:

@@ -76,6 +76,7 @@ def test_reg_export_hex7_values_and_location_information_place_a_serial_id():
     nic = next(d for d in capture.devices if d.path.form == "serial")
     assert nic.hardware_ids[0] == r"PCI\VEN_15AD&DEV_07B0&SUBSYS_07B015AD&REV_01" and len(nic.hardware_ids) == 4
     assert (nic.service, nic.location_info, nic.class_code) == ("vmxnet3ndis6", (11, 0, 0), 0x020000)
+    assert nic.name == "vmxnet3 Ethernet Adapter"
     got = placed("reg-export-enum-pci.reg", base=AUTHORED)
     assert got["0b:00.0"].endswith("FF565000E7609AFE00")
 
