@@ -190,7 +190,7 @@ def windows_cmd(source: str, against: str | None, windows_name: str | None, qemu
     if json_path:
         _write(json_path, report.to_json(result, fail_on).encode())
     if junit_path:
-        _write(junit_path, report.to_junit(result))
+        _write(junit_path, report.to_junit(result, fail_on))
     if fmt == "json":
         click.echo(report.to_json(result, fail_on), nl=False)
     else:

@@ -161,7 +161,10 @@ def _clean(text: str) -> str:
     return "".join(ch if ch in "\t\n\r" or ord(ch) >= 0x20 else "\ufffd" for ch in text)
 
 
-def to_junit(v: WindowsVerdict) -> bytes:
+def to_junit(v: WindowsVerdict, fail_on: str = "boot") -> bytes:
+    """One test case for boot and one per PCI function; what fails follows the CI gate (``fail_on``): a boot
+    failure and a function without a driver always, a NIC that loses its settings with ``nic``, any change
+    with ``any``."""
     suite = ET.Element("testsuite", name="guestcompat.windows")
     cases = 0
     failures = 0
@@ -179,8 +182,12 @@ def to_junit(v: WindowsVerdict) -> bytes:
         case = ET.SubElement(suite, "testcase", classname=classname, name=_clean(f"{d.where} {_label(d)}"))
         cases += 1
         text = "\n".join([row.label] + list(row.reasons))
+        nic_lost = row.source is not None and row.source.role == "nic" and row.status != SAME
         if row.status == NEW and row.driver == "missing":
             ET.SubElement(case, "failure", message=_clean(f"new, no driver: {d.device_id}")).text = _clean(text)
+            failures += 1
+        elif (nic_lost and fail_on in ("nic", "any")) or (row.status != SAME and fail_on == "any"):
+            ET.SubElement(case, "failure", message=_clean(f"{row.label}: {d.device_id}")).text = _clean(text)
             failures += 1
         elif row.status != SAME:
             ET.SubElement(case, "system-out").text = _clean(text)

@@ -129,3 +129,10 @@ def test_a_linux_capture_is_a_source_too():
     done = gc("tests/data/captures/esxi65.lspci-nnmmv.txt", "--against", PATCHED)
     assert done.returncode == 0, done.stderr
     assert "source: profile esxi65.lspci-nnmmv" in done.stdout
+
+
+def test_junit_failures_follow_the_gate(tmp_path):
+    for gate, failures in (("boot", "0"), ("nic", "1")):
+        path = tmp_path / f"{gate}.xml"
+        gc("vmware/esxi-6.5", "--against", PATCHED, "--fail-on", gate, "--junit", str(path))
+        assert ET.parse(path).getroot().get("failures") == failures, gate
