@@ -155,6 +155,11 @@ def _finish_run(outcome: RunOutcome, console_path: Path | None, json_path: Path 
     if console_path:
         console_path.write_text("\n".join(outcome.boot.console) + "\n")
     render_verdict(out, outcome, verbose=verbose)
+    from guestcompat.harness.windows_cli import report_lines, verdict_for_run  # issue 23: Windows guest OSes
+
+    windows = verdict_for_run(outcome.compiled.profile, outcome.fingerprint)
+    if windows is not None:
+        out.print("\n".join(report_lines(windows)), markup=False)
     if json_path:
         _write_atomic(json_path, json.dumps(outcome.to_json(), indent=2, sort_keys=True) + "\n")
     sys.exit(EXIT_PASS if outcome.passed else EXIT_MISMATCH)
@@ -371,20 +376,24 @@ def show_cmd(profile: str, arch: str, machine: str, accel: str, qemu_binary: str
 @cli.command("capture")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="write the script to this file (default: stdout)")
-def capture_cmd(output: Path | None) -> None:
+@click.option("--windows", "windows", is_flag=True,
+              help="the PowerShell script for a Windows source VM instead (gc-capture.ps1; issue 23)")
+def capture_cmd(output: Path | None, windows: bool) -> None:
     """Write the standalone capture script to run as root inside the source VM:
     `sh gc-capture.sh > capture.json` prints the probe document as plain JSON
     (then `guestcompat replay capture.json` or `guestcompat import capture --fingerprint capture.json`)."""
     from guestcompat.detection.capture_script import render_capture_script
+    from guestcompat.harness.windows_cli import windows_capture_script
 
-    text = render_capture_script()
+    text = windows_capture_script() if windows else render_capture_script()
     if output is None:
         click.echo(text, nl=False)
         return
     _write_atomic(output, text)
     output.chmod(0o755)
-    err.print(f"wrote {output}: copy it into the source VM and run `sh {output.name} > capture.json` as root",
-              markup=False)
+    err.print(f"wrote {output}: copy it into the source VM and run " + (
+        f"`powershell -NoProfile -ExecutionPolicy Bypass -File {output.name} -Output capture.txt`" if windows
+        else f"`sh {output.name} > capture.json` as root"), markup=False)
 
 
 @cli.group("import")
@@ -564,6 +573,12 @@ def replay_cmd(captures: tuple[Path, ...], arch: str | None, machine: str | None
         out.print(f"  not reproduced: {note}", markup=False)
     for line in result.inferred:
         out.print(f"  inferred (not scored): {line}", markup=False)
+    from guestcompat.detection.windows.report import to_json as windows_json
+    from guestcompat.harness.windows_cli import report_lines, verdict_for_replay  # issue 23: Windows captures
+
+    windows = verdict_for_replay(captures, source.facts, result.outcome.fingerprint)
+    if windows is not None:
+        out.print("\n".join(report_lines(windows)), markup=False)
     if json_path:
         _write_atomic(json_path, json.dumps({
             "capture": source.label,
@@ -573,6 +588,7 @@ def replay_cmd(captures: tuple[Path, ...], arch: str | None, machine: str | None
                            for d in comparison.deviations],
             "not_reproduced": list(result.notes), "inferred": list(result.inferred),
             "profile_toml": result.profile_toml,
+            "windows": None if windows is None else json.loads(windows_json(windows)),
             "run": result.outcome.to_json()}, indent=2) + "\n")
     low = comparison.below(min_score / 100)
     if low:
@@ -632,12 +648,18 @@ def baseline_check(profile: str, directory: Path, arch, machine, accel, qemu_bin
     path = baseline_path(profile, directory)
     if not path.exists():  # before booting: a missing baseline is the user's error, not a reason to wait
         raise GuestcompatError(f"no baseline at {path} (record one with `guestcompat baseline record {profile}`)")
-    result = check(_boot_fingerprint(profile, arch, machine, accel, qemu_binary, timeout), path)
+    fingerprint = _boot_fingerprint(profile, arch, machine, accel, qemu_binary, timeout)
+    result = check(fingerprint, path)
     if result.same:
         out.print(f"SAME: {profile} matches {path}", markup=False)
         sys.exit(EXIT_PASS)
     out.print(f"CHANGED: {profile} differs from {path} in {len(result.changes)} way(s):", markup=False)
     _print_changes(result.changes)
+    from guestcompat.harness.windows_cli import report_lines, verdict_for_baseline  # issue 23: Windows guest OSes
+
+    windows = verdict_for_baseline(profile, path, fingerprint)
+    if windows is not None:
+        out.print("\n".join(report_lines(windows)), markup=False)
     sys.exit(EXIT_MISMATCH)
 
 
@@ -655,6 +677,13 @@ def diff_cmd(before: Path, after: Path) -> None:
         sys.exit(EXIT_PASS)
     _print_changes(changes)
     sys.exit(EXIT_MISMATCH)
+
+
+from guestcompat.harness.windows_cli import windows_cmd  # noqa: E402 - issue 23, the Windows verdict of a move
+
+cli.add_command(windows_cmd)
+
+
 @cli.command("capabilities")
 @click.option("--arch", default=None, help="architecture whose QEMU binary to ask  [default: x86_64]")
 @click.option("--qemu", "qemu_binary", default=None, help="QEMU binary (default: the architecture's)")

@@ -361,3 +361,10 @@ def read_files(paths: tuple[Path, ...]) -> CaptureFacts:
         readings.append(read_text(read_capture_file(path), path.name))
     label = ", ".join(p.name for p in paths)
     return merge(readings, label)
+
+
+# Windows-side captures (issue 23): pnputil, Get-PnpDevice, Win32_PnPEntity, devcon, reg export, setupapi.dev.log,
+# systeminfo, wmic, Get-NetAdapter; profiles/importers/windows_import.py reads them.
+from guestcompat.profiles.importers.windows_import import WINDOWS_FORM  # noqa: E402 - registered last, like a plug-in
+
+FORMS = FORMS + (WINDOWS_FORM,)
