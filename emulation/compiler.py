@@ -51,6 +51,10 @@ class CompiledMachine:
     blocked: tuple[Blocked, ...] = ()
     """Blocked features (profiles/catalog/blocked.toml) that apply: ``compile`` lists them,
     ``run`` refuses the ``no-run`` ones before boot."""
+    firmware: str = ""
+    """Which firmware build the argv boots (reports name it); empty: the machine's default."""
+    display_paths: tuple[tuple[str, str], ...] = ()
+    """(machine-dependent path prefix in the argv, placeholder compile output shows instead)."""
 
     @property
     def expectations(self) -> tuple[Expectation, ...]:
@@ -78,9 +82,15 @@ def compile_profile(profile: Profile, target: Target | None = None,
         if entry.effect == "refuse":
             raise CompileError(f"{entry.requires or entry.feature}: {entry.message(profile, target.arch)}")
     machine = catalog.machine(target.machine)
+    firmware = profile.platform.firmware or arch.default_firmware
+    # A firmware build of guestcompat's is booted only where the machine layout this binary gives
+    # needs what its manifest lists (stock binaries get no layout, hence today's firmware).
+    firmware_build = arch.firmware_build(profile)
     pci = plan_pci(profile, catalog, machine, lambda topology: arch.slots(profile, target, topology),
-                   caps, profile.platform.firmware or arch.default_firmware, target.machine)
-    platform = arch.platform(profile, target, caps, pci.machine_options)
+                   caps, firmware, target.machine,
+                   frozenset(firmware_build.capabilities) if firmware_build else frozenset())
+    needed = pci.layout is not None and bool(pci.layout.firmware_needs.get(firmware))
+    platform = arch.platform(profile, target, caps, pci.machine_options, firmware_build if needed else None)
     vio = plan_vio(profile, catalog, machine, target.machine)
     check_guest_os(profile, arch, pci, vio)
     presented = ({p.kind.name for p in pci.by_name.values() if p.qemu_id is not None}
@@ -99,7 +109,8 @@ def compile_profile(profile: Profile, target: Target | None = None,
     guest_cmdline = (f"guestcompat.disks={visible_disks}", f"guestcompat.nics={nics}",
                      *((f"guestcompat.rate={','.join(rates)}",) if rates else ()))
     return CompiledMachine(profile, target, arch, tuple(argv), FidelityReport(expectations), modaliases,
-                           tuple(pci.artefacts), arch.kernel_form_for(profile), guest_cmdline, blocked)
+                           tuple(pci.artefacts), arch.kernel_form_for(profile), guest_cmdline, blocked,
+                           platform.firmware, tuple(platform.display_paths.items()))
 
 
 #: How far a guest's measured rate may be from a throttle limit: QEMU's leaky
