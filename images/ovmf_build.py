@@ -177,6 +177,7 @@ def ensure_build(progress: Progress = lambda msg: None, jobs: int | None = None)
         started = time.monotonic()
         notes = _build(work, source, jobs or os.cpu_count() or 1, progress)
         shutil.rmtree(work / "src", ignore_errors=True)  # sources and objects: ~1.5 GB, not needed to run
+        shutil.rmtree(work / "toolchain", ignore_errors=True)
         return OvmfBuild(final, source, patch_list(), DEFINES, capabilities(), round(time.monotonic() - started, 1),
                          tuple(notes))
 
