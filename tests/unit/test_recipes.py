@@ -147,3 +147,18 @@ def test_cpu_properties_switch_the_detection_path_to_cpuid():
 def test_patched_on_ppc64_is_a_skip_with_its_reason():
     [cell] = plan(["power/pseries-vscsi"], qemu_binaries=["patched"])
     assert cell.skip_reason and "x86_64 only" in cell.skip_reason
+
+
+def test_capabilities_name_the_firmware_build_and_the_layouts_it_enables(tmp_path):
+    from guestcompat.emulation.capreport import firmware_json, firmware_text
+    from guestcompat.profiles.catalog import load_catalog
+
+    build = ovmf(tmp_path, (*LAYOUT_440BX, "boot-pvscsi"))
+    catalog = load_catalog()
+    on_stock = firmware_json({"efi": build}, stock(), catalog)["efi"]
+    assert on_stock["summary"] == build.summary() and on_stock["code"] == str(build.code)
+    assert on_stock["layouts"] == [{"machine": "pc", "layout": "vmware-440bx", "binary_has_options": False}]
+    patched = firmware_json({"efi": build}, extended(stock(), piix_slot=True), catalog)["efi"]
+    assert patched["layouts"][0]["binary_has_options"] is True
+    assert firmware_json({"efi": ovmf(tmp_path, ("boot-pvscsi",))}, stock(), catalog)["efi"]["layouts"] == []
+    assert "not in the cache" in firmware_text({"efi": None}, stock(), catalog)[0]
