@@ -324,9 +324,10 @@ def _source(work: Path, package: str, version: str, log: Path, progress: Progres
                  f"apt-get source {wanted} (needs a deb-src entry for {suite or 'bookworm'}; `make setup` adds one)",
                  log, label=label)
         except ImageError as exc:
-            fallback = ("guestcompat keeps working with stock QEMU" if label == "patched QEMU"
-                        else "guestcompat keeps working without it")
-            raise ImageError(f"{exc}\nThe {label} cannot be built without Debian's source; {fallback}.") from None
+            what = ("The patched QEMU cannot be built without Debian's source; guestcompat keeps working with "
+                    "stock QEMU." if label == "patched QEMU"
+                    else f"{label} cannot be built without Debian's source; guestcompat keeps working without it.")
+            raise ImageError(f"{exc}\n{what}") from None
     dscs = sorted(src.glob(f"{package}_*.dsc"))
     if not dscs:
         raise ImageError(f"{label}: apt-get source {package} left no .dsc in {src}")

@@ -113,3 +113,13 @@ def test_the_build_environment_needs_no_shell_and_routes_gcc_through_ccache(tmp_
     assert env["PATH"].split(":")[0] == str(tree / "BaseTools" / "BinWrappers" / "PosixLike")
     assert env["GCC5_BIN"] == f"{tmp_path / 'toolchain'}/" and env["CCACHE_BASEDIR"] == str(tree)
     assert "GCC5_BIN" not in ovmf_build.build_environment(tree, None)
+
+
+def test_without_the_ovmf_package_there_is_no_build_and_building_says_why(monkeypatch):
+    def missing(package, label="patched QEMU"):
+        raise ImageError(f"{label}: {package} is not installed (run `make setup`)")
+
+    monkeypatch.setattr(ovmf_build, "installed_source_version", missing)
+    assert ovmf_build.find_build() is None
+    with pytest.raises(ImageError, match="guestcompat's OVMF: ovmf is not installed"):
+        ovmf_build.ensure_build()
