@@ -44,9 +44,9 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from guestcompat.errors import ImageError
 from guestcompat.images.cache import TMP_PREFIX, locked, remove_stale_temps
