@@ -8,6 +8,9 @@ same bus 0 as a BIOS profile on the patched build, and every check must pass.
 
 from __future__ import annotations
 
+import asyncio
+import re
+
 import pytest
 
 from shared_boots import direct_boot
@@ -17,6 +20,7 @@ from guestcompat.emulation.target import Target
 from guestcompat.harness.compare import Status
 from guestcompat.images import ovmf_build
 from guestcompat.profiles.loader import load
+from guestcompat.qemu_process import QemuProcess
 
 pytestmark = pytest.mark.boot
 
@@ -54,3 +58,40 @@ def test_esxi_8_efi_boots_guestcompats_ovmf_on_vmwares_440bx_layout(build, ovmf)
     assert outcome.passed, [c.line() for c in outcome.checks if c.status is Status.FAIL]
     deviations = [c for c in outcome.checks if c.status is Status.DEVIATION]
     assert len(deviations) == len(compiled.report.deviations())
+
+
+#: The boot manager's last words on each firmware when no disk holds a bootable ESP.
+FIRMWARE_DONE = (b"No bootable option or device was found", b"Interactive Shell")
+
+
+async def _boot_manager_console(firmware: list[str], controller: str) -> str:
+    """What the firmware's boot manager prints with one blank disk behind *controller* (00:02.0)."""
+    argv = ["qemu-system-x86_64", "-machine", "pc,accel=tcg", "-nodefaults", "-display", "none", "-m", "256",
+            "-serial", "stdio", "-no-reboot", *firmware, "-device", f"{controller},id=hba,addr=0x2",
+            "-blockdev", "driver=null-co,node-name=blank,size=1073741824,read-zeroes=on",
+            "-device", "scsi-hd,drive=blank,bus=hba.0,scsi-id=0"]
+    seen = b""
+    async with QemuProcess(argv, purpose="ovmf-test", console=True) as qemu:
+        async def read() -> None:
+            nonlocal seen
+            while not any(mark in seen for mark in FIRMWARE_DONE):
+                chunk = await qemu.stdout.read(4096)
+                if not chunk:
+                    return
+                seen += chunk
+        await asyncio.wait_for(read(), 90)
+    return seen.decode(errors="replace")
+
+
+@pytest.mark.parametrize("controller", ["pvscsi", "mptsas1068"])
+def test_guestcompats_ovmf_offers_a_disk_behind_vmwares_scsi_controllers_debians_does_not(
+        controller, ovmf, leaves_nothing_behind):
+    """The manifest's boot-pvscsi / boot-mpt-scsi are real: the boot manager makes a boot option of the
+    disk behind the controller (it then finds no ESP on the blank disk); Debian's OVMF has no driver
+    for either and never sees the disk."""
+    ours = asyncio.run(_boot_manager_console(
+        ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={ovmf.code}",
+         "-drive", f"if=pflash,format=raw,unit=1,snapshot=on,file={ovmf.vars}"], controller))
+    assert re.search(r'Boot\d+ "UEFI QEMU QEMU HARDDISK ?" from PciRoot\(0x0\)/Pci\(0x2,0x0\)/Scsi\(0x0,0x0\)', ours), ours
+    debian = asyncio.run(_boot_manager_console(["-bios", "/usr/share/ovmf/OVMF.fd"], controller))
+    assert "Interactive Shell" in debian and "Scsi(" not in debian, debian
