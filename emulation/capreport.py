@@ -95,9 +95,48 @@ def build_features(caps: Capabilities, catalog: Catalog, arch: str) -> dict[str,
     return features
 
 
-def to_json(caps: Capabilities, catalog: Catalog, arch: str) -> dict[str, Any]:
+def firmware_json(builds: dict[str, Any], caps: Capabilities, catalog: Catalog) -> dict[str, Any]:
+    """Firmware → guestcompat's build of it (None: not built): which image, which options, and the
+    machine layouts it makes possible (each also needs the binary's machine options)."""
+    out: dict[str, Any] = {}
+    for firmware, build in builds.items():
+        if build is None:
+            out[firmware] = None
+            continue
+        layouts = [{"machine": name, "layout": layout.name,
+                    "binary_has_options": all(o in caps.machine_properties.get(name, ())
+                                              for o in layout.machine_options)}
+                   for name, machine in catalog.machines.items() for layout in machine.layouts
+                   if firmware in layout.firmware_needs
+                   and set(layout.firmware_needs[firmware]) <= set(build.capabilities)]
+        out[firmware] = {"summary": build.summary(), "code": str(build.code), "vars": str(build.vars),
+                         "source": build.source, "patches": list(build.patches), "defines": list(build.defines),
+                         "capabilities": list(build.capabilities), "layouts": layouts}
+    return out
+
+
+def firmware_text(builds: dict[str, Any], caps: Capabilities, catalog: Catalog) -> list[str]:
+    lines: list[str] = []
+    for firmware, data in firmware_json(builds, caps, catalog).items():
+        if data is None:
+            lines.append(f"firmware {firmware}: guestcompat's build is not in the cache (`guestcompat firmware "
+                         f"build`); the machine's default firmware is used")
+            continue
+        lines.append(f"firmware {firmware}: {data['summary']}")
+        lines.append(f"  code {data['code']}")
+        lines.append(f"  defines: {' '.join(data['defines'])}")
+        for layout in data["layouts"]:
+            lines.append(f"  {'yes' if layout['binary_has_options'] else 'no ':<3} enables machine "
+                         f"{layout['machine']} layout {layout['layout']}"
+                         + ("" if layout["binary_has_options"] else " (this binary lacks its machine options)"))
+    return lines
+
+
+def to_json(caps: Capabilities, catalog: Catalog, arch: str, firmware: dict[str, Any] | None = None
+            ) -> dict[str, Any]:
     return {
         "arch": arch, "binary": caps.binary, "version": caps.version, "package": caps.package,
+        "firmware": firmware_json(firmware or {}, caps, catalog),
         "build_features": build_features(caps, catalog, arch),
         "machines": sorted(caps.machines),
         "kinds": [{"kind": r.kind, "role": r.role, "driver": r.driver, "present": r.present,
@@ -108,7 +147,8 @@ def to_json(caps: Capabilities, catalog: Catalog, arch: str) -> dict[str, Any]:
     }
 
 
-def text_lines(caps: Capabilities, catalog: Catalog, arch: str) -> list[str]:
+def text_lines(caps: Capabilities, catalog: Catalog, arch: str, firmware: dict[str, Any] | None = None
+               ) -> list[str]:
     aliases = sorted(a for a, m in caps.machines.items() if a != m)
     lines = [f"{arch}: {caps.binary} (QEMU {caps.version}{', ' + caps.package if caps.package else ''})",
              f"machines: {len(set(caps.machines.values()))} types; aliases: "
@@ -120,6 +160,9 @@ def text_lines(caps: Capabilities, catalog: Catalog, arch: str) -> list[str]:
              else "stock QEMU (none of guestcompat's options)")
     lines += ["", f"build: {build}"]
     lines += [f"  {'yes' if ok else 'no ':<3} {feature}" for feature, ok in features.items()]
+    fw_lines = firmware_text(firmware or {}, caps, catalog)
+    if fw_lines:
+        lines += ["", *fw_lines]
     lines += ["", "catalogue kinds:"]
     for row in driver_statuses(caps, catalog):
         props = ", ".join(f"{p} {'ok' if ok else 'MISSING'}" for p, ok in row.properties.items())

@@ -8,7 +8,6 @@ image and be compared in golden files without run-time paths.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from guestcompat.emulation import arches
 from guestcompat.emulation.arches.base import ArchStrategy
@@ -17,10 +16,9 @@ from guestcompat.emulation.capabilities import Capabilities, capabilities_for
 from guestcompat.emulation.disks import controller_properties, plan_disks
 from guestcompat.emulation.guestos import check_guest_os
 from guestcompat.emulation.fidelity import Expectation, FidelityReport
-from guestcompat.emulation.pci import PciPlan, plan_pci
+from guestcompat.emulation.pci import plan_pci
 from guestcompat.emulation.qemucheck import check_argv, check_argv_size
-from guestcompat.emulation.qemuopts import opts
-from guestcompat.emulation.vio import VioPlan, plan_vio
+from guestcompat.emulation.vio import plan_vio
 from guestcompat.emulation.target import Target
 from guestcompat.errors import CompileError
 from guestcompat.profiles.blocked import Blocked, applicable
@@ -51,6 +49,10 @@ class CompiledMachine:
     blocked: tuple[Blocked, ...] = ()
     """Blocked features (profiles/catalog/blocked.toml) that apply: ``compile`` lists them,
     ``run`` refuses the ``no-run`` ones before boot."""
+    firmware: str = ""
+    """Which firmware build the argv boots (reports name it); empty: the machine's default."""
+    display_paths: tuple[tuple[str, str], ...] = ()
+    """(machine-dependent path prefix in the argv, placeholder compile output shows instead)."""
 
     @property
     def expectations(self) -> tuple[Expectation, ...]:
@@ -78,10 +80,16 @@ def compile_profile(profile: Profile, target: Target | None = None,
         if entry.effect == "refuse":
             raise CompileError(f"{entry.requires or entry.feature}: {entry.message(profile, target.arch)}")
     machine = catalog.machine(target.machine)
+    firmware = profile.platform.firmware or arch.default_firmware
+    # A firmware build of guestcompat's is booted only where the machine layout this binary gives
+    # needs what its manifest lists (stock binaries get no layout, hence today's firmware).
+    firmware_build = arch.firmware_build(profile)
     pci = plan_pci(profile, catalog, machine, lambda topology: arch.slots(profile, target, topology),
-                   caps, profile.platform.firmware or arch.default_firmware, target.machine,
+                   caps, firmware, target.machine,
+                   frozenset(firmware_build.capabilities) if firmware_build else frozenset(),
                    controller_properties(profile, catalog))
-    platform = arch.platform(profile, target, caps, pci.machine_options)
+    needed = pci.layout is not None and bool(pci.layout.firmware_needs.get(firmware))
+    platform = arch.platform(profile, target, caps, pci.machine_options, firmware_build if needed else None)
     vio = plan_vio(profile, catalog, machine, target.machine)
     check_guest_os(profile, arch, pci, vio)
     presented = ({p.kind.name for p in pci.by_name.values() if p.qemu_id is not None}
@@ -98,4 +106,5 @@ def compile_profile(profile: Profile, target: Target | None = None,
     guest_cmdline = (f"guestcompat.disks={disks.visible}", f"guestcompat.nics={nics}",
                      *((f"guestcompat.rate={','.join(disks.rates)}",) if disks.rates else ()))
     return CompiledMachine(profile, target, arch, tuple(argv), FidelityReport(expectations), modaliases,
-                           tuple(pci.artefacts), arch.kernel_form_for(profile), guest_cmdline, blocked)
+                           tuple(pci.artefacts), arch.kernel_form_for(profile), guest_cmdline, blocked,
+                           platform.firmware, tuple(platform.display_paths.items()))

@@ -31,7 +31,7 @@ from pathlib import Path
 from guestcompat.detection.smbios_fields import SECTIONS as SMBIOS_SECTIONS
 from guestcompat.emulation.compiler import CompiledMachine
 from guestcompat.emulation.fidelity import UNKNOWN, FidelityReport
-from guestcompat.emulation.report import binary_placeholder
+from guestcompat.emulation.report import binary_placeholder, display
 from guestcompat.emulation.qemuopts import global_property, pairs, parse, split_global
 from guestcompat.errors import CompileError
 
@@ -221,6 +221,8 @@ class _Renderer:
         if opt in FLAGS or opt == "-display":
             return  # libvirt always runs QEMU with -nodefaults -no-user-config, and -display none without <graphics>
         assert value is not None
+        if not self.files:
+            value = display(self.c, value)  # compile output: a cached firmware's path as its placeholder
         handler = {"-machine": self.machine, "-cpu": self.cpu_opt, "-smp": self.smp, "-m": self.mem,
                    "-uuid": self.uuid_opt, "-smbios": self.smbios, "-bios": self.bios, "-device": self.device,
                    "-netdev": self.netdev, "-audiodev": self.audiodev, "-blockdev": self.blockdev, "-object": self.object,

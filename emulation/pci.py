@@ -110,15 +110,17 @@ def wanted_entries(profile: Profile, catalog: Catalog) -> list[Entry]:
 def plan_pci(profile: Profile, catalog: Catalog, machine: Machine,
              slots: Callable[[Topology], SlotPart] = lambda topology: SlotPart(),
              caps: Capabilities | None = None, firmware: str = "bios", machine_name: str = "",
+             firmware_capabilities: frozenset[str] = frozenset(),
              extra_properties: dict[str, dict[str, object]] | None = None) -> PciPlan:
     """``slots`` (the architecture's) turns the presented topology into what gives it slot numbers;
     ``caps`` (the target binary's) says what it can present beyond its models' own ids;
+    ``firmware_capabilities`` what the firmware build can do (a layout may need some);
     ``extra_properties`` (by profile name) are what a device takes from elsewhere in the profile
     (a controller's serial number from its disks: emulation/disks.py)."""
     entries = wanted_entries(profile, catalog)
     wanted = plan([e.function for e in entries])
     layout, _ = chosen_layout(machine, {str(e.function.address): e.kind.name for e in entries}, firmware, caps,
-                              machine_name)
+                              machine_name, firmware_capabilities)
     fixed = machine.fixed if layout is None else tuple(FixedFunction(address=f.address, kind=f.kind)
                                                        for f in layout.functions)
     presented_list = _presented(entries, wanted, catalog, fixed, caps, layout is not None)

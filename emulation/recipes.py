@@ -101,9 +101,12 @@ def presentable_here(kind: DeviceKind, caps: Capabilities | None) -> bool:
 
 
 def chosen_layout(machine: Machine, wanted: dict[str, str], firmware: str, caps: Capabilities | None,
-                  machine_name: str) -> tuple[MachineLayout | None, str | None]:
+                  machine_name: str, firmware_capabilities: frozenset[str] = frozenset()
+                  ) -> tuple[MachineLayout | None, str | None]:
     """The machine layout this profile gets (``wanted``: guest address → kind it asks for there).
 
+    ``firmware_capabilities``: what the firmware build this target would boot can do (an OVMF
+    build's manifest), checked against the layout's ``firmware_needs``.
     Returns (layout, None), or (None, why not) when the profile asks for a layout's functions but
     this target cannot give them, or (None, None) when no layout matches what the profile asks.
     """
@@ -111,6 +114,8 @@ def chosen_layout(machine: Machine, wanted: dict[str, str], firmware: str, caps:
         if any(wanted.get(str(f.address)) != f.kind for f in layout.functions):
             continue
         if firmware not in layout.firmware:
+            return None, layout.firmware_reason
+        if not set(layout.firmware_needs.get(firmware, ())) <= firmware_capabilities:
             return None, layout.firmware_reason
         if caps is None:
             return None, None

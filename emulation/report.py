@@ -26,9 +26,17 @@ def binary_placeholder(compiled: CompiledMachine) -> str:
     return compiled.argv[0]
 
 
+def display(compiled: CompiledMachine, arg: str) -> str:
+    """*arg* as compile output shows it: machine-dependent paths (a cached firmware build's directory)
+    as their placeholders, so golden files do not depend on the cache path."""
+    for path, placeholder in compiled.display_paths:
+        arg = arg.replace(path, placeholder)
+    return arg
+
+
 def argv_lines(compiled: CompiledMachine) -> list[str]:
     """The argv one option per line (option and value together): readable in a diff."""
-    argv = list(compiled.argv)
+    argv = [display(compiled, arg) for arg in compiled.argv]
     lines = [shlex.quote(binary_placeholder(compiled))]
     i = 1
     while i < len(argv):
@@ -52,6 +60,8 @@ def fidelity_lines(compiled: CompiledMachine) -> list[str]:
     counts = report.counts()
     lines = [f"fidelity of {compiled.profile.name} on {compiled.target}: "
              f"{counts['exact']} exact, {counts['approximate']} approximate, {counts['unsupported']} unsupported"]
+    if compiled.firmware:
+        lines.append(f"firmware: {compiled.firmware}")
     groups: dict[tuple[str, str], list] = {}
     for expectation in report.deviations():
         groups.setdefault((expectation.fidelity.value, expectation.reason or ""), []).append(expectation)
@@ -107,6 +117,7 @@ def _document(compiled: CompiledMachine) -> dict[str, Any]:
         "lineage": list(compiled.profile.lineage),
         "target": {"arch": compiled.target.arch, "machine": compiled.target.machine, "accel": compiled.target.accel},
         "argv": list(compiled.argv),
+        "firmware": compiled.firmware or None,
         "modaliases": list(compiled.modaliases),
         "artefacts": [{"name": a.name, "kind": a.kind, "description": a.description, "placeholder": a.placeholder,
                        "source": a.source} for a in compiled.artefacts],

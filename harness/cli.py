@@ -700,10 +700,11 @@ def capabilities_cmd(arch: str | None, qemu_binary: str | None, fmt: str, no_cac
     arch = target.arch
     binary = arches.get(arch).binary(target)
     caps = capabilities_for(binary, use_cache=not no_cache)
+    firmware = arches.get(arch).firmware_builds()
     if fmt == "json":
-        click.echo(json.dumps(to_json(caps, load_catalog(), arch), indent=2))
+        click.echo(json.dumps(to_json(caps, load_catalog(), arch, firmware), indent=2))
     else:
-        click.echo("\n".join(text_lines(caps, load_catalog(), arch)))
+        click.echo("\n".join(text_lines(caps, load_catalog(), arch, firmware)))
 
 
 @cli.group("qemu")
@@ -764,6 +765,47 @@ def qemu_list_cmd() -> None:
         build = qemu_builds.find(name)
         out.print(_build_line(build) if build else f"{name}: not built (`guestcompat qemu build {name}`)",
                   markup=False)
+
+
+@cli.group("firmware")
+def firmware_group() -> None:
+    """guestcompat's OVMF (Debian's edk2 source + images/patches/edk2-*/), cached outside git."""
+
+
+def _firmware_lines(build) -> list[str]:
+    lines = [f"code: {build.code}", f"vars: {build.vars}",
+             f"Debian edk2 source {build.source}, built in {build.build_seconds:.0f} s",
+             f"capabilities: {', '.join(build.capabilities)}",
+             f"defines: {' '.join(build.defines)}"]
+    lines += [f"  {patch}" for patch in build.patches]
+    lines += [f"  note: {note}" for note in build.notes]
+    return lines
+
+
+@firmware_group.command("build")
+@click.option("--jobs", type=click.IntRange(1, 64), default=None, help="parallel compile jobs  [default: CPUs]")
+def firmware_build_cmd(jobs: int | None) -> None:
+    """Build (or reuse) guestcompat's OVMF of this checkout's series; print where it is."""
+    from guestcompat.images import ovmf_build
+
+    with progress_reporter("OVMF") as progress:
+        build = ovmf_build.ensure_build(progress, jobs)
+    for line in _firmware_lines(build):
+        out.print(line, markup=False)
+
+
+@firmware_group.command("show")
+def firmware_show_cmd() -> None:
+    """Show guestcompat's OVMF of this checkout, or say it is missing (exit 2)."""
+    from guestcompat.images import ovmf_build
+
+    build = ovmf_build.find_build()
+    if build is None:
+        err.print("error: guestcompat's OVMF is not in the cache for this checkout; run `make setup` "
+                  "(or `guestcompat firmware build`); EFI profiles use Debian's OVMF meanwhile", markup=False)
+        sys.exit(EXIT_ERROR)
+    for line in _firmware_lines(build):
+        out.print(line, markup=False)
 
 
 @cli.group("images")

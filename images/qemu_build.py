@@ -49,6 +49,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from guestcompat.errors import ImageError
 from guestcompat.images.cache import TMP_PREFIX, locked, remove_stale_temps
@@ -140,8 +141,10 @@ def patch_files(series: str) -> list[Path]:
     return sorted(folder.glob("*.patch"))
 
 
-def _run(argv: list[str], cwd: Path, what: str, log: Path, env: dict[str, str] | None = None) -> None:
-    """Run one build step with its output in *log*; a failure names the step and shows the log's tail."""
+def _run(argv: list[str], cwd: Path, what: str, log: Path, env: dict[str, str] | None = None,
+         label: str = "patched QEMU") -> None:
+    """Run one build step with its output in *log*; a failure names the build (*label*) and the step
+    and shows the log's tail."""
     with log.open("ab") as out:
         out.write(f"\n$ {' '.join(argv)}\n".encode())
         out.flush()
@@ -149,22 +152,22 @@ def _run(argv: list[str], cwd: Path, what: str, log: Path, env: dict[str, str] |
             result = subprocess.run(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     env=env)
         except OSError as exc:
-            raise ImageError(f"patched QEMU: {what}: cannot run {argv[0]}: {exc}") from None
+            raise ImageError(f"{label}: {what}: cannot run {argv[0]}: {exc}") from None
     if result.returncode != 0:
         tail = log.read_text(errors="replace").splitlines()[-15:]
-        raise ImageError(f"patched QEMU: {what} failed (exit {result.returncode}); last lines of {log}:\n"
+        raise ImageError(f"{label}: {what} failed (exit {result.returncode}); last lines of {log}:\n"
                          + "\n".join("  | " + line for line in tail))
 
 
-def installed_source_version(binary_package: str) -> str:
+def installed_source_version(binary_package: str, label: str = "patched QEMU") -> str:
     """The source version of an installed Debian package (``1:7.2+dfsg-7+deb12u18``)."""
     try:
         result = subprocess.run(["dpkg-query", "-W", "-f=${source:Version}", binary_package],
                                 capture_output=True, text=True, check=False)
     except OSError as exc:
-        raise ImageError(f"patched QEMU: cannot ask dpkg for {binary_package}: {exc}") from None
+        raise ImageError(f"{label}: cannot ask dpkg for {binary_package}: {exc}") from None
     if result.returncode != 0 or not result.stdout.strip():
-        raise ImageError(f"patched QEMU: {binary_package} is not installed (run `make setup`)")
+        raise ImageError(f"{label}: {binary_package} is not installed (run `make setup`)")
     return result.stdout.strip()
 
 
@@ -268,14 +271,16 @@ def ensure_build(progress: Progress = lambda msg: None, jobs: int | None = None,
     return publish(final, lambda: find_build(name), make)
 
 
-def publish(final: Path, find: Callable[[], QemuBuild | None], make: Callable[[Path], QemuBuild]) -> QemuBuild:
-    """The build at *final*: the one *find* sees there, or what *make* puts into a private work
-    directory, published with one ``os.replace`` under *final*'s lock (a reader sees a whole build
-    or none; a second builder waits for the first and reuses its result)."""
+def publish(final: Path, find: Callable[[], Any], make: Callable[[Path], Any],
+            ready: Callable[[Any], bool] = lambda build: build.binary("x86_64").is_file()) -> Any:
+    """The build at *final*: the one *find* sees there (and *ready* accepts), or what *make* puts
+    into a private work directory, published with one ``os.replace`` under *final*'s lock (a reader
+    sees a whole build or none; a second builder waits for the first and reuses its result).
+    A build is any object with ``directory`` and ``manifest()`` (QemuBuild, the OVMF's build)."""
     root = final.parent
     with locked(root / f".{final.name}.lock"):
         found = find()
-        if found is not None and found.directory == final and found.binary("x86_64").is_file():
+        if found is not None and found.directory == final and ready(found):
             return found
         remove_stale_temps(root, final.name)
         work = root / f"{TMP_PREFIX}{final.name}-{os.getpid()}"
@@ -293,7 +298,7 @@ def publish(final: Path, find: Callable[[], QemuBuild | None], make: Callable[[P
 
 
 def _source(work: Path, package: str, version: str, log: Path, progress: Progress,
-            suite: str | None = None, notes: list[str] | None = None) -> Path:
+            suite: str | None = None, notes: list[str] | None = None, label: str = "patched QEMU") -> Path:
     """Fetch and unpack Debian's source package *package* at *version*; returns its tree.
 
     A stale index (one of the brief's facts of life) may list a version whose .dsc the
@@ -305,7 +310,7 @@ def _source(work: Path, package: str, version: str, log: Path, progress: Progres
     progress(f"fetching Debian source {package} {version}")
     try:
         _run(["apt-get", "source", "-q", "--download-only", f"{package}={version}"], src,
-             f"apt-get source {package}={version}", log)
+             f"apt-get source {package}={version}", log, label=label)
     except ImageError:
         origs = sorted(src.glob(f"{package}_*.orig.tar.*"))
         if suite is not None and origs and not list(src.glob(f"{package}_*.dsc")):
@@ -317,7 +322,7 @@ def _source(work: Path, package: str, version: str, log: Path, progress: Progres
             tree = src / package
             tree.mkdir()
             _run(["tar", "-xf", str(origs[-1]), "-C", str(tree), "--strip-components=1"], src,
-                 f"unpack {origs[-1].name}", log)
+                 f"unpack {origs[-1].name}", log, label=label)
             return tree
         # A stale or newer index may no longer list the installed version: take its candidate
         # (the manifest's build.log says which .dsc was used).
@@ -326,22 +331,26 @@ def _source(work: Path, package: str, version: str, log: Path, progress: Progres
         try:
             _run(["apt-get", "source", "-q", "--download-only", wanted], src,
                  f"apt-get source {wanted} (needs a deb-src entry for {suite or 'bookworm'}; `make setup` adds one)",
-                 log)
+                 log, label=label)
         except ImageError as exc:
-            raise ImageError(f"{exc}\nThe patched QEMU cannot be built without Debian's source; "
-                             f"guestcompat keeps working with stock QEMU.") from None
+            what = ("The patched QEMU cannot be built without Debian's source; guestcompat keeps working with "
+                    "stock QEMU." if label == "patched QEMU"
+                    else f"{label} cannot be built without Debian's source; guestcompat keeps working without it.")
+            raise ImageError(f"{exc}\n{what}") from None
     dscs = sorted(src.glob(f"{package}_*.dsc"))
     if not dscs:
-        raise ImageError(f"patched QEMU: apt-get source {package} left no .dsc in {src}")
+        raise ImageError(f"{label}: apt-get source {package} left no .dsc in {src}")
     tree = src / package
-    _run(["dpkg-source", "--no-check", "-x", str(dscs[-1]), str(tree)], src, f"dpkg-source -x {dscs[-1].name}", log)
+    _run(["dpkg-source", "--no-check", "-x", str(dscs[-1]), str(tree)], src, f"dpkg-source -x {dscs[-1].name}", log,
+         label=label)
     return tree
 
 
-def _apply(tree: Path, series: str, log: Path, progress: Progress) -> None:
+def _apply(tree: Path, series: str, log: Path, progress: Progress, label: str = "patched QEMU") -> None:
     for patch in patch_files(series):
         progress(f"applying {series}/{patch.name}")
-        _run(["patch", "-p1", "--forward", "--batch", "-i", str(patch)], tree, f"patch {series}/{patch.name}", log)
+        _run(["patch", "-p1", "--forward", "--batch", "-i", str(patch)], tree, f"patch {series}/{patch.name}", log,
+             label=label)
 
 
 def _build_python(work: Path, spec: SourceBuild, log: Path, progress: Progress) -> list[str]:

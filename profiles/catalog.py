@@ -195,14 +195,18 @@ class MachineLayout(Frozen):
     """Another arrangement of a machine's own functions, offered by builds with ``machine_options``.
 
     It is used when the profile asks for exactly these kinds at these addresses, the firmware is
-    one of ``firmware`` and the binary has the machine options and the identity properties on
-    every ``qemu_type``: the functions then replace the machine's ``fixed`` ones."""
+    one of ``firmware`` (and the firmware build has what ``firmware_needs`` names for it) and the
+    binary has the machine options and the identity properties on every ``qemu_type``: the
+    functions then replace the machine's ``fixed`` ones."""
 
     name: str
     machine_options: dict[str, str | int | bool]
     firmware: tuple[str, ...]
     firmware_reason: str
     """Why other firmware keeps the machine's own layout."""
+    firmware_needs: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="firmware → capabilities its build must list (an OVMF build's manifest) for this layout")
     functions: tuple[LayoutFunction, ...]
 
 
@@ -284,6 +288,11 @@ def load_catalog() -> Catalog:
         for fixed in machine.fixed:
             catalog.kind(fixed.kind, f"machines.{machine_name}.fixed[{fixed.address}]")
         for layout in machine.layouts:
+            for firmware in layout.firmware_needs:
+                if firmware not in layout.firmware:
+                    raise ProfileError(f"the bundled device catalogue: machines.{machine_name}.layouts"
+                                       f"[{layout.name}].firmware_needs: {firmware!r} is not one of its firmware "
+                                       f"({', '.join(layout.firmware)})")
             for function in layout.functions:
                 where = f"machines.{machine_name}.layouts[{layout.name}]"
                 catalog.kind(function.kind, where)

@@ -19,6 +19,7 @@ from guestcompat.profiles.model import Profile
 
 if TYPE_CHECKING:
     from guestcompat.emulation.capabilities import Capabilities
+    from guestcompat.images.ovmf_build import OvmfBuild
 
 
 @dataclass
@@ -27,6 +28,11 @@ class PlatformPart:
 
     argv: list[str] = field(default_factory=list)
     expectations: list[Expectation] = field(default_factory=list)
+    firmware: str = ""
+    """Which firmware build the argv boots, for reports (empty: the machine's default, not named)."""
+    display_paths: dict[str, str] = field(default_factory=dict)
+    """Machine-dependent path prefix in the argv → the placeholder compile output shows instead
+    (a cached firmware build's directory → ``@ovmf-guestcompat``)."""
 
 
 @dataclass(frozen=True)
@@ -105,8 +111,25 @@ class ArchStrategy(ABC):
 
     @abstractmethod
     def platform(self, profile: Profile, target: Target, caps: "Capabilities | None" = None,
-                 machine_options: dict[str, object] | None = None) -> PlatformPart:
-        """Machine, accelerator, CPU, memory, firmware identity and hypervisor interfaces."""
+                 machine_options: dict[str, object] | None = None,
+                 firmware_build: "OvmfBuild | None" = None) -> PlatformPart:
+        """Machine, accelerator, CPU, memory, firmware identity and hypervisor interfaces.
+        ``firmware_build``: the firmware build the chosen machine layout needs (see
+        ``firmware_build()``), booted instead of the architecture's default."""
+
+    def firmware_builds(self) -> "dict[str, OvmfBuild | None]":
+        """Firmware (a ``platform.firmware`` value) → guestcompat's cached build of it (None: not
+        built), for the firmware guestcompat builds on this architecture."""
+        return {}
+
+    def firmware_build(self, profile: Profile) -> "OvmfBuild | None":
+        """A firmware build of guestcompat's (cached) that this profile's firmware could boot from;
+        its capabilities decide whether a machine layout that needs them is chosen. None: none."""
+        firmware = profile.platform.firmware or self.default_firmware
+        return self.firmware_builds().get(firmware) if firmware in self.built_firmware else None
+
+    built_firmware: tuple[str, ...] = ()
+    """The firmware guestcompat builds itself on this architecture (``firmware_builds`` keys)."""
 
     def kernel_form_for(self, profile: Profile) -> str:
         """How the probe kernel is packaged for this profile's firmware (default: ``kernel_form``)."""

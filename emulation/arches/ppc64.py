@@ -75,7 +75,8 @@ class Ppc64(ArchStrategy):
         return ["-serial", f"chardev:{chardev}"]
 
     def platform(self, profile: Profile, target: Target, caps: Capabilities | None = None,
-                 machine_options: dict[str, object] | None = None) -> PlatformPart:
+                 machine_options: dict[str, object] | None = None, firmware_build: object | None = None
+                 ) -> PlatformPart:
         firmware = profile.platform.firmware or self.default_firmware
         if firmware not in FIRMWARES:
             raise CompileError(f"platform.firmware: {firmware!r} is not a {self.name} firmware "

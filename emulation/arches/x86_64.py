@@ -12,6 +12,8 @@ the cleared bit is reported as an approximation.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from guestcompat.bridges.topology import Topology
 from guestcompat.detection.selectors import Backdoor, Cpuid, Dmi, Kernel, Smbios, Tool, smbios_selector
 from guestcompat.detection.smbios_fields import SECTIONS as SMBIOS_SECTIONS
@@ -28,6 +30,9 @@ from guestcompat.profiles.catalog import load_catalog
 from guestcompat.profiles.identity import effective_smbios
 from guestcompat.profiles.model import Profile
 
+if TYPE_CHECKING:
+    from guestcompat.images.ovmf_build import OvmfBuild
+
 BACKDOOR_MAGIC = 0x564D5868
 VMX_TYPES = {"express": 1, "esx": 2, "server": 3, "workstation": 4, "ace": 5}
 
@@ -39,6 +44,11 @@ FIRMWARE = {
     "bios": ((), "pvh-vmlinux"),
     "efi": (("-bios", "/usr/share/ovmf/OVMF.fd"), "bzimage"),
 }
+#: How reports name Debian's OVMF (today's recipe: on stock QEMU, or without guestcompat's OVMF).
+DEBIAN_OVMF = ("Debian's OVMF (/usr/share/ovmf/OVMF.fd as -bios: QEMU's own chipset layout only, "
+               "no PVSCSI or MPT SCSI boot driver)")
+#: What compile output shows for guestcompat's OVMF build directory (its cache path differs per machine).
+OVMF_PLACEHOLDER = "@ovmf-guestcompat"
 # /proc/cpuinfo 'model name' of QEMU's CPU models when no model-id is given.
 CPU_DEFAULT_BRAND = {"qemu64": "QEMU Virtual CPU version 2.5+"}
 
@@ -79,6 +89,29 @@ class X86_64(ArchStrategy):
     def kernel_form_for(self, profile: Profile) -> str:
         return FIRMWARE[profile.platform.firmware or self.default_firmware][1]
 
+    built_firmware = ("efi",)
+
+    def firmware_builds(self) -> dict[str, OvmfBuild | None]:
+        """guestcompat's OVMF (images/ovmf_build.py), when it is built."""
+        from guestcompat.images.ovmf_build import find_build
+
+        return {"efi": find_build()}
+
+    def _firmware(self, profile: Profile, build: OvmfBuild | None, part: PlatformPart) -> list[str]:
+        """The firmware options: the default's, or *build*'s code read-only and its variable store
+        copy-on-write for this run only (``snapshot=on``: the cached VARS file is never written)."""
+        firmware = profile.platform.firmware or self.default_firmware
+        if build is None:
+            if firmware == "efi":
+                part.firmware = DEBIAN_OVMF
+            return list(FIRMWARE[firmware][0])
+        part.firmware = build.summary()
+        part.display_paths[str(build.directory)] = OVMF_PLACEHOLDER
+        return ["-drive", opts(None, **{"if": "pflash", "format": "raw", "unit": 0, "readonly": True,
+                                        "file": str(build.code)}),
+                "-drive", opts(None, **{"if": "pflash", "format": "raw", "unit": 1, "snapshot": True,
+                                        "file": str(build.vars)})]
+
     # Kernel words that only make the probe boot faster, each measured alone (bench/boot.py
     # --ablation, README "Speed"), and checked not to change any bundled profile's fingerprint:
     # ``mitigations=off`` (no page-table isolation: under TCG every CR3 switch on kernel entry and
@@ -115,7 +148,8 @@ class X86_64(ArchStrategy):
         return SlotPart(tuple(argv), (artefact,), table.slots)
 
     def platform(self, profile: Profile, target: Target, caps: Capabilities | None = None,
-                 machine_options: dict[str, object] | None = None) -> PlatformPart:
+                 machine_options: dict[str, object] | None = None,
+                 firmware_build: OvmfBuild | None = None) -> PlatformPart:
         self._check_interfaces(profile)
         part = PlatformPart()
         facts = accel_facts(self.name, target.accel, caps.cpu_properties.get(self.cpu_model, ()) if caps else ())
@@ -123,7 +157,7 @@ class X86_64(ArchStrategy):
         backdoor = profile.backdoor
         part.argv += ["-machine", opts(target.machine, accel=target.accel, vmport=backdoor.enabled,
                                        **(machine_options or {})),
-                      *FIRMWARE[profile.platform.firmware or self.default_firmware][0]]
+                      *self._firmware(profile, firmware_build, part)]
         if backdoor.enabled:
             part.argv += ["-global", global_property("vmport", "vmware-vmx-version", backdoor.version),
                           "-global", global_property("vmport", "vmware-vmx-type", VMX_TYPES[backdoor.type])]

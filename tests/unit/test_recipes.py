@@ -9,10 +9,13 @@ from __future__ import annotations
 import dataclasses
 
 from guestcompat.emulation.arches import resolve_target
+from guestcompat.emulation.arches.x86_64 import X86_64
 from guestcompat.emulation.capabilities import Capabilities, capabilities_for
 from guestcompat.emulation.compiler import compile_profile
 from guestcompat.emulation.recipes import identity_properties
+from guestcompat.emulation.report import argv_lines, fidelity_lines
 from guestcompat.harness.matrix_plan import plan
+from guestcompat.images.ovmf_build import OvmfBuild
 from guestcompat.profiles.loader import load
 
 ID_PROPS = tuple(identity_properties().values())
@@ -68,12 +71,64 @@ def test_the_440bx_layout_needs_the_machine_option_and_identity_on_every_functio
                for d in option(args, "-device"))
 
 
-def test_efi_profiles_keep_qemus_layout_and_say_why():
-    compiled = compile_profile(load("vmware/esxi-7.0-efi"), resolve_target(),
+def ovmf(tmp_path, capabilities: tuple[str, ...]) -> OvmfBuild:
+    """A firmware build whose manifest lists *capabilities* (the compiler reads nothing else of it)."""
+    return OvmfBuild(tmp_path / "guestcompat-ovmf-0123456789abcdef", "2022.11-6+deb12u2", (), (), capabilities, 1.0)
+
+
+def with_firmware(monkeypatch, build: OvmfBuild | None) -> None:
+    monkeypatch.setattr(X86_64, "firmware_builds", lambda self: {"efi": build})
+
+
+LAYOUT_440BX = ("host-bridge-440bx", "piix4-any-slot")
+
+
+def test_efi_profiles_keep_qemus_layout_and_say_why_without_a_firmware_for_it(monkeypatch, tmp_path):
+    for build in (None, ovmf(tmp_path, ("host-bridge-440bx", "boot-pvscsi"))):  # not built; one capability short
+        with_firmware(monkeypatch, build)
+        compiled = compile_profile(load("vmware/esxi-7.0-efi"), resolve_target(),
+                                   extended(stock(), identity=True, piix_slot=True, vmci=True))
+        assert not any("x-piix-slot" in m for m in option(compiled.argv, "-machine"))
+        assert option(compiled.argv, "-bios") == ["/usr/share/ovmf/OVMF.fd"] and not option(compiled.argv, "-drive")
+        vmci = [e for e in compiled.expectations if e.selector == "pci[00:07.7].present"]
+        assert vmci and vmci[0].presented is None and "OVMF" in vmci[0].reason  # 00:07.7 unscanned without 00:07.0
+        assert compiled.firmware.startswith("Debian's OVMF")
+
+
+def test_a_firmware_that_handles_the_440bx_layout_gives_efi_profiles_vmwares_layout(monkeypatch, tmp_path):
+    build = ovmf(tmp_path, (*LAYOUT_440BX, "boot-pvscsi"))
+    with_firmware(monkeypatch, build)
+    compiled = compile_profile(load("vmware/esxi-8.0-efi"), resolve_target(),
                                extended(stock(), identity=True, piix_slot=True, vmci=True))
-    assert not any("x-piix-slot" in m for m in option(compiled.argv, "-machine"))
-    vmci = [e for e in compiled.expectations if e.selector == "pci[00:07.7].present"]
-    assert vmci and vmci[0].presented is None and "OVMF" in vmci[0].reason     # 00:07.7 unscanned without 00:07.0
+    assert "x-piix-slot=7" in option(compiled.argv, "-machine")[0]
+    assert "i440FX.x-id-device=0x7190" in option(compiled.argv, "-global")
+    assert not option(compiled.argv, "-bios")
+    assert option(compiled.argv, "-drive") == [
+        f"if=pflash,format=raw,unit=0,readonly=on,file={build.code}",
+        f"if=pflash,format=raw,unit=1,snapshot=on,file={build.vars}"]
+    by_selector = {e.selector: e for e in compiled.expectations}
+    assert by_selector["pci[00:07.7].present"].presented is True          # VMCI behind PIIX4 at 00:07.0
+    assert by_selector["pci[00:00.0].device"].presented == "0x7190"
+    assert "guestcompat OVMF" in compiled.firmware and "host-bridge-440bx" in compiled.firmware
+    # compile output names the build symbolically: golden files do not depend on the cache path
+    lines = argv_lines(compiled)
+    assert "-drive if=pflash,format=raw,unit=0,readonly=on,file=@ovmf-guestcompat/OVMF_CODE_4M.fd" in lines
+    assert not any(str(tmp_path) in line for line in lines)
+    assert fidelity_lines(compiled)[1] == f"firmware: {build.summary()}"
+
+
+def test_stock_qemu_keeps_debians_ovmf_even_with_guestcompats_built(monkeypatch, tmp_path):
+    with_firmware(monkeypatch, ovmf(tmp_path, LAYOUT_440BX))
+    args = argv("vmware/esxi-8.0-efi", stock())
+    assert option(args, "-bios") == ["/usr/share/ovmf/OVMF.fd"] and not option(args, "-drive")
+    assert not any("x-piix-slot" in m for m in option(args, "-machine"))
+
+
+def test_bios_profiles_never_ask_for_a_firmware_build(monkeypatch, tmp_path):
+    with_firmware(monkeypatch, ovmf(tmp_path, LAYOUT_440BX))
+    compiled = compile_profile(load("vmware/esxi-6.5"), resolve_target(),
+                               extended(stock(), identity=True, piix_slot=True, vmci=True))
+    assert not option(compiled.argv, "-drive") and not option(compiled.argv, "-bios") and compiled.firmware == ""
 
 
 def test_cpu_properties_switch_the_detection_path_to_cpuid():
@@ -92,3 +147,18 @@ def test_cpu_properties_switch_the_detection_path_to_cpuid():
 def test_patched_on_ppc64_is_a_skip_with_its_reason():
     [cell] = plan(["power/pseries-vscsi"], qemu_binaries=["patched"])
     assert cell.skip_reason and "x86_64 only" in cell.skip_reason
+
+
+def test_capabilities_name_the_firmware_build_and_the_layouts_it_enables(tmp_path):
+    from guestcompat.emulation.capreport import firmware_json, firmware_text
+    from guestcompat.profiles.catalog import load_catalog
+
+    build = ovmf(tmp_path, (*LAYOUT_440BX, "boot-pvscsi"))
+    catalog = load_catalog()
+    on_stock = firmware_json({"efi": build}, stock(), catalog)["efi"]
+    assert on_stock["summary"] == build.summary() and on_stock["code"] == str(build.code)
+    assert on_stock["layouts"] == [{"machine": "pc", "layout": "vmware-440bx", "binary_has_options": False}]
+    patched = firmware_json({"efi": build}, extended(stock(), piix_slot=True), catalog)["efi"]
+    assert patched["layouts"][0]["binary_has_options"] is True
+    assert firmware_json({"efi": ovmf(tmp_path, ("boot-pvscsi",))}, stock(), catalog)["efi"]["layouts"] == []
+    assert "not in the cache" in firmware_text({"efi": None}, stock(), catalog)[0]
