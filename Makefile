@@ -2,7 +2,7 @@
 PROFILE ?= vmware/esxi-6.5
 PYTEST_ARGS ?=
 
-.PHONY: setup run test bench fuzz clean-cache
+.PHONY: setup run test bench fuzz storage-matrix clean-cache
 
 setup:
 	bash scripts/setup.sh
@@ -22,6 +22,11 @@ FUZZ_EXAMPLES ?= 10000
 FUZZ_JOBS ?= 2
 fuzz: setup
 	GUESTCOMPAT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) .venv/bin/python -m pytest tests/fuzz -n $(FUZZ_JOBS) -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# Issue 20's boot matrix in full: the imported Debian guest from its own disk on every VMware
+# controller, on the patched 7.2 and 10.0 builds and stock QEMU (the suite boots the patched 7.2 row).
+storage-matrix: setup
+	GUESTCOMPAT_STORAGE_MATRIX=full .venv/bin/python -m pytest tests/integration/test_storage_matrix.py -n 1 -rP -q $(PYTEST_ARGS)
 
 bench: setup
 	.venv/bin/python bench/boot.py

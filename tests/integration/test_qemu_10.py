@@ -63,3 +63,15 @@ def test_live_migration_from_7_2_to_10_0_keeps_the_machine(leaves_nothing_behind
     assert outcome.stats.status == "completed"
     assert outcome.source_status == "postmigrate"
     assert "RESUME" in outcome.events["destination"]
+
+
+@pytest.mark.parametrize(("profile", "driver"), [("vmware/esxi-5.0", "lsi53c1030"), ("vmware/esxi-4.0", "mptsas1068")],
+                         ids=["lsilogic", "lsisas1068"])
+def test_a_disk_on_the_series_lsi_controllers_migrates_from_7_2_to_10_0(profile, driver, leaves_nothing_behind):
+    """Issue 20: the 53C1030 personality and the SAS topology option migrate between the patched
+    releases (one vmstate in both series) and the guest keeps its disk at the same unit."""
+    outcome = migrate_profile(profile, PATCHED_7_2, dest_qemu="10.0-patched", timeout=240)
+    assert any(a.startswith(f"{driver},") for a in outcome.source_argv), outcome.source_argv
+    assert outcome.unchanged, [c.text for c in outcome.changes]
+    assert outcome.stats.status == "completed"
+    assert [b for b in outcome.after.block if b.pci and b.pci.endswith(("00:10.0", "03:00.0")) and b.media == "disk"]
