@@ -144,7 +144,7 @@ def plan_disks(profile: Profile, catalog: Catalog, pci: PciPlan, vio: VioPlan,
         _check_unit(disk, found, key, used)
         _check_strings(disk, found.bus, key)
         node = f"drive-{disk.name}"
-        plan.argv += _backend(disk, node)
+        plan.argv += _backend(disk, node, found.bus, key)
         plan.argv += ["-device", opts(_qemu_device(disk, found.bus, key), **_device_props(disk, found, node))]
         plan.modaliases += found.bus.cdrom_modaliases if disk.media == "cdrom" else found.bus.modaliases
         plan.modaliases += [found.modalias] if found.modalias else []
@@ -206,8 +206,17 @@ def _check_strings(disk: Disk, bus: DiskBus, key: str) -> None:
             raise CompileError(f"{key}.{field}: {value!r} is {len(value)} characters; this bus carries {limit}")
 
 
-def _backend(disk: Disk, node: str) -> list[str]:
+def _backend(disk: Disk, node: str, bus: DiskBus, key: str) -> list[str]:
     base_node = f"{node}-base" if disk.limits is not None else node
+    if disk.image and not bus.read_only_disks and disk.media == "disk":
+        if disk.limits is not None:
+            raise CompileError(f"{key}.limits: an image on an ATA disk is opened through a throwaway overlay "
+                               f"(-drive snapshot=on), which takes no throttle group here; put the limits on a "
+                               f"blank disk or a SCSI one")
+        fmt = IMAGE_SUFFIXES[Path(disk.image).suffix.lower()]
+        # The image itself is never written: QEMU writes the guest's changes to a temporary file it deletes.
+        return ["-drive", opts(None, **{"file": disk.image, "format": fmt, "if": "none", "id": node,
+                                        "snapshot": True})]
     if disk.image:
         fmt = IMAGE_SUFFIXES[Path(disk.image).suffix.lower()]
         argv = ["-blockdev", opts(None, **{"driver": "file", "node-name": f"{node}-file", "filename": disk.image,

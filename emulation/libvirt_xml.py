@@ -45,6 +45,10 @@ ALIAS_PREFIX = "ua-"
 SYSINFO = {str(s.type): (s.libvirt, {f.qemu_key: f.qemu_key for f in s.fields if f.qemu_key})
            for s in SMBIOS_SECTIONS if s.libvirt}
 CONSOLE_CHARDEV = "console"
+#: Disk devices of the buses the XML does not model (SATA, IDE, NVMe, CD-ROMs): passed through whole.
+PASSED_DISK_DEVICES = ("ide-hd", "ide-cd", "nvme-ns", "scsi-cd")
+#: Buses the machine itself creates (the PIIX IDE channels): libvirt names them as QEMU does.
+MACHINE_BUSES = ("ide.",)
 # Device properties that are strings even when they look like numbers (scsi-hd ver=0001).
 STRING_PROPERTIES = {"ver", "vendor", "product", "serial", "netdev"}
 
@@ -334,6 +338,12 @@ class _Renderer:
         if driver == "scsi-hd":
             self.disk(value, props)
             return
+        if driver in PASSED_DISK_DEVICES:
+            controller = props["bus"].rsplit(".", 1)[0]
+            self.pass_disk(props, props.get("drive"), controller in self.passed_ids,
+                           f"this XML carries SCSI disks only; QEMU's {driver} (SATA, IDE, NVMe, CD-ROM) is "
+                           f"passed through", driver)
+            return
         qemu_id = props["id"]
         model = _models()["devices"].get(driver)
         bus = props.get("bus", "")
@@ -488,9 +498,10 @@ class _Renderer:
         if props.get("ver"):
             self.overrides.append((ALIAS_PREFIX + props["id"], "ver", props["ver"]))
 
-    def pass_disk(self, props: dict[str, str], node: str, controller_passed: bool, reason: str) -> None:
+    def pass_disk(self, props: dict[str, str], node: str | None, controller_passed: bool, reason: str,
+                  driver: str = "scsi-hd") -> None:
         args: list[str] = []
-        current = self.blockdevs[node]
+        current = self.blockdevs.get(node) if node else None
         stack = []
         while current is not None:
             stack.append(current)
@@ -502,9 +513,9 @@ class _Renderer:
                 args += ["-object", pairs(head, list(group.items()))]
             args += ["-blockdev", pairs(None, list(blockdev.items()))]
         bus = props["bus"]
-        if not controller_passed:
+        if not controller_passed and not bus.startswith(MACHINE_BUSES):
             props = {**props, "bus": ALIAS_PREFIX + bus}
-        args += ["-device", pairs("scsi-hd", list(props.items()))]
+        args += ["-device", pairs(driver, list(props.items()))]
         self.pass_through(args, reason)
 
     # -- how the run boots -------------------------------------------------------------------

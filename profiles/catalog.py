@@ -160,6 +160,9 @@ class DiskBus(Frozen):
     qemu_units: int | None = Field(default=None, ge=1, le=64)
     reserved_units: dict[int, str] = Field(default_factory=dict)
     machine: bool = False
+    read_only_disks: bool = True
+    """QEMU's disk device takes a read-only node (ide-hd does not: an image is then opened through
+    a throwaway overlay, ``-drive …,snapshot=on``, and stays untouched all the same)."""
     identity: dict[str, str] = Field(default_factory=dict)
     limits: dict[str, int] = Field(default_factory=dict)
     view: DiskView = "scsi"
