@@ -236,3 +236,12 @@ def test_sniffing_a_long_junk_capture_stays_linear(text):
     with pytest.raises(ProfileError, match="not a capture this tool reads"):
         read_text(text, "junk.txt")
     assert time.monotonic() - start < 20
+
+
+def test_redaction_check_is_linear_on_long_near_misses():
+    """A nested-repeat regex took 59 s on 'xx' + 40 hex digits + '!'."""
+    import time
+
+    start = time.monotonic()
+    assert not is_redacted("xx" + "a" * 40 + "!") and not is_redacted("xx" + "a" * 5000 + "!")
+    assert time.monotonic() - start < 1
