@@ -269,6 +269,8 @@ def _without_prose(part: Section) -> tuple[Section, Form, int] | None:
     """The section with up to three lines of prose dropped from its start (a sentence, a heading, a
     ``/*`` wrapper) and two from its end, when that lets a form read it."""
     lines = part.text.splitlines()
+    if len(lines) > 5000:       # prose wraps a pasted output, not a log of thousands of lines
+        return None
     for head in range(0, min(3, len(lines) - 1) + 1):
         for tail in range(0, min(2, len(lines) - head - 1) + 1):
             if head == tail == 0:

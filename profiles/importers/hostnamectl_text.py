@@ -22,7 +22,7 @@ import re
 from guestcompat.detection.tools import DmiStructure, Dmidecode
 from guestcompat.profiles.importers.facts import READ, CaptureFacts, Provenance
 
-_LINE = re.compile(r"^\s*(?P<key>[A-Z][A-Za-z_ ]{2,24}?):\s+(?P<value>\S.*?)\s*$")
+_LINE = re.compile(r"^\s*(?P<key>[A-Z][A-Za-z_ ]{2,24}?):\s+(?P<value>\S.*)$")
 KEYS = ("Static hostname", "Transient hostname", "Pretty hostname", "Icon name", "Chassis", "Deployment",
         "Location", "Machine ID", "Boot ID", "Product UUID", "AF_VSOCK CID", "Virtualization", "Operating System",
         "CPE OS Name", "OS Support End", "Kernel", "Architecture", "Hardware Vendor", "Hardware Model",
@@ -36,7 +36,7 @@ def _fields(text: str) -> dict[str, str]:
     for line in text.splitlines():
         match = _LINE.match(line)
         if match and match["key"] in KEYS:
-            out.setdefault(match["key"], match["value"])
+            out.setdefault(match["key"], match["value"].rstrip())
     return out
 
 

@@ -25,7 +25,7 @@ import re
 from guestcompat.detection.tools import LspciDevice
 from guestcompat.profiles.importers.facts import CaptureFacts, NicFact
 
-_HEAD = re.compile(r"^\d+: PCI [0-9a-f.:]+: (?P<cls>[0-9a-f]{4}) (?P<name>.+?)\s*$", re.IGNORECASE)
+_HEAD = re.compile(r"^\d+: PCI [0-9a-f.:]+: (?P<cls>[0-9a-f]{4}) (?P<name>\S.*)$", re.IGNORECASE)
 _FIELD = re.compile(r"^\s+(?P<key>[A-Z][\w ]*?): (?P<value>.*)$")
 _ID = re.compile(r"^pci 0x(?P<id>[0-9a-f]{4})(?: \"(?P<name>.*)\")?", re.IGNORECASE)
 _BUS = re.compile(r"^(?:0000:)?(?P<addr>[0-9a-f]{2}:[01][0-9a-f]\.[0-7])$", re.IGNORECASE)
@@ -51,7 +51,7 @@ def read_hwinfo(text: str, label: str) -> CaptureFacts:
         revision = re.match(r"0x([0-9a-f]{1,2})$", block.get("Revision", ""), re.IGNORECASE)
         address = bus["addr"].lower()
         devices.append(LspciDevice(
-            slot=address, class_id=int(head["cls"], 16), class_name=head["name"],
+            slot=address, class_id=int(head["cls"], 16), class_name=head["name"].rstrip(),
             vendor=int(ids["Vendor"]["id"], 16) if ids["Vendor"] else None,
             vendor_name=ids["Vendor"]["name"] if ids["Vendor"] else None,
             device=int(ids["Device"]["id"], 16) if ids["Device"] else None,

@@ -18,7 +18,8 @@ from guestcompat.profiles.importers.facts import FROM_NAME, READ, CaptureFacts, 
 _IP_LINK = re.compile(r"^(?P<index>\d+): (?P<name>[^:@\s]+)(?:@\S+)?: <(?P<flags>[^>]*)>")
 _LINK_ETHER = re.compile(r"link/ether (?P<mac>[0-9a-f]{2}(?::[0-9a-f]{2}){5})", re.IGNORECASE)
 _ALTNAME = re.compile(r"altname (?P<alt>\S+)")
-_SYSFS = re.compile(r"(?P<name>[^\s/]+) -> \S*?/devices/(?P<path>\S+)/net/(?P=name)\s*$")
+#: anchored at a blank or the line start: unanchored, a long line without " -> " took quadratic time
+_SYSFS = re.compile(r"(?:^|(?<=\s))(?P<name>[^\s/]+) -> \S*?/devices/(?P<path>\S+)/net/(?P=name)\s*$")
 _SYSFS_PCI = re.compile(r"(?:(?P<dom>[0-9a-f]{4}):)?(?P<addr>[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7])$", re.IGNORECASE)
 _PATH_NAME = re.compile(r"^en(?:P\d+)?p(?P<bus>\d+)s(?P<slot>\d+)(?:f(?P<fn>\d+))?$")
 _NOT_NICS = re.compile(r"^(lo|docker\d*|virbr\d+|br-?\w*|bond\d+|tun\d+|tap\w*|veth\w*|wg\d+|vxlan\w*|cni\w*|flannel\w*)$")
@@ -30,7 +31,7 @@ def looks_like_ip(text: str) -> int:
 
 
 def looks_like_sysfs(text: str) -> int:
-    return 90 if any(_SYSFS.search(ln) for ln in text.splitlines()) else 0
+    return 90 if any(" -> " in ln and _SYSFS.search(ln) for ln in text.splitlines()) else 0
 
 
 def address_from_path_name(name: str) -> str | None:

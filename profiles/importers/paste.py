@@ -25,7 +25,7 @@ TOOLS = ("lspci", "dmidecode", "lshw", "ip", "ls", "ll", "dmesg", "journalctl", 
 #: a command alone on a line, without a prompt (``lspci -vvv`` pasted above its output)
 _BARE_COMMAND = re.compile(
     r"^(?:sudo\s+)?(?:\./|/\S*/)?(?P<cmd>(?:lspci|dmidecode|lshw|hostnamectl|systemctl|inxi|hwinfo|dmesg|journalctl)"
-    r"(?:\s+(?:-[\w-]+(?:=\S+)?|[\w./*:-]+))*)\s*$")
+    r"(?:\s+(?:-[\w-]+(?:=\S+)?|[\w./*:][\w./*:-]*))*)\s*$")   # disjoint alternatives: no backtracking blow-up
 _PROMPT = re.compile(
     r"^(?:(?:\[[^\]\n]{1,60}\]|[\w.@:~/-]{1,60})\s?)?[$#%>]\s*(?:sudo\s+(?:-\S+\s+)*)?"
     rf"(?P<cmd>(?:/\S*/)?(?:{'|'.join(TOOLS)})\b.*)$")

@@ -33,12 +33,12 @@ _BYPATH = re.compile(r"\bpci-" + _PCI + r"-(?P<bus>scsi|ata|nvme|sas|usb|virtio-
 
 
 def looks_like_units(text: str) -> int:
-    hits = sum(1 for ln in text.splitlines() if _UNIT.search(ln))
+    hits = sum(1 for ln in text.splitlines() if ".device" in ln and _UNIT.search(ln))
     return min(92, 60 + 8 * hits) if hits else 0
 
 
 def looks_like_bypath(text: str) -> int:
-    hits = sum(1 for ln in text.splitlines() if _BYPATH.search(ln))
+    hits = sum(1 for ln in text.splitlines() if " -> " in ln and _BYPATH.search(ln))
     return min(92, 62 + 8 * hits) if hits else 0
 
 
@@ -47,7 +47,7 @@ def read_units(text: str, label: str) -> CaptureFacts:
     disks: dict[str, DiskFact] = {}
     problems: list[str] = []
     for number, line in enumerate(text.splitlines(), 1):
-        match = _UNIT.search(line)
+        match = _UNIT.search(line) if ".device" in line else None
         if not match:
             continue
         unit = match["unit"]
@@ -77,7 +77,7 @@ def read_units(text: str, label: str) -> CaptureFacts:
 def read_bypath(text: str, label: str) -> CaptureFacts:
     disks: dict[str, DiskFact] = {}
     for line in text.splitlines():
-        match = _BYPATH.search(line)
+        match = _BYPATH.search(line) if " -> " in line else None
         if not match or match["part"]:
             continue
         disks.setdefault(match["dev"], DiskFact(match["dev"], match["addr"].lower(), match["bus"].lower(),

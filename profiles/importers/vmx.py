@@ -327,7 +327,8 @@ def _predict_slots(vmx: dict[str, str], hw: int, notes: list[str], inferred: lis
             address = slot_to_address(p.slot, hw)
         except ValueError:
             continue
-        nic = f", NIC name ens{guest_slot(p.slot)}" if p.prefix.startswith("ethernet") and p.slot >= 32 else ""
+        nic = (f", NIC name ens{guest_slot(p.slot)}" if p.prefix.startswith("ethernet") and p.slot >= 32
+               and guess.product != "esxi-acpi" else "")   # the ACPI layout's slot names are not modelled
         predicted[p.prefix] = f"{p.basis}: slot {p.slot}"
         inferred.append(f"pci.devices[{p.prefix}].address = {address}: predicted (no pciSlotNumber: VMware's first "
                         f"power-on rule gives slot {p.slot}{nic}; {why})")

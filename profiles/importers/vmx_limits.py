@@ -13,8 +13,8 @@ Sources (see also profiles/catalog/vmware-placement.toml):
   10 virtual NICs, 4 SCSI adapters with up to 64 targets (PVSCSI; 15 for the LSI/BusLogic
   adapters), 4 SATA controllers with 30 devices, 4 NVMe controllers, 4 IDE devices on 2
   channels, 2 floppy drives, 32 serial ports, 3 parallel ports, 1 USB controller of each kind.
-* libvirt's vmx parser (src/vmx/vmx.c) uses the same index ranges: ethernet 0-9, scsi 0-3,
-  sata 0-3, ide 0-1 with units 0-1, floppy 0-1, serial 0-3, parallel 0-2.
+* libvirt's vmx parser (src/vmx/vmx.c, 9.0) reads scsi/sata 0-3, serial 0-3 and parallel 0-2 and
+  ignores the rest silently; it reads NICs up to the highest ``ethernetN`` index it finds, unbounded.
 """
 
 from __future__ import annotations

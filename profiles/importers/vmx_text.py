@@ -46,8 +46,6 @@ MAX_KEY = 512
 _ENCODING_ALIASES = {"windows-31j": "cp932", "ks_c_5601-1987": "cp949", "x-mac-roman": "mac_roman",
                      "macintosh": "mac_roman", "x-mac-japanese": "shift_jis", "gb2312": "gbk"}
 _ENCODING_LINE = re.compile(rb'^[ \t]*\.encoding[ \t]*=[ \t]*"?([A-Za-z0-9_.:-]{1,40})"?[ \t]*(?:#.*)?$')
-#: a key: anything VMware takes up to the ``=`` (letters, digits, ``._:-*[]`` and non-ASCII are all seen)
-_SETTING = re.compile(r'^(?P<key>[^\s=#"][^=]*?)\s*=\s*(?P<value>.*?)\s*$')
 _ESCAPE = re.compile(r"\|([0-9A-Fa-f]{2})")
 
 
@@ -101,6 +99,17 @@ def _decode_line(raw: bytes, encoding: str, source: str, number: int, problems: 
         return kept
 
 
+def _setting(line: str) -> tuple[str, str] | None:
+    """(key, raw value) of a ``key = value`` line: the key is anything VMware takes up to the first
+    ``=`` (letters, digits, ``._:-*[]`` and non-ASCII are all seen). Split by hand: a regex with a
+    lazy key took quadratic time on a long line of blanks."""
+    key, equals, value = line.partition("=")
+    key = key.strip()
+    if not equals or not key or key[0] in '"#':
+        return None
+    return key, value.strip()
+
+
 def _unescape(value: str) -> str:
     return _ESCAPE.sub(lambda m: chr(int(m[1], 16)), value) if "|" in value else value
 
@@ -119,8 +128,18 @@ def _value(text: str, source: str, number: int, key: str, problems: list[str]) -
         return _unescape(text[1:end])
     if text.startswith("'") and text.endswith("'") and len(text) >= 2:
         return _unescape(text[1:-1])
-    bare = re.split(r"\s+#", text, maxsplit=1)[0].strip()
-    return _unescape(bare)
+    return _unescape(_before_comment(text).strip())
+
+
+def _before_comment(text: str) -> str:
+    """``text`` up to a ``#`` that follows a blank (a trailing comment), found without a regex that
+    backtracks over long runs of blanks."""
+    at = text.find("#")
+    while at > 0:
+        if text[at - 1].isspace():
+            return text[:at]
+        at = text.find("#", at + 1)
+    return text
 
 
 def read_vmx_file(path: Path) -> bytes:
@@ -168,18 +187,18 @@ def read_vmx_text(data: bytes | str, source: str = "<vmx>") -> VmxText:
         stripped = line.strip().replace("\x00", "")
         if not stripped or stripped.startswith("#"):
             continue
-        match = _SETTING.match(stripped)
-        if not match:
+        setting = _setting(stripped)
+        if setting is None:
             problems.append(f"{source}: line {number} is not a setting (key = \"value\"), skipped: {stripped[:80]!r}")
             continue
-        key = match["key"]
+        key, raw_value = setting
         if len(key) > MAX_KEY:
             problems.append(f"{source}: line {number}: a key of {len(key)} characters (at most {MAX_KEY}), skipped")
             continue
         if any(c.isspace() for c in key):
             problems.append(f"{source}: line {number}: key {key[:60]!r} has blanks in it; read as written")
         lower = key.lower()
-        value = _value(match["value"], source, number, key, problems)
+        value = _value(raw_value, source, number, key, problems)
         if lower in values:
             problems.append(f"{source}: line {number}: {key} is set again (first at line {where[lower]}): "
                             f"the last value wins, as in VMware")

@@ -225,3 +225,23 @@ def test_a_capture_file_is_bounded(tmp_path):
         load_sources((huge,))
     with pytest.raises(ProfileError, match="65 capture files"):
         read_files(tuple(DATA / "pub.by-path-ll.txt" for _ in range(65)))
+
+
+@pytest.mark.parametrize("text", ["a" * 300_000, "x -> " * 60_000, "`a`\\\n" * 20_000])
+def test_sniffing_a_long_junk_capture_stays_linear(text):
+    """The /sys/class/net sniffer's unanchored pattern took quadratic time on a long line (20 KB: 4 s)."""
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(ProfileError, match="not a capture this tool reads"):
+        read_text(text, "junk.txt")
+    assert time.monotonic() - start < 20
+
+
+def test_redaction_check_is_linear_on_long_near_misses():
+    """A nested-repeat regex took 59 s on 'xx' + 40 hex digits + '!'."""
+    import time
+
+    start = time.monotonic()
+    assert not is_redacted("xx" + "a" * 40 + "!") and not is_redacted("xx" + "a" * 5000 + "!")
+    assert time.monotonic() - start < 1

@@ -140,3 +140,11 @@ def test_corpus_files_read_with_problems_only_where_the_file_is_odd():
         read = read_vmx_text(path.read_bytes(), path.name)
         assert "virtualhw.version" in read.values, path.name
         assert read.problems == (), (path.name, read.problems)
+
+
+@pytest.mark.parametrize("line", ["a" + " " * 2_000_000 + "b", "k = x" + " " * 2_000_000 + "y", "k = x" + " #" * 900_000])
+def test_long_lines_read_in_linear_time(line):
+    """A lazy regex over a long run of blanks took quadratic time (a 200 KB line: 86 s)."""
+    start = time.monotonic()
+    read = read_vmx_text('virtualHW.version = "4"\n' + line + "\n", "long.vmx")
+    assert time.monotonic() - start < 10 and "virtualhw.version" in read.values
