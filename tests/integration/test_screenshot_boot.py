@@ -1,0 +1,39 @@
+"""The guest's VGA screen kept at the end of a boot and at its failure (issue 26, consoles).
+
+Real boots on stock QEMU: a VMware profile (VMware SVGA, ``-display none``)
+whose boot disk is empty, booted by its firmware (no ``-kernel``), stops at
+SeaBIOS's "No bootable device" with nothing on the serial console; the run
+must end in an error pointing to a PNG of the screen that is not blank.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from guestcompat.emulation.arches import resolve_target
+from guestcompat.emulation.compiler import compile_profile
+from guestcompat.errors import RunError
+from guestcompat.harness.diskboot import attach_disk
+from guestcompat.harness.qemu_runner import BootImage, boot
+from guestcompat.harness.screenshot import is_black, png_size
+from guestcompat.profiles.loader import load
+
+pytestmark = [pytest.mark.boot, pytest.mark.usefixtures("leaves_nothing_behind")]
+
+
+def test_empty_boot_disk_fails_with_a_picture_of_the_firmware_message(tmp_path):
+    empty = tmp_path / "empty.raw"
+    with open(empty, "wb") as fh:
+        fh.truncate(64 << 20)
+    profile = attach_disk(load("vmware/esxi-6.5"), "disk0", empty)
+    compiled = compile_profile(profile, resolve_target())
+    assert "-display" in compiled.argv and "vmware-svga" in " ".join(compiled.argv)
+    shot = tmp_path / "screen.png"
+    with pytest.raises(RunError) as err:
+        boot(compiled, BootImage.firmware(), timeout=25, screenshot=shot)
+    text = str(err.value)
+    assert "printed nothing on its serial console" in text and "stopped before Linux" in text
+    assert f"the guest's screen at that moment: {shot}" in text
+    assert err.value.screenshot == shot
+    assert png_size(shot) == (720, 400)  # VGA text mode, 80x25 of 9x16 cells
+    assert not is_black(shot)
