@@ -229,6 +229,7 @@ class Fingerprint:
     probe_errors: tuple[str, ...]
     tools: guest_tools.GuestTools | None = None   # the guest's own tools (x86 images), parsed
     system: SystemState | None = None             # full guests only (optional, additive)
+    input_devices: tuple[str, ...] = ()           # input device names, /proc/bus/input/devices order (issue 26)
 
     # -- lookups ---------------------------------------------------------
     def pci_function(self, ref: str) -> PciFunction | None:
@@ -395,7 +396,16 @@ class _Builder:
             probe_errors=tuple(self.errors),
             tools=tools,
             system=self.system(),
+            input_devices=self.input_devices(),
         )
+
+    def input_devices(self) -> tuple[str, ...]:
+        """``input/<n>``: the names of the guest's input devices (at most 64, the probe's bound)."""
+        sec = self.obj(self.doc, "input", "input")
+        keys = sorted(sec, key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k))
+        if len(keys) > 64:
+            raise self._fail("input", "at most 64 input devices", f"{len(keys)} entries")
+        return tuple(self.text(sec, k, f"input.{k}") or "" for k in keys)
 
     def system(self) -> SystemState | None:
         sec = self.obj(self.doc, "system", "system")

@@ -13,8 +13,8 @@ import re
 from collections.abc import Callable, Iterator
 
 from guestcompat.detection.fingerprint import BlockDevice, Fingerprint, PciFunction
-from guestcompat.detection.selectors import (Backdoor, Cpuid, DeviceTreeRoot, Disk, DiskRate, Dmi, Kernel, NetName,
-                                             Pci, Selector, Smbios, Tool, Vdevice, parse)
+from guestcompat.detection.selectors import (Backdoor, Cpuid, DeviceTreeRoot, Disk, DiskRate, Dmi, Input, Kernel,
+                                             NetName, Pci, Selector, Smbios, Tool, Vdevice, parse)
 from guestcompat.detection.smbios_fields import BY_SECTION
 from guestcompat.emulation.fidelity import Value
 from guestcompat.errors import SelectorError
@@ -134,6 +134,8 @@ def observe(fp: Fingerprint, selector: str | Selector) -> Value:
             return _KERNEL[field](fp)
         case Backdoor(field=field):
             return _backdoor(fp, _BACKDOOR_REGISTERS[field])
+        case Input(field="vmmouse"):
+            return next((name for name in fp.input_devices if name.endswith("VMMouse")), None)
         case Tool(field=field):
             return _TOOLS[field](fp)
         case Smbios():

@@ -129,10 +129,10 @@ async def _boot_body(qemu: QemuProcess, compiled: CompiledMachine, argv: list[st
                                                                 qemu.shutdown), timeout)
     except asyncio.TimeoutError:
         if not console:
-            raise RunError(f"the guest printed nothing on its serial console within {timeout:.0f} s: it "
-                           f"stopped before Linux started (a firmware message, a boot loader prompt, a "
-                           f"stop screen); its VGA screen shows why (events: {', '.join(events) or 'none'})",
-                           argv=argv) from None
+            raise RunError(f"the guest printed nothing on its serial console within {timeout:.0f} s: it stopped "
+                           f"before Linux started (a firmware message, a boot loader prompt, a stop screen) or "
+                           f"its kernel boots 'quiet' and hung; its VGA screen shows where it is (events: "
+                           f"{', '.join(events) or 'none'})", argv=argv) from None
         raise RunError(f"the guest did not deliver its fingerprint within {timeout:.0f} s "
                        f"(events: {', '.join(events) or 'none'})",
                        argv=argv, console_tail=list(tail)) from None

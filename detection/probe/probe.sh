@@ -379,6 +379,38 @@ tool() {
 	NT=$((NT + 1))
 }
 
+# --- input devices (issue 26: the VMware mouse) ------------------------------
+# The name of each input device (/sys/class/input/input*/name, what
+# /proc/bus/input/devices lists as N: Name=; input/<n>, at most 64; reading
+# /proc/bus/input/devices itself with the read builtin hung the guest).
+# psmouse probes the i8042 AUX port (and the VMMouse
+# behind the VMware backdoor) asynchronously after insmod: where it is loaded,
+# wait (up to 3 s) until every serio port has a driver.
+if [ -d "$R/sys/module/psmouse" ]; then
+	_w=0
+	while [ "$_w" -lt 30 ]; do
+		_unbound=0
+		for d in "$R"/sys/bus/serio/devices/*; do
+			[ -e "$d" ] && [ ! -e "$d/driver" ] && _unbound=1
+		done
+		[ "$_unbound" = 0 ] && break
+		sleep 0.1
+		_w=$((_w + 1))
+	done
+	rec s input_waited_ds "$_w"
+fi
+_n=0
+for d in "$R"/sys/class/input/input*; do
+	[ -r "$d/name" ] || continue
+	[ "$_n" -lt 64 ] || break
+	_l=
+	read -r _l < "$d/name"
+	case $_l in *"	"*) _l="<name with a tab>" ;; esac
+	rec s "input/$_n" "$_l"
+	_n=$((_n + 1))
+done
+stamp input
+
 # --- the guest's own tools (only those the image has) ------------------------
 # What a migration engineer would run inside the VM.  Outputs are parsed on
 # the host (detection/tools.py).

@@ -32,8 +32,23 @@ def test_empty_boot_disk_fails_with_a_picture_of_the_firmware_message(tmp_path):
     with pytest.raises(RunError) as err:
         boot(compiled, BootImage.firmware(), timeout=25, screenshot=shot)
     text = str(err.value)
-    assert "printed nothing on its serial console" in text and "stopped before Linux" in text
+    assert "printed nothing on its serial console within 25 s: it stopped before Linux started" in text
     assert f"the guest's screen at that moment: {shot}" in text
     assert err.value.screenshot == shot
     assert png_size(shot) == (720, 400)  # VGA text mode, 80x25 of 9x16 cells
     assert not is_black(shot)
+
+
+def test_vmware_profile_boot_keeps_its_screen_and_finds_the_vmware_mouse(tmp_path):
+    """A VMware profile with the backdoor: the guest's psmouse finds the VMMouse (issue 26, VMware mouse),
+    and the boot keeps the screen at the end (the SeaBIOS/Linux VGA text console)."""
+    from guestcompat.harness.run import run_compiled
+
+    compiled = compile_profile(load("vmware/esxi-6.5"), resolve_target())
+    shot = tmp_path / "end.png"
+    outcome = run_compiled(compiled, timeout=240, screenshot=shot)
+    mouse = next(c for c in outcome.checks if c.selector == "input.vmmouse")
+    assert mouse.status.value == "pass" and mouse.observed == "VirtualPS/2 VMware VMMouse"
+    assert "VirtualPS/2 VMware VMMouse" in outcome.fingerprint.input_devices
+    assert outcome.boot.screenshot == shot and png_size(shot) == (720, 400) and not is_black(shot)
+    assert outcome.to_json()["screenshot"] == str(shot)
