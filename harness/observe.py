@@ -104,6 +104,22 @@ def _smbios(fp: Fingerprint, selector: Smbios) -> Value:
     return value
 
 
+_E820 = re.compile(r"BIOS-e820: \[mem 0x([0-9a-f]+)-0x([0-9a-f]+)\] usable")
+
+
+def _ram_below_4g_mb(fp: Fingerprint) -> Value:
+    """Where RAM below 4 GiB ends, in MiB: the end of the highest usable e820 range below 4 GiB the
+    kernel logged, rounded up to a MiB (the firmware keeps up to a few hundred KiB at the top for
+    itself: SeaBIOS 128 KiB, VMware's BIOS its ACPI tables). None without e820 lines."""
+    top = None
+    for line in fp.kernel_log:
+        match = _E820.search(line)
+        if match and int(match[1], 16) < 1 << 32:
+            end = min(int(match[2], 16) + 1, 1 << 32)
+            top = end if top is None else max(top, end)
+    return None if top is None else -(-top // (1 << 20))
+
+
 _CPUID: dict[str, Callable[[Fingerprint], Value]] = {
     "hypervisor_bit": _hypervisor_bit,
     "hypervisor_signature": _signature,
@@ -113,6 +129,7 @@ _KERNEL: dict[str, Callable[[Fingerprint], Value]] = {
     "vmware_tsc_khz": _vmware_tsc_khz,
     "vmware_tsc_from_hypervisor": _vmware_tsc_from_hypervisor,
     "platform": _kernel_platform,
+    "ram_below_4g_mb": _ram_below_4g_mb,
 }
 _BACKDOOR_REGISTERS = {"version": "eax", "magic": "ebx", "type": "ecx"}
 _TOOLS: dict[str, Callable[[Fingerprint], Value]] = {

@@ -38,6 +38,10 @@ VMX_TYPES = {"express": 1, "esx": 2, "server": 3, "workstation": 4, "ace": 5}
 #: What Linux names the VMware mouse (drivers/input/mouse/vmmouse.c: psmouse vendor "VirtualPS/2 VMware",
 #: name "VMMouse"), as on VMware.
 VMMOUSE_NAME = "VirtualPS/2 VMware VMMouse"
+#: VMware's pciHole.start when the .vmx does not set it: RAM below 4 GiB ends at 0xc0000000.
+VMWARE_PCI_HOLE_START_MB = 3072
+#: The most RAM QEMU's pc machine puts below 4 GiB once the guest has more than max-ram-below-4g.
+PC_MAX_LOW_RAM_MB = 3072
 #: The i8042 AUX port (serio type 1, SERIO_8042): psmouse claims it (the probe images load it).
 PSMOUSE_MODALIAS = "serio:ty01pr00id00ex00"
 
@@ -160,8 +164,10 @@ class X86_64(ArchStrategy):
         facts = accel_facts(self.name, target.accel, caps.cpu_properties.get(self.cpu_model, ()) if caps else ())
         hypervisor_bit, vmware_cpuid = self._detection(profile, target, facts, part)
         backdoor = profile.backdoor
+        below_4g = self._pci_hole(profile, target, part)
         part.argv += ["-machine", opts(target.machine, accel=target.accel, vmport=backdoor.enabled,
-                                       **(machine_options or {})),
+                                       **(machine_options or {}),
+                                       **({"max-ram-below-4g": f"{below_4g}M"} if below_4g else {})),
                       *self._firmware(profile, firmware_build, part)]
         if backdoor.enabled:
             part.argv += ["-global", global_property("vmport", "vmware-vmx-version", backdoor.version),
@@ -300,6 +306,28 @@ class X86_64(ArchStrategy):
                         VMX_TYPES[backdoor.type] if getversion else None, None, "backdoor"),
         ]
         return keep_bit, keep_bit and vmware_leaves
+
+    def _pci_hole(self, profile: Profile, target: Target, part: PlatformPart) -> int | None:
+        """The PCI (MMIO) hole below 4 GiB (issue 26): on VMware, RAM below 4 GiB ends at ``pciHole.start``
+        (default 3072 MiB) and the rest of the RAM is above 4 GiB. QEMU's pc machine puts
+        ``max-ram-below-4g`` there when the guest has at least that much RAM, but (gigabyte alignment,
+        hw/i386/pc_piix.c) never more than 3 GiB. Returns the max-ram-below-4g to pass in MiB (None: the
+        guest's RAM fits below the hole, nothing to move)."""
+        memory = profile.platform.memory_mb
+        start = profile.platform.pci_hole_start_mb or VMWARE_PCI_HOLE_START_MB
+        wanted = min(memory, start)
+        if memory <= start:
+            part.expectations.append(Expectation("placement", str(Kernel("ram_below_4g_mb")), wanted, wanted,
+                                                 None, "platform"))
+            return None
+        presented = min(start, PC_MAX_LOW_RAM_MB)
+        part.expectations.append(Expectation(
+            "placement", str(Kernel("ram_below_4g_mb")), wanted, presented,
+            None if presented == wanted else
+            f"QEMU's pc machine keeps at most {PC_MAX_LOW_RAM_MB} MiB of RAM below 4 GiB when the guest has "
+            f"more (max-ram-below-4g is capped at 3 GiB, hw/i386/pc_piix.c): the PCI hole starts at "
+            f"{presented} MiB, not at VMware's pciHole.start {start} MiB", "platform"))
+        return start
 
     def _vmmouse(self, profile: Profile, source_kernel: str | None, presented_kernel: str | None,
                  part: PlatformPart) -> None:
