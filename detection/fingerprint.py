@@ -147,6 +147,7 @@ class DiskRate:
     device: str | None               # sdX the probe found, None if none
     status: int | None               # dd's exit status
     centiseconds: int | None         # elapsed, from /proc/uptime
+    group: int | None = None         # disks read at once (a VM-wide limit): the group's first index
 
     @property
     def value(self) -> int | None:
@@ -603,8 +604,16 @@ class _Builder:
             out.append(DiskRate(pci=pci, target=int(parts[1]), metric=parts[2], block_size=int(parts[3]),
                                 count=int(parts[4]), device=self.text(d, "device", f"{path}.device") or None,
                                 status=int(status) if status and status.isdigit() else None,
-                                centiseconds=elapsed))
+                                centiseconds=elapsed, group=self._group(d, path)))
         return tuple(out)
+
+    def _group(self, d: Mapping[str, Any], path: str) -> int | None:
+        group = self.text(d, "group", f"{path}.group")
+        if group is None:
+            return None
+        if not group.isdigit() or len(group) > 6:
+            raise ProbeError(f"probe document: {path}.group: not an index: {group[:20]!r}")
+        return int(group)
 
     def _regs(self, d: Mapping[str, Any], path: str) -> tuple[int, int, int, int] | None:
         regs = [self.hexint(d, r, f"{path}.{r}") for r in ("eax", "ebx", "ecx", "edx")]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 from guestcompat.detection.fingerprint import BlockDevice, Fingerprint, PciFunction
 from guestcompat.detection.selectors import (Backdoor, Cpuid, DeviceTreeRoot, Disk, DiskRate, Dmi, Input, Kernel,
-                                             NetName, Pci, Selector, Smbios, Tool, Vdevice, parse)
+                                             NetName, Pci, Selector, Smbios, Tool, Vdevice, VmLimit, parse)
 from guestcompat.detection.smbios_fields import BY_SECTION
 from guestcompat.emulation.fidelity import Value
 from guestcompat.errors import SelectorError
@@ -120,6 +120,19 @@ def _ram_below_4g_mb(fp: Fingerprint) -> Value:
     return None if top is None else -(-top // (1 << 20))
 
 
+def _vm_rate(fp: Fingerprint, metric: str) -> Value:
+    """The rate of a group of disks read at once (a VM-wide limit): what they moved together over the
+    group's elapsed time; None without a group for *metric* or when a member did not run cleanly."""
+    members = [r for r in fp.disk_rates if r.group is not None and r.metric == metric]
+    if not members:
+        return None
+    members = [r for r in members if r.group == members[0].group]
+    if any(r.status != 0 or not r.centiseconds for r in members):
+        return None
+    moved = sum(r.count * (r.block_size if metric.startswith("bps") else 1) for r in members)
+    return round(moved * 100 / max(r.centiseconds or 0 for r in members))
+
+
 _CPUID: dict[str, Callable[[Fingerprint], Value]] = {
     "hypervisor_bit": _hypervisor_bit,
     "hypervisor_signature": _signature,
@@ -151,6 +164,8 @@ def observe(fp: Fingerprint, selector: str | Selector) -> Value:
             return _KERNEL[field](fp)
         case Backdoor(field=field):
             return _backdoor(fp, _BACKDOOR_REGISTERS[field])
+        case VmLimit(field=field):
+            return _vm_rate(fp, field)
         case Input(field="vmmouse"):
             return next((name for name in fp.input_devices if name.endswith("VMMouse")), None)
         case Tool(field=field):

@@ -395,6 +395,9 @@ class Profile(Frozen):
     devicetree: DeviceTree = DeviceTree()
     guest: Guest = Guest()
     disks: tuple[Disk, ...] = ()
+    limits: DiskLimits | None = Field(
+        default=None, description="VM-wide I/O limits: one budget shared by all the VM's disks (as vSphere's per-VM "
+                                  "storage I/O limits), enforced by one QEMU throttle group")
 
     @model_validator(mode="after")
     def _names_unique_and_disks_attached(self) -> "Profile":
