@@ -73,3 +73,16 @@ def test_group_rate_is_the_sum_over_the_groups_time():
 def test_malformed_group_is_a_probe_error():
     with pytest.raises(ProbeError, match="group"):
         Fingerprint.from_document(_doc(_part(0, group="x")))
+
+
+def test_libvirt_shares_the_group_by_name_or_passes_it_once(profile_dir):
+    from guestcompat.emulation.libvirt_xml import render
+
+    # LSI controller (native <disk>): both disks' <iotune> name the group
+    profile_dir("t/lv", TWO_DISKS.format(extra="").replace("vmware/esxi-6.5", "vmware/esxi-5.0")
+                .replace("limits = { iops_write = 100 }", ""))
+    xml = render(compile_profile(load("t/lv"), resolve_target())).xml
+    assert xml.count("<group_name>throttle-vm</group_name>") == 2
+    # PVSCSI (passed through): the group's -object once, however many disks join it
+    xml = render(_compiled(profile_dir, name="t/lv2")).xml
+    assert xml.count("throttle-group,id=throttle-vm") == 1
