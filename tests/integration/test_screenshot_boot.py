@@ -52,3 +52,24 @@ def test_vmware_profile_boot_keeps_its_screen_and_finds_the_vmware_mouse(tmp_pat
     assert "VirtualPS/2 VMware VMMouse" in outcome.fingerprint.input_devices
     assert outcome.boot.screenshot == shot and png_size(shot) == (720, 400) and not is_black(shot)
     assert outcome.to_json()["screenshot"] == str(shot)
+
+
+def test_vmware_mouse_absent_where_the_kernel_does_not_detect_vmware(profile_dir):
+    """The counter-case: the backdoor is there (QEMU's vmmouse too) but the DMI serial is not VMware's,
+    so Linux does not detect VMware and psmouse keeps a plain PS/2 mouse: the predicted deviation."""
+    from guestcompat.harness.compare import Status
+    from guestcompat.harness.run import run_compiled
+
+    profile_dir("t/notvmware", """
+        extends = "vmware/esxi-6.5"
+        [platform]
+        kernel_hypervisor = "VMware"
+        [smbios.system]
+        serial = "1234"
+    """)
+    compiled = compile_profile(load("t/notvmware"), resolve_target())
+    outcome = run_compiled(compiled, timeout=240)
+    mouse = next(c for c in outcome.checks if c.selector == "input.vmmouse")
+    assert mouse.status is Status.DEVIATION and mouse.observed is None and "vmmouse_detect" in mouse.note
+    assert not any(name.endswith("VMMouse") for name in outcome.fingerprint.input_devices)
+    assert outcome.fingerprint.input_devices  # the probe did record the input devices

@@ -54,3 +54,14 @@ def test_run_error_points_to_the_screen():
     assert text.index("/tmp/s.png") < text.index("last console lines")
     assert "no screenshot: no display" in str(RunError("m", no_screenshot="no display"))
     assert "screen" not in str(RunError("m"))
+
+
+def test_run_screenshot_needs_the_qemu_backend(tmp_path):
+    from click.testing import CliRunner
+
+    from guestcompat.harness.cli import cli
+
+    result = CliRunner().invoke(cli, ["run", "vmware/esxi-6.5", "--backend", "libvirt", "--screenshot",
+                                      str(tmp_path / "s.png")])
+    assert result.exit_code != 0 and "--screenshot is taken over QEMU's monitor" in str(result.exception)
+    assert not (tmp_path / "s.png").exists()
