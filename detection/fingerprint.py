@@ -147,6 +147,7 @@ class DiskRate:
     device: str | None               # sdX the probe found, None if none
     status: int | None               # dd's exit status
     centiseconds: int | None         # elapsed, from /proc/uptime
+    group: int | None = None         # disks read at once (a VM-wide limit): the group's first index
 
     @property
     def value(self) -> int | None:
@@ -229,6 +230,7 @@ class Fingerprint:
     probe_errors: tuple[str, ...]
     tools: guest_tools.GuestTools | None = None   # the guest's own tools (x86 images), parsed
     system: SystemState | None = None             # full guests only (optional, additive)
+    input_devices: tuple[str, ...] = ()           # input device names, /proc/bus/input/devices order (issue 26)
 
     # -- lookups ---------------------------------------------------------
     def pci_function(self, ref: str) -> PciFunction | None:
@@ -395,7 +397,16 @@ class _Builder:
             probe_errors=tuple(self.errors),
             tools=tools,
             system=self.system(),
+            input_devices=self.input_devices(),
         )
+
+    def input_devices(self) -> tuple[str, ...]:
+        """``input/<n>``: the names of the guest's input devices (at most 64, the probe's bound)."""
+        sec = self.obj(self.doc, "input", "input")
+        keys = sorted(sec, key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k))
+        if len(keys) > 64:
+            raise self._fail("input", "at most 64 input devices", f"{len(keys)} entries")
+        return tuple(self.text(sec, k, f"input.{k}") or "" for k in keys)
 
     def system(self) -> SystemState | None:
         sec = self.obj(self.doc, "system", "system")
@@ -593,8 +604,16 @@ class _Builder:
             out.append(DiskRate(pci=pci, target=int(parts[1]), metric=parts[2], block_size=int(parts[3]),
                                 count=int(parts[4]), device=self.text(d, "device", f"{path}.device") or None,
                                 status=int(status) if status and status.isdigit() else None,
-                                centiseconds=elapsed))
+                                centiseconds=elapsed, group=self._group(d, path)))
         return tuple(out)
+
+    def _group(self, d: Mapping[str, Any], path: str) -> int | None:
+        group = self.text(d, "group", f"{path}.group")
+        if group is None:
+            return None
+        if not group.isdigit() or len(group) > 6:
+            raise ProbeError(f"probe document: {path}.group: not an index: {group[:20]!r}")
+        return int(group)
 
     def _regs(self, d: Mapping[str, Any], path: str) -> tuple[int, int, int, int] | None:
         regs = [self.hexint(d, r, f"{path}.{r}") for r in ("eax", "ebx", "ecx", "edx")]

@@ -31,8 +31,10 @@ PCI_FIELDS = ("present", "vendor", "device", "subsystem_vendor", "subsystem_devi
 DISK_FIELDS = ("vendor", "model", "revision", "serial", "media")
 VDEVICE_FIELDS = ("present", "name", "device_type", "compatible", "reg")
 CPUID_FIELDS = ("hypervisor_bit", "hypervisor_signature")
-KERNEL_FIELDS = ("hypervisor", "vmware_tsc_khz", "vmware_tsc_from_hypervisor", "platform")
+KERNEL_FIELDS = ("hypervisor", "vmware_tsc_khz", "vmware_tsc_from_hypervisor", "platform", "ram_below_4g_mb")
 BACKDOOR_FIELDS = ("version", "magic", "type")
+INPUT_FIELDS = ("vmmouse",)
+LIMIT_FIELDS = ("bps_read", "bps_write", "bps_total", "iops_read", "iops_write", "iops_total")
 TOOLS = ("systemd_detect_virt", "virt_what", "vmware_checkvm", "vmware_checkvm_ioperm")
 SMBIOS_TOP = ("version", "oem_strings")
 DMI_FILES = tuple(f.sysfs for s in SECTIONS for f in s.fields if f.sysfs)
@@ -227,6 +229,22 @@ class Backdoor(_Named):
 
 
 @dataclass(frozen=True)
+class Input(_Named):
+    """``input.vmmouse``: the input device psmouse's VMMouse protocol registered (its name), None without one."""
+
+    prefix = "input"
+    allowed = INPUT_FIELDS
+
+
+@dataclass(frozen=True)
+class VmLimit(_Named):
+    """``limits.<metric>``: the rate the guest measured on all the VM's disks at once (their sum)."""
+
+    prefix = "limits"
+    allowed = LIMIT_FIELDS
+
+
+@dataclass(frozen=True)
 class Tool(_Named):
     """``tools.<name>``: the answer of a detection tool run in the guest."""
 
@@ -242,7 +260,8 @@ def smbios_selector(section: str, field: str) -> Dmi | Smbios:
 
 
 _BRACKETED = re.compile(r"(?P<family>[a-z]+)\[(?P<key>[^\]]*)\]\.(?P<rest>.+)")
-_DOTTED = {"cpuid": Cpuid, "kernel": Kernel, "backdoor": Backdoor, "tools": Tool, "dmi": Dmi}
+_DOTTED = {"cpuid": Cpuid, "kernel": Kernel, "backdoor": Backdoor, "tools": Tool, "dmi": Dmi, "input": Input,
+           "limits": VmLimit}
 
 
 @functools.lru_cache(maxsize=4096)

@@ -100,7 +100,7 @@ def compile_profile(profile: Profile, target: Target | None = None,
     check_argv_size(argv)
     check_argv(argv, caps, profile)
     expectations = tuple(platform.expectations + pci.expectations + vio.expectations + disks.expectations)
-    modaliases = tuple(dict.fromkeys(pci.modaliases + vio.modaliases + disks.modaliases))
+    modaliases = tuple(dict.fromkeys(platform.modaliases + pci.modaliases + vio.modaliases + disks.modaliases))
     nics = (sum(1 for p in pci.by_name.values() if p.qemu_id is not None and p.kind.role == "nic")
             + sum(1 for d in vio.by_name.values() if d.qemu_id is not None and d.kind.role == "nic"))
     guest_cmdline = (f"guestcompat.disks={disks.visible}", f"guestcompat.nics={nics}",

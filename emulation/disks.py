@@ -27,6 +27,7 @@ from guestcompat.emulation.pci import PciPlan
 from guestcompat.emulation.qemuopts import opts
 from guestcompat.emulation.recipes import disks_absent
 from guestcompat.emulation.vio import VioPlan
+from guestcompat.emulation import vm_limits
 from guestcompat.errors import CompileError
 from guestcompat.profiles.catalog import Catalog, DeviceKind, DiskBus, DiskStrings
 from guestcompat.profiles.model import IMAGE_SUFFIXES, Disk, Profile
@@ -133,6 +134,7 @@ def plan_disks(profile: Profile, catalog: Catalog, pci: PciPlan, vio: VioPlan,
                caps: Capabilities | None) -> DiskPlan:
     plan = DiskPlan([], [], [], [], 0)
     used: dict[tuple[str, int], str] = {}
+    shared = vm_limits.plan(profile, plan.argv)  # issue 26: the VM-wide throttle group, if any
     for disk in profile.disks:
         key = f"disks[{disk.name}]"
         found = find_controller(disk, profile, catalog, pci, vio, caps)
@@ -144,7 +146,13 @@ def plan_disks(profile: Profile, catalog: Catalog, pci: PciPlan, vio: VioPlan,
         _check_unit(disk, found, key, used)
         _check_strings(disk, found.bus, key)
         node = f"drive-{disk.name}"
-        plan.argv += _backend(disk, node, found.bus, key)
+        if shared is not None and disk.image and not found.bus.read_only_disks:
+            raise CompileError(f"{key}: an image on an ATA disk is opened through a throwaway overlay (-drive "
+                               f"snapshot=on), which cannot join the VM-wide throttle group (limits)")
+        inner = vm_limits.inner(node) if shared is not None and disk.media == "disk" else node
+        plan.argv += _backend(disk, inner, found.bus, key) + (vm_limits.throttle_node(node, inner) if inner != node else [])
+        if shared is not None and inner != node and not found.absent:
+            shared.append((found.address, disk.unit))
         plan.argv += ["-device", opts(_qemu_device(disk, found.bus, key), **_device_props(disk, found, node))]
         plan.modaliases += found.bus.cdrom_modaliases if disk.media == "cdrom" else found.bus.modaliases
         plan.modaliases += [found.modalias] if found.modalias else []
@@ -157,6 +165,8 @@ def plan_disks(profile: Profile, catalog: Catalog, pci: PciPlan, vio: VioPlan,
                                                  tolerance=RATE_TOLERANCE))
             if not found.absent:
                 plan.rates.append(rate_probe(found.address, disk.unit, metric, limit))
+    if profile.limits is not None:
+        vm_limits.expect(profile.limits, shared, plan.expectations, plan.rates)
     return plan
 
 

@@ -453,17 +453,23 @@ class _Renderer:
         chain: list[str] = []
         current = self.blockdevs[node]
         limits: dict[str, str] = {}
+        shared_group = None
         if current.get("driver") == "throttle":
             _, group = self.objects[current["throttle-group"]]
             limits = {k: v for k, v in group.items() if k != "id"}
             chain.append(current["throttle-group"])
+            # a group several drives draw on (the VM-wide limits, issue 26): libvirt's <group_name>
+            if sum(1 for arg in self.c.argv if f"throttle-group={chain[0]}" in arg.split(",")) > 1:
+                shared_group = chain[0]
             current = self.blockdevs[current["file"]]
         iotune_names = _models()["iotune"]
         unmapped = [k for k in limits if k not in iotune_names]
-        if controller in self.passed_ids or unmapped:
+        if controller in self.passed_ids or unmapped or current.get("driver") == "throttle":
             self.pass_disk(props, node, controller in self.passed_ids,
                            f"its controller {controller} is passed through" if controller in self.passed_ids else
-                           f"libvirt's <iotune> has no element for {', '.join(unmapped)}")
+                           f"libvirt's <iotune> has no element for {', '.join(unmapped)}" if unmapped else
+                           "libvirt's <iotune> puts a disk in one throttle group; this disk has its own limits "
+                           "and the VM's")
             return
         el = _sub(self.devices, "disk", type="file", device="disk")
         if current["driver"] == "null-co":
@@ -488,6 +494,8 @@ class _Renderer:
             iotune = _sub(el, "iotune")
             for key, val in limits.items():
                 _sub(iotune, iotune_names[key], val)
+            if shared_group:
+                _sub(iotune, "group_name", shared_group)
         if props.get("vendor"):
             _sub(el, "vendor", props["vendor"])
         if props.get("product"):
@@ -507,8 +515,10 @@ class _Renderer:
             stack.append(current)
             nxt = current.get("file")
             current = self.blockdevs.get(nxt) if nxt else None
+        emitted = self.__dict__.setdefault("_emitted_groups", set())  # a group shared by several disks: once
         for blockdev in reversed(stack):
-            if blockdev.get("driver") == "throttle":
+            if blockdev.get("driver") == "throttle" and blockdev["throttle-group"] not in emitted:
+                emitted.add(blockdev["throttle-group"])
                 head, group = self.objects[blockdev["throttle-group"]]
                 args += ["-object", pairs(head, list(group.items()))]
             args += ["-blockdev", pairs(None, list(blockdev.items()))]

@@ -47,13 +47,21 @@ class RunError(GuestcompatError):
     """
 
     def __init__(self, message: str, *, argv: list[str] | None = None,
-                 console_tail: list[str] | None = None) -> None:
+                 console_tail: list[str] | None = None, screenshot=None, no_screenshot: str = "") -> None:
         self.argv = argv or []
         self.console_tail = console_tail or []
+        self.screenshot = screenshot
+        """The guest's VGA screen at the failure (a PNG's Path), when the machine had one (issue 26)."""
+        self.no_screenshot = no_screenshot
+        """Why there is no screenshot, when the runner tried to take one."""
         super().__init__(message)
 
     def __str__(self) -> str:
         parts = [self.args[0]]
+        if self.screenshot is not None:
+            parts.append(f"the guest's screen at that moment: {self.screenshot}")
+        elif self.no_screenshot:
+            parts.append(f"no screenshot: {self.no_screenshot}")
         if self.console_tail:
             parts.append("last console lines:")
             parts.extend("  | " + line for line in self.console_tail)

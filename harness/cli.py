@@ -32,6 +32,8 @@ EXIT_PASS, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+SCREENSHOT_HELP = ("keep the guest's VGA screen at the end of the boot (or at its failure) in this PNG file  "
+                   "[default: a new file in ~/.cache/guestcompat/screens/]")
 
 
 @contextlib.contextmanager
@@ -155,6 +157,10 @@ def _finish_run(outcome: RunOutcome, console_path: Path | None, json_path: Path 
     if console_path:
         console_path.write_text("\n".join(outcome.boot.console) + "\n")
     render_verdict(out, outcome, verbose=verbose)
+    if outcome.boot.screenshot is not None:
+        err.print(f"the guest's screen at the end: {outcome.boot.screenshot}", markup=False, highlight=False)
+    elif outcome.boot.no_screenshot:
+        err.print(f"no screenshot: {outcome.boot.no_screenshot}", markup=False, highlight=False)
     from guestcompat.harness.windows_cli import report_lines, verdict_for_run  # issue 23: Windows guest OSes
 
     windows = verdict_for_run(outcome.compiled.profile, outcome.fingerprint)
@@ -179,15 +185,21 @@ def _finish_run(outcome: RunOutcome, console_path: Path | None, json_path: Path 
 @click.option("--uri", default=None, help="libvirt URI for --backend libvirt  [default: an embedded driver "
                                           "(qemu:///embed) in a throwaway root]; the console is read from a file "
                                           "on this host, so the URI must name a local driver (qemu:///system)")
+@click.option("--screenshot", "screenshot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help=SCREENSHOT_HELP)
 def run_cmd(profile: str, arch: str | None, machine: str | None, accel: str, qemu_binary: str | None, timeout: float,
-            json_path: Path | None, verbose: bool, console_path: Path | None, backend: str, uri: str | None) -> None:
+            json_path: Path | None, verbose: bool, console_path: Path | None, backend: str, uri: str | None,
+            screenshot_path: Path | None) -> None:
     """Boot PROFILE in a real guest and compare what it sees with the profile."""
     from guestcompat.harness.run import run_profile
     from guestcompat.profiles.loader import load
 
     target = make_target(arch, machine, accel, qemu_binary, load(profile).platform.arch)
+    if screenshot_path is not None and backend == "libvirt":
+        raise GuestcompatError("--screenshot is taken over QEMU's monitor: it needs --backend qemu")
     with progress_reporter(profile) as progress:
-        outcome = run_profile(profile, target, timeout=timeout, progress=progress, backend=backend, uri=uri)
+        outcome = run_profile(profile, target, timeout=timeout, progress=progress, backend=backend, uri=uri,
+                              screenshot=screenshot_path)
     _finish_run(outcome, console_path, json_path, verbose)
 
 
@@ -230,9 +242,11 @@ def migrate_cmd(profile: str, arch: str | None, machine: str | None, accel: str,
 @click.option("--console", "console_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="save the guest console to this file")
 @click.option("-v", "--verbose", is_flag=True, help="list every check, not only deviations and mismatches")
+@click.option("--screenshot", "screenshot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help=SCREENSHOT_HELP)
 def boot_imported_cmd(vmx_file: Path, arch: str | None, machine: str | None, accel: str, qemu_binary: str | None,
                       qemu_defaults: bool, timeout: float, json_path: Path | None, console_path: Path | None,
-                      verbose: bool) -> None:
+                      verbose: bool, screenshot_path: Path | None) -> None:
     """Import a VMware VM (.vmx + its VMDK) and boot it from its own disk: the disk's kernel, initrd and
     root file system on the imported controller; compare what it sees with the imported profile."""
     from guestcompat.harness.imported import run_imported
@@ -240,7 +254,7 @@ def boot_imported_cmd(vmx_file: Path, arch: str | None, machine: str | None, acc
     target = make_target(arch, machine, accel, qemu_binary)
     with progress_reporter(vmx_file.name) as progress:
         outcome = run_imported(vmx_file, target=target, qemu_defaults=qemu_defaults, timeout=timeout,
-                               progress=progress)
+                               progress=progress, screenshot=screenshot_path)
     _finish_run(outcome, console_path, json_path, verbose)
 
 

@@ -69,7 +69,8 @@ def _image_record(boot: DiskBoot) -> GuestImage:
 
 
 def run_imported(vmx: Path, *, target: Target | None = None, qemu_defaults: bool = False,
-                 timeout: float = DEFAULT_TIMEOUT, progress: Progress | None = None) -> RunOutcome:
+                 timeout: float = DEFAULT_TIMEOUT, progress: Progress | None = None,
+                 screenshot: Path | None = None) -> RunOutcome:
     """Boot the VM *vmx* describes from its own disk and compare with its imported profile
     (on *target*: default, the architecture's own QEMU)."""
     say = progress or (lambda _msg: None)
@@ -82,5 +83,6 @@ def run_imported(vmx: Path, *, target: Target | None = None, qemu_defaults: bool
     machine: CompiledMachine = qemu_default_machine(compiled, disk) if qemu_defaults else compiled
     say("booting the guest from its disk" + (" on QEMU's default machine" if qemu_defaults else ""))
     nonce = new_nonce()
-    result = asyncio.run(boot_async(machine, boot_from_disk(compiled, boot, nonce), timeout=timeout))
+    result = asyncio.run(boot_async(machine, boot_from_disk(compiled, boot, nonce), timeout=timeout,
+                                    screenshot=screenshot))
     return _judge(compiled, _image_record(boot), result, compiled.report, say, nonce)

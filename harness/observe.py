@@ -13,8 +13,8 @@ import re
 from collections.abc import Callable, Iterator
 
 from guestcompat.detection.fingerprint import BlockDevice, Fingerprint, PciFunction
-from guestcompat.detection.selectors import (Backdoor, Cpuid, DeviceTreeRoot, Disk, DiskRate, Dmi, Kernel, NetName,
-                                             Pci, Selector, Smbios, Tool, Vdevice, parse)
+from guestcompat.detection.selectors import (Backdoor, Cpuid, DeviceTreeRoot, Disk, DiskRate, Dmi, Input, Kernel,
+                                             NetName, Pci, Selector, Smbios, Tool, Vdevice, VmLimit, parse)
 from guestcompat.detection.smbios_fields import BY_SECTION
 from guestcompat.emulation.fidelity import Value
 from guestcompat.errors import SelectorError
@@ -104,6 +104,35 @@ def _smbios(fp: Fingerprint, selector: Smbios) -> Value:
     return value
 
 
+_E820 = re.compile(r"BIOS-e820: \[mem 0x([0-9a-f]+)-0x([0-9a-f]+)\] usable")
+
+
+def _ram_below_4g_mb(fp: Fingerprint) -> Value:
+    """Where RAM below 4 GiB ends, in MiB: the end of the highest usable e820 range below 4 GiB the
+    kernel logged, rounded up to a MiB (the firmware keeps up to a few hundred KiB at the top for
+    itself: SeaBIOS 128 KiB, VMware's BIOS its ACPI tables). None without e820 lines."""
+    top = None
+    for line in fp.kernel_log:
+        match = _E820.search(line)
+        if match and int(match[1], 16) < 1 << 32:
+            end = min(int(match[2], 16) + 1, 1 << 32)
+            top = end if top is None else max(top, end)
+    return None if top is None else -(-top // (1 << 20))
+
+
+def _vm_rate(fp: Fingerprint, metric: str) -> Value:
+    """The rate of a group of disks read at once (a VM-wide limit): what they moved together over the
+    group's elapsed time; None without a group for *metric* or when a member did not run cleanly."""
+    members = [r for r in fp.disk_rates if r.group is not None and r.metric == metric]
+    if not members:
+        return None
+    members = [r for r in members if r.group == members[0].group]
+    if any(r.status != 0 or not r.centiseconds for r in members):
+        return None
+    moved = sum(r.count * (r.block_size if metric.startswith("bps") else 1) for r in members)
+    return round(moved * 100 / max(r.centiseconds or 0 for r in members))
+
+
 _CPUID: dict[str, Callable[[Fingerprint], Value]] = {
     "hypervisor_bit": _hypervisor_bit,
     "hypervisor_signature": _signature,
@@ -113,6 +142,7 @@ _KERNEL: dict[str, Callable[[Fingerprint], Value]] = {
     "vmware_tsc_khz": _vmware_tsc_khz,
     "vmware_tsc_from_hypervisor": _vmware_tsc_from_hypervisor,
     "platform": _kernel_platform,
+    "ram_below_4g_mb": _ram_below_4g_mb,
 }
 _BACKDOOR_REGISTERS = {"version": "eax", "magic": "ebx", "type": "ecx"}
 _TOOLS: dict[str, Callable[[Fingerprint], Value]] = {
@@ -134,6 +164,10 @@ def observe(fp: Fingerprint, selector: str | Selector) -> Value:
             return _KERNEL[field](fp)
         case Backdoor(field=field):
             return _backdoor(fp, _BACKDOOR_REGISTERS[field])
+        case VmLimit(field=field):
+            return _vm_rate(fp, field)
+        case Input(field="vmmouse"):
+            return next((name for name in fp.input_devices if name.endswith("VMMouse")), None)
         case Tool(field=field):
             return _TOOLS[field](fp)
         case Smbios():

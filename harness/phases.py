@@ -32,13 +32,14 @@ from typing import Any
 PROBE_UPTIME = re.compile(r"^gc-probe: uptime ([0-9]+\.[0-9]+)((?: [a-z]+ \S+)*)\s*$")
 END_LINE = "@@GUESTCOMPAT-END"
 #: The probe's step stamps in order; each phase runs from the previous stamp to this one.
-PROBE_STEPS = ("start", "settle", "sysfs", "rates_devicetree", "helper", "tools", "dmesg")
+PROBE_STEPS = ("start", "settle", "sysfs", "rates_devicetree", "helper", "input", "tools", "dmesg")
 STEP_LABELS = {
     "start": "/init: insmod modules",
     "settle": "probe: settle (wait for disks/NICs)",
     "sysfs": "probe: sysfs walk (DMI, PCI, net, block)",
     "rates_devicetree": "probe: disk rates, device tree",
     "helper": "probe: gcprobe (CPUID, backdoor)",
+    "input": "probe: input devices (wait for psmouse)",
     "tools": "probe: guest tools (all)",
     "dmesg": "probe: dmesg",
 }

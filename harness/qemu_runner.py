@@ -3,7 +3,9 @@
 QEMU starts paused (``-S``) under a :class:`~guestcompat.qemu_process.QemuProcess`
 (private temp dir, QMP monitor, process group) with the guest console on its stdout. The runner connects QMP,
 resumes the guest, reads console lines into the frame reader until the probe
-document is complete, asks QMP for QEMU's own view (``query-pci``), and quits.
+document is complete, asks QMP for QEMU's own view (``query-pci``), keeps the
+guest's VGA screen as a PNG (harness/screenshot.py; also when the boot fails,
+and the error names the file), and quits.
 
 Whatever happens (QEMU refuses the command line, crashes, the guest hangs or
 prints garbage, the user presses Ctrl-C) the process owner kills the QEMU
@@ -24,6 +26,7 @@ from typing import Any
 from guestcompat.detection.frame import FrameReader
 from guestcompat.harness.console_log import KeptLines
 from guestcompat.emulation.compiler import CompiledMachine
+from guestcompat.harness import screenshot as screens
 from guestcompat.harness.artefacts import build_all, substitute
 from guestcompat.errors import ProbeError, RunError
 from guestcompat.qemu_process import QUIT_TIMEOUT, QemuProcess
@@ -35,11 +38,16 @@ SHUTDOWN_DRAIN = 1.0
 
 @dataclass(frozen=True)
 class BootImage:
-    """What the runner boots: a kernel, an initramfs and their command line."""
+    """What the runner boots: a kernel, an initramfs and their command line; ``kernel=None``: no
+    kernel on the command line, the machine's firmware boots from its disks (what a VM does)."""
 
-    kernel: Path
-    initrd: Path
+    kernel: Path | None
+    initrd: Path | None
     cmdline: tuple[str, ...]
+
+    @classmethod
+    def firmware(cls) -> "BootImage":
+        return cls(None, None, ())
 
 
 @dataclass
@@ -57,28 +65,36 @@ class BootResult:
     """time.monotonic() at each step of the boot (``launch``, ``artefacts`` built, ``qmp`` connected,
     ``cont`` sent, ``document`` complete, ``query_pci`` answered, ``closed``: QEMU gone): what
     bench/boot.py --breakdown splits the host's share of a boot with."""
+    screenshot: Path | None = None      # the guest's VGA screen when the document was complete (PNG)
+    no_screenshot: str = ""             # why there is none (no display device, ...)
 
 
 def launch_argv(compiled: CompiledMachine, image: BootImage, artefacts: dict[str, Path] | None = None) -> list[str]:
     """The QEMU argv: the compiled machine (its artefact placeholders replaced by the built files'
     paths) plus how this run boots it and reads its console (the QMP monitor is the
     :class:`~guestcompat.qemu_process.QemuProcess`'s)."""
+    kernel = [] if image.kernel is None else [
+        "-kernel", str(image.kernel), *(["-initrd", str(image.initrd)] if image.initrd else []),
+        "-append", " ".join(image.cmdline)]
     return [
         *substitute(compiled.argv, artefacts or {}),
-        "-kernel", str(image.kernel), "-initrd", str(image.initrd), "-append", " ".join(image.cmdline),
+        *kernel,
         "-chardev", "stdio,id=console,signal=off", *compiled.arch.console_args("console"),
         "-S", "-no-shutdown", "-no-reboot",
     ]
 
 
 def boot(compiled: CompiledMachine, image: BootImage, *, timeout: float = 120.0,
-         on_console: Callable[[str], None] | None = None) -> BootResult:
+         on_console: Callable[[str], None] | None = None, screenshot: Path | None = None) -> BootResult:
     """Synchronous entry point (the CLI and tests call this)."""
-    return asyncio.run(boot_async(compiled, image, timeout=timeout, on_console=on_console))
+    return asyncio.run(boot_async(compiled, image, timeout=timeout, on_console=on_console, screenshot=screenshot))
 
 
 async def boot_async(compiled: CompiledMachine, image: BootImage, *, timeout: float = 120.0,
-                     on_console: Callable[[str], None] | None = None) -> BootResult:
+                     on_console: Callable[[str], None] | None = None,
+                     screenshot: Path | None = None) -> BootResult:
+    """Boot and read the document. ``screenshot``: where the guest's VGA screen is kept (PNG) at the
+    end or at a failure  [default: a new file in screenshot.screens_dir()]."""
     launched = time.monotonic()
     marks = {"launch": launched}
     argv = launch_argv(compiled, image, await asyncio.to_thread(build_all, compiled.artefacts))
@@ -91,43 +107,61 @@ async def boot_async(compiled: CompiledMachine, image: BootImage, *, timeout: fl
         started = marks["qmp"] = time.monotonic()
         await qemu.execute("cont")
         marks["cont"] = time.monotonic()
-        reader = FrameReader()
-        events = qemu.events
         try:
-            await asyncio.wait_for(_read_until_document_or_shutdown(qemu.stdout, reader, console, tail, on_console,
-                                                                    qemu.shutdown), timeout)
-        except asyncio.TimeoutError:
-            raise RunError(f"the guest did not deliver its fingerprint within {timeout:.0f} s "
-                           f"(events: {', '.join(events) or 'none'})",
-                           argv=argv, console_tail=list(tail)) from None
-        except ProbeError as exc:
-            raise RunError(f"the guest's fingerprint is unreadable: {exc}", argv=argv,
-                           console_tail=list(tail)) from None
-        seconds = time.monotonic() - started
-        from_launch = time.monotonic() - launched
-        marks["document"] = launched + from_launch
-        if reader.document is None and qemu.shutdown.is_set():
-            raise RunError("the guest powered off before it delivered its fingerprint", argv=argv,
-                           console_tail=list(tail))
-        if reader.document is None:
-            if await qemu.wait_exited(QUIT_TIMEOUT):
-                what = f"QEMU {await qemu.exit_reason()}"
-            else:
-                what = "the console closed"
-            detail = ""
-            if reader.started:
-                try:
-                    reader.finish()
-                except ProbeError as exc:
-                    detail += f"; {exc}"
-            raise RunError(f"{what} before the guest delivered its fingerprint{detail} "
-                           f"(events: {', '.join(events) or 'none'})", argv=argv, console_tail=list(tail))
-        query_pci = await qemu.execute("query-pci")
-        marks["query_pci"] = time.monotonic()
-        result = BootResult(reader.document, console, list(query_pci), seconds, argv, list(events), from_launch,
-                            marks=marks)
+            result = await _boot_body(qemu, compiled, argv, timeout, on_console, console, tail, started,
+                                      launched, marks)
+        except RunError as exc:
+            if exc.screenshot is None:
+                exc.screenshot, exc.no_screenshot = await screens.take(qemu, screenshot)
+            raise
+        result.screenshot, result.no_screenshot = await screens.take(qemu, screenshot)
     marks["closed"] = time.monotonic()
     return result
+
+
+async def _boot_body(qemu: QemuProcess, compiled: CompiledMachine, argv: list[str], timeout: float,
+                     on_console: Callable[[str], None] | None, console: KeptLines, tail: deque[str],
+                     started: float, launched: float, marks: dict[str, float]) -> BootResult:
+    reader = FrameReader()
+    events = qemu.events
+    try:
+        await asyncio.wait_for(_read_until_document_or_shutdown(qemu.stdout, reader, console, tail, on_console,
+                                                                qemu.shutdown), timeout)
+    except asyncio.TimeoutError:
+        if not console:
+            raise RunError(f"the guest printed nothing on its serial console within {timeout:.0f} s: it stopped "
+                           f"before Linux started (a firmware message, a boot loader prompt, a stop screen) or "
+                           f"its kernel boots 'quiet' and hung; its VGA screen shows where it is (events: "
+                           f"{', '.join(events) or 'none'})", argv=argv) from None
+        raise RunError(f"the guest did not deliver its fingerprint within {timeout:.0f} s "
+                       f"(events: {', '.join(events) or 'none'})",
+                       argv=argv, console_tail=list(tail)) from None
+    except ProbeError as exc:
+        raise RunError(f"the guest's fingerprint is unreadable: {exc}", argv=argv,
+                       console_tail=list(tail)) from None
+    seconds = time.monotonic() - started
+    from_launch = time.monotonic() - launched
+    marks["document"] = launched + from_launch
+    if reader.document is None and qemu.shutdown.is_set():
+        raise RunError("the guest powered off before it delivered its fingerprint", argv=argv,
+                       console_tail=list(tail))
+    if reader.document is None:
+        if await qemu.wait_exited(QUIT_TIMEOUT):
+            what = f"QEMU {await qemu.exit_reason()}"
+        else:
+            what = "the console closed"
+        detail = ""
+        if reader.started:
+            try:
+                reader.finish()
+            except ProbeError as exc:
+                detail += f"; {exc}"
+        raise RunError(f"{what} before the guest delivered its fingerprint{detail} "
+                       f"(events: {', '.join(events) or 'none'})", argv=argv, console_tail=list(tail))
+    query_pci = await qemu.execute("query-pci")
+    marks["query_pci"] = time.monotonic()
+    return BootResult(reader.document, console, list(query_pci), seconds, argv, list(events), from_launch,
+                      marks=marks)
 
 
 async def _read_until_document_or_shutdown(stream: asyncio.StreamReader, reader: FrameReader, console: KeptLines,

@@ -13,6 +13,7 @@ import threading
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from guestcompat.detection.fingerprint import Fingerprint
@@ -61,6 +62,7 @@ class RunOutcome:
             "checks": [c.to_json() for c in self.checks],
             "fingerprint": json.loads(self.fingerprint.to_json()),
             "query_pci": self.boot.query_pci,
+            "screenshot": str(self.boot.screenshot) if self.boot.screenshot else None,
         }
 
 
@@ -108,13 +110,15 @@ def refuse_blocked(compiled: CompiledMachine) -> None:
 
 
 def run_compiled(compiled: CompiledMachine, *, timeout: float = 120.0, progress: Progress | None = None,
-                 backend: str = "qemu", uri: str | None = None) -> RunOutcome:
+                 backend: str = "qemu", uri: str | None = None, screenshot: Path | None = None) -> RunOutcome:
     """``backend``: ``qemu`` runs the compiled argv directly; ``libvirt`` renders it as domain XML and
-    boots it through libvirt (``uri``, or an embedded driver in a throwaway root)."""
+    boots it through libvirt (``uri``, or an embedded driver in a throwaway root). ``screenshot``: where
+    the guest's VGA screen is kept (qemu backend; default: harness/screenshot.py's directory)."""
     refuse_blocked(compiled)
     image = image_for(compiled, progress)
     if backend != "libvirt":
-        return asyncio.run(run_with_image_async(compiled, image, timeout=timeout, progress=progress))
+        return asyncio.run(run_with_image_async(compiled, image, timeout=timeout, progress=progress,
+                                                screenshot=screenshot))
     return run_with_image_libvirt(compiled, image, uri=uri, timeout=timeout, progress=progress)
 
 
@@ -134,14 +138,14 @@ def run_with_image_libvirt(compiled: CompiledMachine, image: GuestImage, *, uri:
 
 
 async def run_with_image_async(compiled: CompiledMachine, image: GuestImage, *, timeout: float = 120.0,
-                               progress: Progress | None = None) -> RunOutcome:
+                               progress: Progress | None = None, screenshot: Path | None = None) -> RunOutcome:
     """Boot an already built image and compare: what many runs sharing one event loop call
     (``guestcompat matrix``), where images are built once up front, not per run."""
     refuse_blocked(compiled)
     say = progress or (lambda _msg: None)
     say("booting the guest")
     nonce = new_nonce()
-    result = await boot_async(compiled, boot_image(compiled, image, nonce), timeout=timeout)
+    result = await boot_async(compiled, boot_image(compiled, image, nonce), timeout=timeout, screenshot=screenshot)
     return _judge(compiled, image, result, compiled.report, say, nonce)
 
 
@@ -155,10 +159,11 @@ def _judge(compiled: CompiledMachine, image: GuestImage, result: BootResult, rep
 
 
 def run_profile(name: str, target: Target, *, timeout: float = 120.0, progress: Progress | None = None,
-                backend: str = "qemu", uri: str | None = None) -> RunOutcome:
+                backend: str = "qemu", uri: str | None = None, screenshot: Path | None = None) -> RunOutcome:
     (progress or (lambda _msg: None))("compiling")
     compiled = compile_profile(load(name), target)
-    return run_compiled(compiled, timeout=timeout, progress=progress, backend=backend, uri=uri)
+    return run_compiled(compiled, timeout=timeout, progress=progress, backend=backend, uri=uri,
+                        screenshot=screenshot)
 
 
 def build_images_for_bundled(arch_names: Iterable[str] = (), progress: Progress | None = None) -> list[GuestImage]:

@@ -233,6 +233,10 @@ class Platform(Frozen):
     firmware: Literal["bios", "efi", "vof", "slof"] | None = Field(
         default=None, description="Boot firmware; None = the architecture's default (x86: SeaBIOS, ppc64: VOF).")
     memory_mb: Annotated[int, Field(ge=128, le=1 << 20)] = 512
+    pci_hole_start_mb: Annotated[int, Field(ge=128, le=4032)] | None = Field(
+        default=None, description="VMware pciHole.start: where RAM below 4 GiB ends and the 32-bit PCI (MMIO) "
+                                  "hole begins, in MiB; None = VMware's default, 3072 (RAM below 4 GiB ends at "
+                                  "0xc0000000 when the VM has more)")
     kernel_hypervisor: Text | None = Field(
         default=None, description='What a Linux guest logs as "Hypervisor detected: X".')
     migratable: bool | None = Field(
@@ -391,6 +395,9 @@ class Profile(Frozen):
     devicetree: DeviceTree = DeviceTree()
     guest: Guest = Guest()
     disks: tuple[Disk, ...] = ()
+    limits: DiskLimits | None = Field(
+        default=None, description="VM-wide I/O limits: one budget shared by all the VM's disks (as vSphere's per-VM "
+                                  "storage I/O limits), enforced by one QEMU throttle group")
 
     @model_validator(mode="after")
     def _names_unique_and_disks_attached(self) -> "Profile":

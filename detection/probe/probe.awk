@@ -244,7 +244,7 @@ function klog(file,    line, r, n, rc) {
 	r = "["
 	n = 0
 	while ((rc = (getline line < file)) > 0) {
-		if (tolower(line) ~ /hypervisor|vmware|kvm|xen|hyper-v|tcg|dmi:|tsc|hardware name:|^(\[[ 0-9.]*\] )?efi: efi v/) r = r (n++ ? "," : "") jstr(line)
+		if (tolower(line) ~ /hypervisor|vmware|kvm|xen|hyper-v|tcg|dmi:|tsc|hardware name:|bios-e820:|^(\[[ 0-9.]*\] )?efi: efi v/) r = r (n++ ? "," : "") jstr(line)
 	}
 	if (rc < 0) err("cannot read kernel log " file)
 	close(file)

@@ -291,37 +291,63 @@ stamp sysfs
 # SPEC = DDDD:BB:DD.F/target/metric/block_size/count; metric bps_*/iops_* with
 # read, write or total (total is measured with reads). Only where a profile
 # sets QoS limits, so other boots pay nothing.
+# A SPEC of several disks joined by + (a VM-wide limit, issue 26) reads them
+# all at once: each part gets the group's first index as rate/<i>/group and
+# the group's start and end. (Each index's records are written together:
+# probe.awk nests consecutive records.)
 i=0
 rates=$want_rates
 while [ -n "$rates" ]; do
-	spec=${rates%%,*}
+	group=${rates%%,*}
 	case $rates in *,*) rates=${rates#*,} ;; *) rates= ;; esac
-	r_pci=${spec%%/*}; r=${spec#*/}
-	r_target=${r%%/*}; r=${r#*/}
-	r_metric=${r%%/*}; r=${r#*/}
-	r_bs=${r%%/*}; r_count=${r#*/}
-	r_dev=
-	for d in "$R"/sys/block/sd*; do
-		[ -e "$d/device" ] || continue
-		physdir "$d/device" || continue
-		case ${PHYS##*/} in *:*:"$r_target":*) ;; *) continue ;; esac
-		case $PHYS in */"$r_pci"/*) r_dev=${d##*/} ;; esac
+	first=$i
+	parts=
+	while [ -n "$group" ]; do
+		spec=${group%%+*}
+		case $group in *+*) group=${group#*+} ;; *) group= ;; esac
+		r_pci=${spec%%/*}; r=${spec#*/}
+		r_target=${r%%/*}
+		r_dev=
+		for d in "$R"/sys/block/sd*; do
+			[ -e "$d/device" ] || continue
+			physdir "$d/device" || continue
+			case ${PHYS##*/} in *:*:"$r_target":*) ;; *) continue ;; esac
+			case $PHYS in */"$r_pci"/*) r_dev=${d##*/} ;; esac
+		done
+		parts="$parts $i=$spec=$r_dev"
+		i=$((i + 1))
 	done
-	rec s "rate/$i/spec" "$spec"
-	rec s "rate/$i/device" "$r_dev"
-	if [ -n "$r_dev" ]; then
-		read -r t0 _ < "$R/proc/uptime"
-		case $r_metric in
-		*_write) dd if=/dev/zero of="/dev/$r_dev" bs="$r_bs" count="$r_count" oflag=direct 2>/dev/null ;;
-		*) dd if="/dev/$r_dev" of=/dev/null bs="$r_bs" count="$r_count" iflag=direct 2>/dev/null ;;
+	read -r t0 _ < "$R/proc/uptime"
+	pids=
+	for p in $parts; do
+		j_dev=${p##*=}
+		[ -n "$j_dev" ] || continue
+		r=${p#*=}; r=${r%=*}; r=${r#*/}; r=${r#*/}
+		j_metric=${r%%/*}; r=${r#*/}
+		j_bs=${r%%/*}; j_count=${r#*/}
+		case $j_metric in
+		*_write) dd if=/dev/zero of="/dev/$j_dev" bs="$j_bs" count="$j_count" oflag=direct 2>/dev/null & ;;
+		*) dd if="/dev/$j_dev" of=/dev/null bs="$j_bs" count="$j_count" iflag=direct 2>/dev/null & ;;
 		esac
-		st=$?
-		read -r t1 _ < "$R/proc/uptime"
-		rec s "rate/$i/status" "$st"
-		rec s "rate/$i/start" "$t0"
-		rec s "rate/$i/end" "$t1"
-	fi
-	i=$((i + 1))
+		pids="$pids ${p%%=*}:$!"
+	done
+	for p in $pids; do
+		wait "${p#*:}"
+		eval "st_${p%%:*}=$?"
+	done
+	read -r t1 _ < "$R/proc/uptime"
+	for p in $parts; do
+		j_i=${p%%=*}; r=${p#*=}
+		rec s "rate/$j_i/spec" "${r%=*}"
+		rec s "rate/$j_i/device" "${p##*=}"
+		[ "$i" -gt $((first + 1)) ] && rec s "rate/$j_i/group" "$first"
+		if [ -n "${p##*=}" ]; then
+			eval "st=\$st_$j_i"
+			rec s "rate/$j_i/status" "$st"
+			rec s "rate/$j_i/start" "$t0"
+			rec s "rate/$j_i/end" "$t1"
+		fi
+	done
 done
 
 # --- device tree (ppc64 pseries and other OF machines; absent on x86) ------
@@ -378,6 +404,38 @@ tool() {
 	rec t "tools/$_k/stderr" "$T/gc-t$NT.err"
 	NT=$((NT + 1))
 }
+
+# --- input devices (issue 26: the VMware mouse) ------------------------------
+# The name of each input device (/sys/class/input/input*/name, what
+# /proc/bus/input/devices lists as N: Name=; input/<n>, at most 64; reading
+# /proc/bus/input/devices itself with the read builtin hung the guest).
+# psmouse probes the i8042 AUX port (and the VMMouse
+# behind the VMware backdoor) asynchronously after insmod: where it is loaded,
+# wait (up to 3 s) until every serio port has a driver.
+if [ -d "$R/sys/module/psmouse" ]; then
+	_w=0
+	while [ "$_w" -lt 30 ]; do
+		_unbound=0
+		for d in "$R"/sys/bus/serio/devices/*; do
+			[ -e "$d" ] && [ ! -e "$d/driver" ] && _unbound=1
+		done
+		[ "$_unbound" = 0 ] && break
+		sleep 0.1
+		_w=$((_w + 1))
+	done
+	rec s input_waited_ds "$_w"
+fi
+_n=0
+for d in "$R"/sys/class/input/input*; do
+	[ -r "$d/name" ] || continue
+	[ "$_n" -lt 64 ] || break
+	_l=
+	read -r _l < "$d/name"
+	case $_l in *"	"*) _l="<name with a tab>" ;; esac
+	rec s "input/$_n" "$_l"
+	_n=$((_n + 1))
+done
+stamp input
 
 # --- the guest's own tools (only those the image has) ------------------------
 # What a migration engineer would run inside the VM.  Outputs are parsed on

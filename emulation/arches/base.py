@@ -31,6 +31,8 @@ class PlatformPart:
     firmware: str = ""
     """Which firmware build the argv boots, for reports (empty: the machine's default, not named)."""
     display_paths: dict[str, str] = field(default_factory=dict)
+    modaliases: list[str] = field(default_factory=list)
+    """Devices of the platform itself the guest must drive (the image builder loads their modules)."""
     """Machine-dependent path prefix in the argv → the placeholder compile output shows instead
     (a cached firmware build's directory → ``@ovmf-guestcompat``)."""
 

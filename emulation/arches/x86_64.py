@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from guestcompat.bridges.topology import Topology
-from guestcompat.detection.selectors import Backdoor, Cpuid, Dmi, Kernel, Smbios, Tool, smbios_selector
+from guestcompat.detection.selectors import Backdoor, Cpuid, Dmi, Input, Kernel, Smbios, Tool, smbios_selector
 from guestcompat.detection.smbios_fields import SECTIONS as SMBIOS_SECTIONS
 from guestcompat.emulation.acpi_slots import slot_table
 from guestcompat.emulation.arches.base import ArchStrategy, PlatformPart, SlotPart
@@ -35,6 +35,15 @@ if TYPE_CHECKING:
 
 BACKDOOR_MAGIC = 0x564D5868
 VMX_TYPES = {"express": 1, "esx": 2, "server": 3, "workstation": 4, "ace": 5}
+#: What Linux names the VMware mouse (drivers/input/mouse/vmmouse.c: psmouse vendor "VirtualPS/2 VMware",
+#: name "VMMouse"), as on VMware.
+VMMOUSE_NAME = "VirtualPS/2 VMware VMMouse"
+#: VMware's pciHole.start when the .vmx does not set it: RAM below 4 GiB ends at 0xc0000000.
+VMWARE_PCI_HOLE_START_MB = 3072
+#: The most RAM QEMU's pc machine puts below 4 GiB once the guest has more than max-ram-below-4g.
+PC_MAX_LOW_RAM_MB = 3072
+#: The i8042 AUX port (serio type 1, SERIO_8042): psmouse claims it (the probe images load it).
+PSMOUSE_MODALIAS = "serio:ty01pr00id00ex00"
 
 # What each accelerator answers (CPUID signature, backdoor GETHZ, user-mode backdoor) is data:
 # profiles/catalog/blocked.toml [accelerators.x86_64.<accel>].
@@ -155,8 +164,10 @@ class X86_64(ArchStrategy):
         facts = accel_facts(self.name, target.accel, caps.cpu_properties.get(self.cpu_model, ()) if caps else ())
         hypervisor_bit, vmware_cpuid = self._detection(profile, target, facts, part)
         backdoor = profile.backdoor
+        below_4g = self._pci_hole(profile, target, part)
         part.argv += ["-machine", opts(target.machine, accel=target.accel, vmport=backdoor.enabled,
-                                       **(machine_options or {})),
+                                       **(machine_options or {}),
+                                       **({"max-ram-below-4g": f"{below_4g}M"} if below_4g else {})),
                       *self._firmware(profile, firmware_build, part)]
         if backdoor.enabled:
             part.argv += ["-global", global_property("vmport", "vmware-vmx-version", backdoor.version),
@@ -282,6 +293,9 @@ class X86_64(ArchStrategy):
                             f"that rate, measured when QEMU starts, not the {cpu.tsc_khz} kHz of the profile's "
                             f"source host (a rate the TSC does not run at would make the guest's clock drift)"
                             if true_rate else (None if gethz else no_gethz), "cpu")]
+        source_kernel = wanted_kernel if wanted_kernel is not None else (
+            "VMware" if wanted_signature == "VMwareVMware" or dmi_path else None)
+        self._vmmouse(profile, source_kernel, presented_kernel, part)
         getversion = backdoor.enabled
         part.expectations += [
             Expectation("detection", str(Backdoor("version")), backdoor.version if getversion else None,
@@ -292,6 +306,50 @@ class X86_64(ArchStrategy):
                         VMX_TYPES[backdoor.type] if getversion else None, None, "backdoor"),
         ]
         return keep_bit, keep_bit and vmware_leaves
+
+    def _pci_hole(self, profile: Profile, target: Target, part: PlatformPart) -> int | None:
+        """The PCI (MMIO) hole below 4 GiB (issue 26): on VMware, RAM below 4 GiB ends at ``pciHole.start``
+        (default 3072 MiB) and the rest of the RAM is above 4 GiB. QEMU's pc machine puts
+        ``max-ram-below-4g`` there when the guest has at least that much RAM, but (gigabyte alignment,
+        hw/i386/pc_piix.c) never more than 3 GiB. Returns the max-ram-below-4g to pass in MiB (None: the
+        guest's RAM fits below the hole, nothing to move)."""
+        memory = profile.platform.memory_mb
+        start = profile.platform.pci_hole_start_mb or VMWARE_PCI_HOLE_START_MB
+        wanted = min(memory, start)
+        if memory <= start:
+            part.expectations.append(Expectation("placement", str(Kernel("ram_below_4g_mb")), wanted, wanted,
+                                                 None, "platform"))
+            return None
+        presented = min(start, PC_MAX_LOW_RAM_MB)
+        part.expectations.append(Expectation(
+            "placement", str(Kernel("ram_below_4g_mb")), wanted, presented,
+            None if presented == wanted else
+            f"QEMU's pc machine keeps at most {PC_MAX_LOW_RAM_MB} MiB of RAM below 4 GiB when the guest has "
+            f"more (max-ram-below-4g is capped at 3 GiB, hw/i386/pc_piix.c): the PCI hole starts at "
+            f"{presented} MiB, not at VMware's pciHole.start {start} MiB", "platform"))
+        return start
+
+    def _vmmouse(self, profile: Profile, source_kernel: str | None, presented_kernel: str | None,
+                 part: PlatformPart) -> None:
+        """The VMware mouse (issue 26): VMware's absolute pointer behind the backdoor, which Linux's psmouse
+        finds on the i8042 AUX port (protocol VMMouse). QEMU's ``vmport=on`` brings ``vmmouse``; psmouse
+        probes it only where the kernel detected VMware (vmmouse_detect checks x86_hyper_type): on the
+        source (``source_kernel``, what the profile says the kernel detects) as here (``presented_kernel``)."""
+        if not profile.backdoor.enabled:
+            return
+        part.modaliases.append(PSMOUSE_MODALIAS)
+        wanted = VMMOUSE_NAME if source_kernel == "VMware" else None
+        found = VMMOUSE_NAME if presented_kernel == "VMware" else None
+        if wanted is None and found is None:
+            return
+        part.expectations.append(Expectation(
+            "detection", str(Input("vmmouse")), wanted, found,
+            None if found == wanted else
+            "Linux's psmouse probes the VMMouse only when the kernel detected VMware (vmmouse_detect checks the "
+            "hypervisor type), and this guest kernel does not: QEMU's vmmouse is there, the guest keeps a plain "
+            "PS/2 mouse" if found is None else
+            "this guest kernel detects VMware where the source's does not, so psmouse finds the VMMouse "
+            "QEMU's vmport brings", "backdoor"))
 
     def _identity(self, profile: Profile, target: Target, part: PlatformPart) -> None:
         smbios = effective_smbios(profile)

@@ -184,6 +184,9 @@ def import_settings(vmx: dict[str, str], name: str, source: str, disks_policy: D
     memory = _count(vmx, "memsize", "memory size in MiB", notes, 128, 1 << 20)
     if memory is not None:
         profile["platform"]["memory_mb"] = memory
+    hole = _count(vmx, "pcihole.start", "PCI hole start in MiB", notes, 128, 4032)
+    if hole is not None:
+        profile["platform"]["pci_hole_start_mb"] = hole
     cpus = _count(vmx, "numvcpus", "vCPU count", notes, 1, 64)
     if cpus is not None:
         profile["cpu"] = {"count": cpus}

@@ -155,3 +155,24 @@ def test_gethz_under_tcg_is_an_unsupported_expectation_and_linux_line_parses():
     assert observe(vmware_log, "kernel.vmware_tsc_khz") == 2399999
     tcg_log = SimpleNamespace(kernel_log=("vmware: Failed to get TSC freq from the hypervisor",))
     assert observe(tcg_log, "kernel.vmware_tsc_khz") is None
+
+
+def test_vmware_mouse_is_expected_with_the_backdoor(profile_dir):
+    """Issue 26: psmouse's VMMouse where the profile has the backdoor and the kernel detects VMware."""
+    c = compiled(profile_dir, MINIMAL)
+    mouse = expectation(c, "input.vmmouse")
+    assert mouse.wanted == mouse.presented == "VirtualPS/2 VMware VMMouse"
+    assert "serio:ty01pr00id00ex00" in c.modaliases  # the image loads psmouse
+
+
+def test_vmware_mouse_lost_where_the_kernel_does_not_detect_vmware(profile_dir):
+    c = compiled(profile_dir, MINIMAL.replace('serial = "VMware-56 4d"', 'serial = "1234"'), name="t/q")
+    mouse = expectation(c, "input.vmmouse")
+    assert mouse.presented is None and mouse.fidelity is Fidelity.UNSUPPORTED
+    assert "vmmouse_detect" in mouse.reason
+
+
+def test_no_vmware_mouse_without_the_backdoor(profile_dir):
+    c = compiled(profile_dir, MINIMAL.replace("enabled = true", "enabled = false"), name="t/r")
+    assert not [e for e in c.expectations if e.selector == "input.vmmouse"]
+    assert "serio:ty01pr00id00ex00" not in c.modaliases
