@@ -77,6 +77,7 @@ want_disks=0
 want_nics=0
 want_rates=
 want_klog=
+want_guestinfo=
 if [ -r "$R/proc/cmdline" ]; then
 	read -r cmdline < "$R/proc/cmdline"
 	for w in $cmdline; do
@@ -86,6 +87,7 @@ if [ -r "$R/proc/cmdline" ]; then
 		guestcompat.rate=*) want_rates=${w#*=} ;;
 		guestcompat.run=*) boot_run=${w#*=} ;;
 		guestcompat.klog=*) want_klog=${w#*=} ;;
+		guestcompat.guestinfo=*) want_guestinfo=${w#*=} ;;
 		esac
 	done
 fi
@@ -351,6 +353,27 @@ if [ -n "$HELPER" ] && [ -x "$HELPER" ]; then
 fi
 
 stamp helper
+
+# --- guestinfo: the keys the run set (guestcompat.guestinfo=K1,K2 on the ----
+# kernel command line), read back over the backdoor RPC channel the way
+# vmware-rpctool reads them ("info-get guestinfo.K"); exit status 0 = the
+# host answered "1 VALUE", 1 = "0 REASON", 3 = no RPC channel.
+if [ -n "$want_guestinfo" ] && [ -n "$HELPER" ] && [ -x "$HELPER" ]; then
+	# (no set --: "$@" holds the binary files for od)
+	_ifs=$IFS
+	IFS=,
+	for k in $want_guestinfo; do
+		IFS=$_ifs
+		case $k in *[!A-Za-z0-9._-]*|"") continue ;; esac
+		"$HELPER" --rpc "info-get guestinfo.$k" > "$T/gc-gi$k.out" 2> "$T/gc-gi$k.err" < /dev/null
+		rec s "guestinfo/$k/status" "$?"
+		rec t "guestinfo/$k/value" "$T/gc-gi$k.out"
+		rec t "guestinfo/$k/error" "$T/gc-gi$k.err"
+	done
+	IFS=$_ifs
+fi
+
+stamp guestinfo
 
 # --- running a tool: each runs once; its stdout, stderr, exit status and ----
 # duration (centiseconds of /proc/uptime) go into tools/<key>/.
