@@ -229,6 +229,9 @@ class Fingerprint:
     probe_errors: tuple[str, ...]
     tools: guest_tools.GuestTools | None = None   # the guest's own tools (x86 images), parsed
     system: SystemState | None = None             # full guests only (optional, additive)
+    guestinfo: Mapping[str, str | None] = field(default_factory=dict)
+    """guestinfo keys the run announced, read back over the backdoor RPC channel: the value, or None
+    when the channel did not answer with one (no RPC, or "0 No value found")."""
 
     # -- lookups ---------------------------------------------------------
     def pci_function(self, ref: str) -> PciFunction | None:
@@ -395,7 +398,17 @@ class _Builder:
             probe_errors=tuple(self.errors),
             tools=tools,
             system=self.system(),
+            guestinfo=self.guestinfo(),
         )
+
+    def guestinfo(self) -> dict[str, str | None]:
+        sec = self.obj(self.doc, "guestinfo", "guestinfo")
+        out: dict[str, str | None] = {}
+        for key in sorted(sec):
+            entry = self.obj(sec, key, f"guestinfo.{key}")
+            ok = self.text(entry, "status", f"guestinfo.{key}.status") == "0"
+            out[_clean(key)] = (self.text(entry, "value", f"guestinfo.{key}.value") or "") if ok else None
+        return out
 
     def system(self) -> SystemState | None:
         sec = self.obj(self.doc, "system", "system")

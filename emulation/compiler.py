@@ -104,7 +104,8 @@ def compile_profile(profile: Profile, target: Target | None = None,
     nics = (sum(1 for p in pci.by_name.values() if p.qemu_id is not None and p.kind.role == "nic")
             + sum(1 for d in vio.by_name.values() if d.qemu_id is not None and d.kind.role == "nic"))
     guest_cmdline = (f"guestcompat.disks={disks.visible}", f"guestcompat.nics={nics}",
-                     *((f"guestcompat.rate={','.join(disks.rates)}",) if disks.rates else ()))
+                     *((f"guestcompat.rate={','.join(disks.rates)}",) if disks.rates else ()),
+                     *((f"guestcompat.guestinfo={','.join(sorted(profile.guestinfo))}",) if profile.guestinfo else ()))
     return CompiledMachine(profile, target, arch, tuple(argv), FidelityReport(expectations), modaliases,
-                           tuple(pci.artefacts), arch.kernel_form_for(profile), guest_cmdline, blocked,
+                           tuple(pci.artefacts) + tuple(platform.artefacts), arch.kernel_form_for(profile), guest_cmdline, blocked,
                            platform.firmware, tuple(platform.display_paths.items()))

@@ -179,15 +179,24 @@ def _finish_run(outcome: RunOutcome, console_path: Path | None, json_path: Path 
 @click.option("--uri", default=None, help="libvirt URI for --backend libvirt  [default: an embedded driver "
                                           "(qemu:///embed) in a throwaway root]; the console is read from a file "
                                           "on this host, so the URI must name a local driver (qemu:///system)")
+@click.option("--guestinfo", "guestinfo", multiple=True, metavar="KEY=VALUE",
+              help="a guestinfo key the guest reads over the backdoor RPC channel (repeatable; adds to the "
+                   "profile's [guestinfo])")
+@click.option("--guestinfo-file", "guestinfo_files", multiple=True, metavar="KEY=PATH",
+              help="a guestinfo key whose value is a file's text (cloud-init metadata, userdata)")
 def run_cmd(profile: str, arch: str | None, machine: str | None, accel: str, qemu_binary: str | None, timeout: float,
-            json_path: Path | None, verbose: bool, console_path: Path | None, backend: str, uri: str | None) -> None:
+            json_path: Path | None, verbose: bool, console_path: Path | None, backend: str, uri: str | None,
+            guestinfo: tuple[str, ...], guestinfo_files: tuple[str, ...]) -> None:
     """Boot PROFILE in a real guest and compare what it sees with the profile."""
     from guestcompat.harness.run import run_profile
+    from guestcompat.profiles.guestinfo import parse
     from guestcompat.profiles.loader import load
 
+    extra = parse(guestinfo, guestinfo_files)
     target = make_target(arch, machine, accel, qemu_binary, load(profile).platform.arch)
     with progress_reporter(profile) as progress:
-        outcome = run_profile(profile, target, timeout=timeout, progress=progress, backend=backend, uri=uri)
+        outcome = run_profile(profile, target, timeout=timeout, progress=progress, backend=backend, uri=uri,
+                              guestinfo=extra)
     _finish_run(outcome, console_path, json_path, verbose)
 
 

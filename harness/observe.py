@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from guestcompat.detection.fingerprint import BlockDevice, Fingerprint, PciFunction
-from guestcompat.detection.selectors import (Backdoor, Cpuid, DeviceTreeRoot, Disk, DiskRate, Dmi, Kernel, NetName,
+from guestcompat.detection.selectors import (Backdoor, Guestinfo, Cpuid, DeviceTreeRoot, Disk, DiskRate, Dmi, Kernel, NetName,
                                              Pci, Selector, Smbios, Tool, Vdevice, parse)
 from guestcompat.detection.smbios_fields import BY_SECTION
 from guestcompat.emulation.fidelity import Value
@@ -154,6 +154,8 @@ def observe(fp: Fingerprint, selector: str | Selector) -> Value:
             return _vdevice_field(fp, node, field)
         case DeviceTreeRoot(prop=prop):
             return fp.devicetree.get(prop)
+        case Guestinfo(key=key):
+            return fp.guestinfo.get(key)
         case Disk():
             disk = _disk_at(fp, sel)
             if disk is None:

@@ -13,6 +13,7 @@ process group and removes the temp dir before the call returns or raises.
 from __future__ import annotations
 
 import asyncio
+import json
 import contextlib
 import time
 from collections import deque
@@ -54,6 +55,9 @@ class BootResult:
     host: str | None = None             # libvirt runs: the host's name (virConnectGetHostname)
     qemu_build: str | None = None       # libvirt runs: the emulator and the version it reports
     marks: dict[str, float] = field(default_factory=dict)
+    guestinfo: dict[str, str] | None = None
+    """The backdoor RPC channel's guestinfo store after the fingerprint (QMP ``qom-get`` of vmport's
+    ``x-guestinfo``): host keys plus what the guest wrote; None when the machine has no ``x-rpc``."""
     """time.monotonic() at each step of the boot (``launch``, ``artefacts`` built, ``qmp`` connected,
     ``cont`` sent, ``document`` complete, ``query_pci`` answered, ``closed``: QEMU gone): what
     bench/boot.py --breakdown splits the host's share of a boot with."""
@@ -126,8 +130,30 @@ async def boot_async(compiled: CompiledMachine, image: BootImage, *, timeout: fl
         marks["query_pci"] = time.monotonic()
         result = BootResult(reader.document, console, list(query_pci), seconds, argv, list(events), from_launch,
                             marks=marks)
+        if "vmport.x-rpc=on" in argv:
+            result.guestinfo = await read_guestinfo(qemu)
     marks["closed"] = time.monotonic()
     return result
+
+
+#: The guestinfo store's JSON is bounded by QEMU (2 MiB of keys and values, escaped).
+GUESTINFO_JSON_LIMIT = 16 * 1024 * 1024
+
+
+async def read_guestinfo(qemu: Any) -> dict[str, str]:
+    """vmport's guestinfo store over QMP: the vmport device is found by its QOM type among the
+    machine's unattached children (QEMU names it ``device[N]``, N varying with the machine)."""
+    children = await qemu.execute("qom-list", {"path": "/machine/unattached"})
+    paths = [f"/machine/unattached/{c['name']}" for c in children if c.get("type") == "child<vmport>"]
+    if len(paths) != 1:
+        raise RunError(f"x-rpc is on but QEMU shows {len(paths)} vmport devices")
+    text = await qemu.execute("qom-get", {"path": paths[0], "property": "x-guestinfo"})
+    if not isinstance(text, str) or len(text) > GUESTINFO_JSON_LIMIT:
+        raise RunError("vmport's x-guestinfo is not a bounded JSON string")
+    store = json.loads(text)
+    if not isinstance(store, dict) or not all(isinstance(v, str) for v in store.values()):
+        raise RunError("vmport's x-guestinfo is not a JSON object of strings")
+    return store
 
 
 async def _read_until_document_or_shutdown(stream: asyncio.StreamReader, reader: FrameReader, console: KeptLines,

@@ -78,6 +78,7 @@ want_nics=0
 want_rates=
 want_klog=
 want_guestinfo=
+want_rpcflood=
 if [ -r "$R/proc/cmdline" ]; then
 	read -r cmdline < "$R/proc/cmdline"
 	for w in $cmdline; do
@@ -88,6 +89,7 @@ if [ -r "$R/proc/cmdline" ]; then
 		guestcompat.run=*) boot_run=${w#*=} ;;
 		guestcompat.klog=*) want_klog=${w#*=} ;;
 		guestcompat.guestinfo=*) want_guestinfo=${w#*=} ;;
+		guestcompat.rpcflood=*) want_rpcflood=${w#*=} ;;
 		esac
 	done
 fi
@@ -371,6 +373,11 @@ if [ -n "$want_guestinfo" ] && [ -n "$HELPER" ] && [ -x "$HELPER" ]; then
 		rec t "guestinfo/$k/error" "$T/gc-gi$k.err"
 	done
 	IFS=$_ifs
+	# ... and one write: the run's nonce into guestinfo.guestcompat.run, which
+	# the host reads back over QMP (qom-get vmport x-guestinfo).
+	"$HELPER" --rpc "info-set guestinfo.guestcompat.run ${run:-none}" > /dev/null 2> "$T/gc-gis.err" < /dev/null
+	rec s "guestinfo_set/status" "$?"
+	rec t "guestinfo_set/error" "$T/gc-gis.err"
 fi
 
 stamp guestinfo
@@ -401,6 +408,14 @@ tool() {
 	rec t "tools/$_k/stderr" "$T/gc-t$NT.err"
 	NT=$((NT + 1))
 }
+
+# A hostile guest (bound tests only, guestcompat.rpcflood=SECONDS): open RPC
+# channels and send without end; the host measures its own memory around it.
+case $want_rpcflood in
+[1-9]|[1-5][0-9]|60)
+	[ -n "$HELPER" ] && [ -x "$HELPER" ] &&
+		tool rpcflood "$HELPER" --rpc-flood "$want_rpcflood" ;;
+esac
 
 # --- the guest's own tools (only those the image has) ------------------------
 # What a migration engineer would run inside the VM.  Outputs are parsed on
