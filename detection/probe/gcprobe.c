@@ -245,6 +245,12 @@ static int rpc_flood(const char *seconds)
 		fprintf(stderr, "gcprobe: ioperm(0x%x, 4): %s\n", BDOOR_PORT, strerror(errno));
 		return 126;
 	}
+	/* markers on the console, so the host can measure its memory around the flood */
+	FILE *con = fopen("/dev/console", "w");
+	if (con) {
+		fprintf(con, "gc-rpcflood: start\n");
+		fflush(con);
+	}
 	while (time(NULL) < end) {
 		if (rpc_open(0x49435052u, &id, ck) != 0)
 			continue;
@@ -261,6 +267,10 @@ static int rpc_flood(const char *seconds)
 			printf("oversized message accepted\n");
 	}
 	printf("opened %lu sent %lu\n", opened, sent);
+	if (con) {
+		fprintf(con, "gc-rpcflood: end\n");
+		fclose(con);
+	}
 	return 0;
 }
 
