@@ -234,6 +234,32 @@ static int rpc_command(const char *cmd)
 	return rc;
 }
 
+/* One complete RPCI exchange (open, send, receive, close); 1 = "1 ...", 0 = "0 ...", -1 = failed. */
+static int rpc_exchange(const char *msg, uint32_t len)
+{
+	uint32_t id, ck[2], n, i, first = 0;
+	struct bd r = {0};
+
+	if (rpc_open(0x49435052u, &id, ck) != 0)
+		return -1;
+	if (rpc_send(id, ck, msg, len) != 0 || !(msg_call(3, id, ck, &r) & RPC_DORECV)) {
+		msg_call(6, id, ck, &r);
+		return -1;
+	}
+	n = r.b;
+	for (i = 0; i < n && i < RPC_MAX_REPLY; i += 4) {
+		r.b = 1;
+		if (!(msg_call(4, id, ck, &r) & RPC_SUCCESS))
+			break;
+		if (i == 0)
+			first = r.b & 0xff;
+	}
+	r.b = 1;
+	msg_call(5, id, ck, &r);
+	msg_call(6, id, ck, &r);
+	return first == '1' ? 1 : first == '0' ? 0 : -1;
+}
+
 static int rpc_flood(const char *seconds)
 {
 	time_t end = time(NULL) + atoi(seconds);
@@ -251,6 +277,20 @@ static int rpc_flood(const char *seconds)
 		fprintf(con, "gc-rpcflood: start\n");
 		fflush(con);
 	}
+	/* the store: info-set of new keys with 60000-byte values until QEMU refuses (its bound) */
+	static char msg[60100];
+	unsigned long set_ok = 0, set_refused = 0;
+	for (int k = 0; k < 100 && time(NULL) < end; k++) {
+		int n = snprintf(msg, sizeof msg, "info-set guestinfo.flood%d ", k);
+		memset(msg + n, 'A', 60000);
+		int got = rpc_exchange(msg, n + 60000);
+		if (got == 1)
+			set_ok++;
+		else if (got == 0)
+			set_refused++;
+	}
+	printf("set %lu refused %lu\n", set_ok, set_refused);
+	/* the channels: open them all, announce maximal messages, never close */
 	while (time(NULL) < end) {
 		if (rpc_open(0x49435052u, &id, ck) != 0)
 			continue;

@@ -40,9 +40,11 @@ PROFILE = "vmware/esxi-6.5"
 BIG = "".join(chr(ord("a") + i % 26) for i in range(70_000))
 KEYS = {"gc.x": "hello", "gc.big": BIG, "gc.spaces": "a b\tc"}
 FLOOD_SECONDS = 20
-#: What the flood may add to QEMU's RSS: the channel's own bound is 8 channels x (64 KiB message +
-#: one reply) < 2 MiB; the rest is TCG's and the allocator's noise (measured +2 MiB over 30 s).
+#: What the flood may add to QEMU's RSS: the channels' own bound is 8 x (64 KiB message + one reply)
+#: < 2 MiB, the store's 2 MiB; the rest is TCG's and the allocator's noise (measured +2 MiB over 30 s).
 FLOOD_RSS_LIMIT_KIB = 8 * 1024
+#: vmport's bound on the whole guestinfo store (VMPORT_RPC_MAX_STORE).
+STORE_LIMIT = 2 * 1024 * 1024
 
 
 def _patched_binaries() -> list[str]:
@@ -131,8 +133,14 @@ def test_hostile_guest_cannot_grow_qemu(patched: str) -> None:
     flood = result.document["tools"]["rpcflood"]
     assert flood["status"] == "0"
     assert "oversized message accepted" not in flood["stdout"]
-    opened = int(flood["stdout"].split()[1])
-    assert opened >= 8, flood["stdout"]            # it did hold every channel
+    lines = dict(line.split(" ", 1) for line in flood["stdout"].splitlines())
+    set_ok, _, set_refused = lines["set"].split()
+    # info-set of 60000-byte values under new keys: QEMU takes what fits its 2 MiB store, then refuses
+    assert 0 < int(set_ok) <= STORE_LIMIT // 60_000 and int(set_refused) > 0, lines["set"]
+    assert int(lines["opened"].split()[0]) >= 8, lines["opened"]    # it did hold every channel
+    assert result.guestinfo is not None
+    assert sum(len(k) + len(v) for k, v in result.guestinfo.items()) <= STORE_LIMIT
+    print(f"rpc flood: {lines}, QEMU RSS KiB {rss}, store {sum(len(v) for v in result.guestinfo.values())} bytes")
     assert set(rss) == {"start", "end"}, rss
     assert rss["end"] - rss["start"] <= FLOOD_RSS_LIMIT_KIB, rss
     assert Fingerprint.from_document(result.document).guestinfo == {"gc.x": "hello"}
