@@ -15,8 +15,10 @@ colon-separated list of qemu-system-x86_64 binaries) tests scratch builds instea
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import secrets
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -144,3 +146,30 @@ def test_hostile_guest_cannot_grow_qemu(patched: str) -> None:
     assert set(rss) == {"start", "end"}, rss
     assert rss["end"] - rss["start"] <= FLOOD_RSS_LIMIT_KIB, rss
     assert Fingerprint.from_document(result.document).guestinfo == {"gc.x": "hello"}
+
+
+def _qemu(binary: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run([binary, "-nodefaults", "-display", "none", "-S", "-M", "pc,vmport=on", *args],
+                          input=stdin, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_bad_store_refused_and_migration_blocked(patched: str, tmp_path: Path) -> None:
+    store = tmp_path / "store.json"
+    store.write_text("[1]")
+    bad = _qemu(patched, "-global", "vmport.x-rpc=on", "-global", f"vmport.x-guestinfo-file={store}")
+    assert bad.returncode == 1 and "must hold a JSON object of strings" in bad.stderr
+    store.write_text(json.dumps({"k": "x" * (128 * 1024 + 1)}))
+    big = _qemu(patched, "-global", "vmport.x-rpc=on", "-global", f"vmport.x-guestinfo-file={store}")
+    assert big.returncode == 1 and "Value too large" in big.stderr
+    off = _qemu(patched, "-global", f"vmport.x-guestinfo-file={store}")
+    assert off.returncode == 1 and "needs x-rpc=on" in off.stderr
+    # with the channel on, QEMU refuses to migrate rather than drop the store
+    qmp = "\n".join(json.dumps(c) for c in (
+        {"execute": "qmp_capabilities"},
+        {"execute": "migrate", "arguments": {"uri": "exec:cat >/dev/null"}},
+        {"execute": "quit"})) + "\n"
+    run = _qemu(patched, "-global", "vmport.x-rpc=on", "-qmp", "stdio", stdin=qmp)
+    replies = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+    errors = [r["error"]["desc"] for r in replies if "error" in r]
+    assert errors == ["vmport: the backdoor RPC channel (x-rpc=on) does not migrate its guestinfo store and "
+                      "open channels"], replies
