@@ -34,6 +34,9 @@
  * `gcprobe --rpc-flood SECONDS` is a hostile guest for the bound test: for
  * SECONDS it opens channels without closing them and announces and sends
  * maximal messages without end; it prints how many calls succeeded.
+ *
+ * `gcprobe --backdoor-time` calls GETMHZ and GETTIMEFULL (vmware-toolbox-cmd
+ * stat speed / hosttime) and prints "mhz N", "seconds S", "usecs U".
  */
 #define _GNU_SOURCE
 #include <cpuid.h>
@@ -314,6 +317,31 @@ static int rpc_flood(const char *seconds)
 	return 0;
 }
 
+/*
+ * The backdoor's time and speed commands as vmware-toolbox-cmd stat uses them: GETMHZ (1) answers
+ * the MHz in EAX; GETTIMEFULL (46) answers EAX = magic, seconds in ESI:EDX, microseconds in EBX.
+ */
+static int backdoor_time(void)
+{
+	struct bd r = {0};
+
+	if (ioperm(BDOOR_PORT, 4, 1) != 0) {
+		fprintf(stderr, "gcprobe: ioperm(0x%x, 4): %s\n", BDOOR_PORT, strerror(errno));
+		return 126;
+	}
+	r.a = BDOOR_MAGIC; r.b = 0; r.c = 1; r.d = BDOOR_PORT;
+	bd_call(&r);
+	printf("mhz %u\n", r.a);
+	memset(&r, 0, sizeof r);
+	r.a = BDOOR_MAGIC; r.c = 46; r.d = BDOOR_PORT;
+	bd_call(&r);
+	if (r.a == BDOOR_MAGIC)
+		printf("seconds %llu\nusecs %u\n", ((unsigned long long)r.si << 32) | r.d, r.b);
+	else
+		printf("gettimefull eax 0x%08x\n", r.a);
+	return 0;
+}
+
 static int ioperm_exec(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -341,9 +369,11 @@ int main(int argc, char **argv)
 		return rpc_command(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "--rpc-flood") == 0)
 		return rpc_flood(argv[2]);
+	if (argc == 2 && strcmp(argv[1], "--backdoor-time") == 0)
+		return backdoor_time();
 	if (argc > 2 || (argc == 2 && strcmp(argv[1], "--no-ioperm") != 0)) {
 		fprintf(stderr, "usage: %s [--no-ioperm | --ioperm-exec PROG [ARGS...] | --rpc COMMAND | "
-			"--rpc-flood SECONDS]\n", argv[0]);
+			"--rpc-flood SECONDS | --backdoor-time]\n", argv[0]);
 		return 2;
 	}
 	catch_faults();

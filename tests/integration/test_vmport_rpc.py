@@ -19,6 +19,7 @@ import json
 import os
 import secrets
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,11 @@ def test_guestinfo_reaches_the_guest_and_back(patched: str) -> None:
     assert store["guestcompat.run"] == outcome.boot.document["run"]
     assert store["gc.x"] == "hello"
     assert outcome.passed
+    # x-time-cmds: GETTIMEFULL is the host's clock, GETMHZ a rate (vmware-toolbox-cmd stat hosttime/speed)
+    timed = dict(line.split() for line in outcome.boot.document["tools"]["backdoor-time"]["stdout"].splitlines())
+    assert abs(int(timed["seconds"]) - time.time()) < 120, timed
+    assert 0 < int(timed["usecs"]) < 1_000_000 or timed["usecs"] == "0"
+    assert 100 <= int(timed["mhz"]) < 100_000, timed
 
 
 def test_stock_qemu_has_no_guestinfo() -> None:
