@@ -125,3 +125,11 @@ def test_profiles_without_guestinfo_compile_as_before() -> None:
     compiled = compile_profile(load("vmware/esxi-6.5"), arches.resolve_target(arch="x86_64"),
                                _with_rpc(capabilities_for(STOCK)))
     assert not any("x-rpc" in a or "guestinfo" in a for a in (*compiled.argv, *compiled.guest_cmdline))
+
+
+def test_no_backdoor_architecture_states_the_keys_unsupported() -> None:
+    profile = guestinfo.with_guestinfo(load("power/pseries-pci"), {"gc.x": "hello"})
+    target = arches.resolve_target(arch="ppc64")
+    compiled = compile_profile(profile, target, capabilities_for(arches.get("ppc64").binary(target)))
+    e = next(e for e in compiled.report.expectations if e.selector == "guestinfo[gc.x].value")
+    assert e.fidelity is Fidelity.UNSUPPORTED and "ppc64 has no VMware backdoor" in e.reason
