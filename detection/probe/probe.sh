@@ -413,8 +413,19 @@ tool() {
 # channels and send without end; the host measures its own memory around it.
 # With guestinfo keys announced (a run that uses the RPC channel): the backdoor's
 # time and speed commands, as vmware-toolbox-cmd stat hosttime/speed call them.
-[ -n "$want_guestinfo" ] && [ -n "$HELPER" ] && [ -x "$HELPER" ] &&
+# And open-vm-tools' own clients where the image has them (I/O permission
+# granted by the helper: TCG refuses the port to user code without it).
+if [ -n "$want_guestinfo" ] && [ -n "$HELPER" ] && [ -x "$HELPER" ]; then
 	tool backdoor-time "$HELPER" --backdoor-time
+	if [ -x "$TR/usr/bin/vmware-rpctool" ]; then
+		tool vmware-rpctool-get "$HELPER" --ioperm-exec "$TR/usr/bin/vmware-rpctool" "info-get guestinfo.${want_guestinfo%%,*}"
+		tool vmware-rpctool-set "$HELPER" --ioperm-exec "$TR/usr/bin/vmware-rpctool" "info-set guestinfo.guestcompat.rpctool ok"
+	fi
+	if [ -x "$TR/usr/bin/vmware-toolbox-cmd" ]; then
+		tool vmware-toolbox-hosttime "$HELPER" --ioperm-exec "$TR/usr/bin/vmware-toolbox-cmd" stat hosttime
+		tool vmware-toolbox-speed "$HELPER" --ioperm-exec "$TR/usr/bin/vmware-toolbox-cmd" stat speed
+	fi
+fi
 case $want_rpcflood in
 [1-9]|[1-5][0-9]|60)
 	[ -n "$HELPER" ] && [ -x "$HELPER" ] &&

@@ -90,6 +90,15 @@ def test_guestinfo_reaches_the_guest_and_back(patched: str) -> None:
     assert abs(int(timed["seconds"]) - time.time()) < 120, timed
     assert 0 < int(timed["usecs"]) < 1_000_000 or timed["usecs"] == "0"
     assert 100 <= int(timed["mhz"]) < 100_000, timed
+    # open-vm-tools' own clients in the guest (Debian 12's): rpctool reads the first key (gc.big)
+    tools = outcome.boot.document["tools"]
+    assert (tools["vmware-rpctool-get"]["status"], tools["vmware-rpctool-get"]["stdout"]) == ("0", BIG), \
+        tools["vmware-rpctool-get"]["stderr"]
+    assert tools["vmware-rpctool-set"]["status"] == "0" and store["guestcompat.rpctool"] == "ok"
+    assert tools["vmware-toolbox-hosttime"]["status"] == "0" and str(time.gmtime().tm_year) in \
+        tools["vmware-toolbox-hosttime"]["stdout"]
+    speed = tools["vmware-toolbox-speed"]
+    assert speed["status"] == "0" and speed["stdout"] == f"{timed['mhz']} MHz", speed
 
 
 def test_stock_qemu_has_no_guestinfo() -> None:
@@ -102,6 +111,8 @@ def test_stock_qemu_has_no_guestinfo() -> None:
     assert "no backdoor RPC channel" in (expectation.reason or "")
     assert outcome.fingerprint.guestinfo == {"gc.x": None}
     assert outcome.boot.guestinfo is None
+    rpctool = outcome.boot.document["tools"]["vmware-rpctool-get"]
+    assert rpctool["status"] != "0" and rpctool["stdout"] == "", rpctool
     assert "vmport.x-rpc=on" not in outcome.compiled.argv
 
 
