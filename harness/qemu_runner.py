@@ -56,6 +56,8 @@ class BootResult:
     qemu_build: str | None = None       # libvirt runs: the emulator and the version it reports
     marks: dict[str, float] = field(default_factory=dict)
     guestinfo: dict[str, str] | None = None
+    tools_version: str | None = None
+    """What the guest's tools.set.version told vmport (``x-tools-version``), with ``x-rpc`` only."""
     """The backdoor RPC channel's guestinfo store after the fingerprint (QMP ``qom-get`` of vmport's
     ``x-guestinfo``): host keys plus what the guest wrote; None when the machine has no ``x-rpc``."""
     """time.monotonic() at each step of the boot (``launch``, ``artefacts`` built, ``qmp`` connected,
@@ -131,7 +133,7 @@ async def boot_async(compiled: CompiledMachine, image: BootImage, *, timeout: fl
         result = BootResult(reader.document, console, list(query_pci), seconds, argv, list(events), from_launch,
                             marks=marks)
         if "vmport.x-rpc=on" in argv:
-            result.guestinfo = await read_guestinfo(qemu)
+            result.guestinfo, result.tools_version = await read_guestinfo(qemu)
     marks["closed"] = time.monotonic()
     return result
 
@@ -140,7 +142,7 @@ async def boot_async(compiled: CompiledMachine, image: BootImage, *, timeout: fl
 GUESTINFO_JSON_LIMIT = 16 * 1024 * 1024
 
 
-async def read_guestinfo(qemu: Any) -> dict[str, str]:
+async def read_guestinfo(qemu: Any) -> tuple[dict[str, str], str]:
     """vmport's guestinfo store over QMP: the vmport device is found by its QOM type among the
     machine's unattached children (QEMU names it ``device[N]``, N varying with the machine)."""
     children = await qemu.execute("qom-list", {"path": "/machine/unattached"})
@@ -153,7 +155,8 @@ async def read_guestinfo(qemu: Any) -> dict[str, str]:
     store = json.loads(text)
     if not isinstance(store, dict) or not all(isinstance(v, str) for v in store.values()):
         raise RunError("vmport's x-guestinfo is not a JSON object of strings")
-    return store
+    version = await qemu.execute("qom-get", {"path": paths[0], "property": "x-tools-version"})
+    return store, str(version)[:64]
 
 
 async def _read_until_document_or_shutdown(stream: asyncio.StreamReader, reader: FrameReader, console: KeptLines,

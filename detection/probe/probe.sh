@@ -425,6 +425,15 @@ if [ -n "$want_guestinfo" ] && [ -n "$HELPER" ] && [ -x "$HELPER" ]; then
 		tool vmware-toolbox-hosttime "$HELPER" --ioperm-exec "$TR/usr/bin/vmware-toolbox-cmd" stat hosttime
 		tool vmware-toolbox-speed "$HELPER" --ioperm-exec "$TR/usr/bin/vmware-toolbox-cmd" stat speed
 	fi
+	# vmtoolsd exits at once when it finds no channel; with one it polls TCLO and
+	# answers the host's reset and Capabilities_Register (tools.set.version).
+	# (stdout: "running" after 8 s, or "exited N"; a tool's records stay grouped)
+	if [ -x "$TR/usr/bin/vmtoolsd" ]; then
+		tool vmtoolsd sh -c '"$1" --ioperm-exec "$2" >/dev/null 2>&1 </dev/null &
+			p=$!; sleep 8
+			if kill -0 $p 2>/dev/null; then echo running; kill $p; else wait $p; echo "exited $?"; fi' \
+			sh "$HELPER" "$TR/usr/bin/vmtoolsd"
+	fi
 fi
 case $want_rpcflood in
 [1-9]|[1-5][0-9]|60)

@@ -80,7 +80,7 @@ class X86_64(ArchStrategy):
     qemu_binary = "qemu-system-x86_64"
     probe_helpers = ("x86",)
     guest_tools = ("lspci", "dmidecode", "systemd-detect-virt", "virt-what", "udevadm",
-                   "vmware-checkvm", "vmware-rpctool", "vmware-toolbox-cmd")
+                   "vmware-checkvm", "vmware-rpctool", "vmware-toolbox-cmd", "vmtoolsd")
     machines = ("pc",)
     default_firmware = "bios"
     accels = ("tcg",)

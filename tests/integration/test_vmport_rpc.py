@@ -99,6 +99,10 @@ def test_guestinfo_reaches_the_guest_and_back(patched: str) -> None:
         tools["vmware-toolbox-hosttime"]["stdout"]
     speed = tools["vmware-toolbox-speed"]
     assert speed["status"] == "0" and speed["stdout"] == f"{timed['mhz']} MHz", speed
+    # vmtoolsd stays up on the channel: it set its guestinfo.vmtools.* keys and, asked over TCLO to
+    # register its capabilities, said tools.set.versiontype with the same version number
+    assert tools["vmtoolsd"]["stdout"] == "running", tools["vmtoolsd"]
+    assert store["vmtools.versionString"] and outcome.boot.tools_version.split()[0] == store["vmtools.versionNumber"]
 
 
 def test_stock_qemu_has_no_guestinfo() -> None:
@@ -113,6 +117,8 @@ def test_stock_qemu_has_no_guestinfo() -> None:
     assert outcome.boot.guestinfo is None
     rpctool = outcome.boot.document["tools"]["vmware-rpctool-get"]
     assert rpctool["status"] != "0" and rpctool["stdout"] == "", rpctool
+    vmtoolsd = outcome.boot.document["tools"]["vmtoolsd"]
+    assert vmtoolsd["stdout"].startswith("exited"), vmtoolsd
     assert "vmport.x-rpc=on" not in outcome.compiled.argv
 
 
