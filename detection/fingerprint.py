@@ -231,6 +231,9 @@ class Fingerprint:
     tools: guest_tools.GuestTools | None = None   # the guest's own tools (x86 images), parsed
     system: SystemState | None = None             # full guests only (optional, additive)
     input_devices: tuple[str, ...] = ()           # input device names, /proc/bus/input/devices order (issue 26)
+    guestinfo: Mapping[str, str | None] = field(default_factory=dict)
+    """guestinfo keys the run announced, read back over the backdoor RPC channel: the value, or None
+    when the channel did not answer with one (no RPC, or "0 No value found")."""
 
     # -- lookups ---------------------------------------------------------
     def pci_function(self, ref: str) -> PciFunction | None:
@@ -398,6 +401,7 @@ class _Builder:
             tools=tools,
             system=self.system(),
             input_devices=self.input_devices(),
+            guestinfo=self.guestinfo(),
         )
 
     def input_devices(self) -> tuple[str, ...]:
@@ -407,6 +411,15 @@ class _Builder:
         if len(keys) > 64:
             raise self._fail("input", "at most 64 input devices", f"{len(keys)} entries")
         return tuple(self.text(sec, k, f"input.{k}") or "" for k in keys)
+
+    def guestinfo(self) -> dict[str, str | None]:
+        sec = self.obj(self.doc, "guestinfo", "guestinfo")
+        out: dict[str, str | None] = {}
+        for key in sorted(sec):
+            entry = self.obj(sec, key, f"guestinfo.{key}")
+            ok = self.text(entry, "status", f"guestinfo.{key}.status") == "0"
+            out[_clean(key)] = (self.text(entry, "value", f"guestinfo.{key}.value") or "") if ok else None
+        return out
 
     def system(self) -> SystemState | None:
         sec = self.obj(self.doc, "system", "system")

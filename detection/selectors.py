@@ -252,6 +252,23 @@ class Tool(_Named):
     allowed = TOOLS
 
 
+_GUESTINFO_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+@dataclass(frozen=True)
+class Guestinfo(Selector):
+    """``guestinfo[<key>].value``: what the guest reads over the backdoor RPC channel
+    (``info-get guestinfo.<key>``); None when the channel does not answer it."""
+
+    key: str
+
+    def __post_init__(self) -> None:
+        _check(bool(_GUESTINFO_KEY.fullmatch(self.key)), f"guestinfo selector: key {self.key!r} is not a guestinfo key")
+
+    def __str__(self) -> str:
+        return f"guestinfo[{self.key}].value"
+
+
 def smbios_selector(section: str, field: str) -> Dmi | Smbios:
     """The selector of profile field ``[smbios.<section>] <field>``: ``dmi.<file>`` where Linux
     exports it in sysfs, else ``smbios.<section>.<field>``."""
@@ -282,6 +299,9 @@ def _parse(text: str) -> Selector:
         if family == "net":
             _check(rest == "name", f"net selector: field {rest!r} is not name")
             return NetName(key)
+        if family == "guestinfo":
+            _check(rest == "value", f"guestinfo selector: field {rest!r} is not value")
+            return Guestinfo(key)
         if family == "vdevice":
             return Vdevice(key, rest)
         if family == "disk":

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 PLACEHOLDER_PREFIX = "@artefact/"
 
-KINDS = ("acpi-asl",)
-"""``acpi-asl``: ACPI Source Language, compiled by ``iasl`` into an AML table file."""
+KINDS = ("acpi-asl", "json")
+"""``acpi-asl``: ACPI Source Language, compiled by ``iasl`` into an AML table file;
+``json``: a JSON document QEMU reads as is (vmport's guestinfo store)."""
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,16 @@ class CompiledMachine:
         return self.report.expectations
 
 
+def _guestinfo_elsewhere(profile: Profile, arch: str, stated: list[Expectation]) -> list[Expectation]:
+    """guestinfo keys on an architecture whose strategy has no VMware backdoor (only x86's has one):
+    unsupported, with the reason, rather than silently dropped."""
+    if not profile.guestinfo or any(e.selector.startswith("guestinfo[") for e in stated):
+        return []
+    return [Expectation("detection", f"guestinfo[{key}].value", value, None,
+                        f"{arch} has no VMware backdoor, so no RPC channel to read guestinfo", "guestinfo")
+            for key, value in sorted(profile.guestinfo.items())]
+
+
 def compile_profile(profile: Profile, target: Target | None = None,
                     capabilities: Capabilities | None = None) -> CompiledMachine:
     """Compile *profile* for *target*, checked against the target QEMU's *capabilities*
@@ -99,12 +109,14 @@ def compile_profile(profile: Profile, target: Target | None = None,
     argv = [arch.binary(target), *BASE_ARGS, *platform.argv, *pci.argv, *vio.argv, *disks.argv]
     check_argv_size(argv)
     check_argv(argv, caps, profile)
-    expectations = tuple(platform.expectations + pci.expectations + vio.expectations + disks.expectations)
+    expectations = tuple(platform.expectations + pci.expectations + vio.expectations + disks.expectations
+                         + _guestinfo_elsewhere(profile, arch.name, platform.expectations))
     modaliases = tuple(dict.fromkeys(platform.modaliases + pci.modaliases + vio.modaliases + disks.modaliases))
     nics = (sum(1 for p in pci.by_name.values() if p.qemu_id is not None and p.kind.role == "nic")
             + sum(1 for d in vio.by_name.values() if d.qemu_id is not None and d.kind.role == "nic"))
     guest_cmdline = (f"guestcompat.disks={disks.visible}", f"guestcompat.nics={nics}",
-                     *((f"guestcompat.rate={','.join(disks.rates)}",) if disks.rates else ()))
+                     *((f"guestcompat.rate={','.join(disks.rates)}",) if disks.rates else ()),
+                     *((f"guestcompat.guestinfo={','.join(sorted(profile.guestinfo))}",) if profile.guestinfo else ()))
     return CompiledMachine(profile, target, arch, tuple(argv), FidelityReport(expectations), modaliases,
-                           tuple(pci.artefacts), arch.kernel_form_for(profile), guest_cmdline, blocked,
+                           tuple(pci.artefacts) + tuple(platform.artefacts), arch.kernel_form_for(profile), guest_cmdline, blocked,
                            platform.firmware, tuple(platform.display_paths.items()))

@@ -31,6 +31,8 @@ def artefact_dir() -> Path:
 
 def build(artefact: Artefact, *, iasl: str = IASL) -> Path:
     """The built file of ``artefact`` (from the cache when it was built before)."""
+    if artefact.kind == "json":
+        return _write_verbatim(artefact, "json")
     target = artefact_dir() / f"{artefact.digest}.aml"
     if target.exists():
         return target
@@ -54,6 +56,18 @@ def build(artefact: Artefact, *, iasl: str = IASL) -> Path:
             raise RunError(f"cannot build ACPI table {artefact.name}: {iasl} exited with code "
                            f"{proc.returncode}:\n{detail}")
         os.replace(built, target)
+    return target
+
+
+def _write_verbatim(artefact: Artefact, suffix: str) -> Path:
+    """A source QEMU reads as it is: written once under its digest (temporary name, then rename)."""
+    target = artefact_dir() / f"{artefact.digest}.{suffix}"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=target.parent, prefix=".tmp-", delete=False) as tmp:
+        tmp.write(artefact.source)
+    os.replace(tmp.name, target)
     return target
 
 

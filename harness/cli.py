@@ -171,6 +171,15 @@ def _finish_run(outcome: RunOutcome, console_path: Path | None, json_path: Path 
     sys.exit(EXIT_PASS if outcome.passed else EXIT_MISMATCH)
 
 
+def guestinfo_options(func):
+    """--guestinfo KEY=VALUE and --guestinfo-file KEY=PATH (profiles/guestinfo.py)."""
+    func = click.option("--guestinfo-file", "guestinfo_files", multiple=True, metavar="KEY=PATH",
+                        help="a guestinfo key whose value is a file's text (cloud-init metadata, userdata)")(func)
+    return click.option("--guestinfo", "guestinfo", multiple=True, metavar="KEY=VALUE",
+                        help="a guestinfo key the guest reads over the backdoor RPC channel (repeatable; adds to "
+                             "the profile's [guestinfo])")(func)
+
+
 @cli.command("run")
 @click.argument("profile")
 @target_options
@@ -187,19 +196,22 @@ def _finish_run(outcome: RunOutcome, console_path: Path | None, json_path: Path 
                                           "on this host, so the URI must name a local driver (qemu:///system)")
 @click.option("--screenshot", "screenshot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help=SCREENSHOT_HELP)
+@guestinfo_options
 def run_cmd(profile: str, arch: str | None, machine: str | None, accel: str, qemu_binary: str | None, timeout: float,
             json_path: Path | None, verbose: bool, console_path: Path | None, backend: str, uri: str | None,
-            screenshot_path: Path | None) -> None:
+            screenshot_path: Path | None, guestinfo: tuple[str, ...], guestinfo_files: tuple[str, ...]) -> None:
     """Boot PROFILE in a real guest and compare what it sees with the profile."""
     from guestcompat.harness.run import run_profile
+    from guestcompat.profiles.guestinfo import parse
     from guestcompat.profiles.loader import load
 
+    extra = parse(guestinfo, guestinfo_files)
     target = make_target(arch, machine, accel, qemu_binary, load(profile).platform.arch)
     if screenshot_path is not None and backend == "libvirt":
         raise GuestcompatError("--screenshot is taken over QEMU's monitor: it needs --backend qemu")
     with progress_reporter(profile) as progress:
         outcome = run_profile(profile, target, timeout=timeout, progress=progress, backend=backend, uri=uri,
-                              screenshot=screenshot_path)
+                              screenshot=screenshot_path, guestinfo=extra)
     _finish_run(outcome, console_path, json_path, verbose)
 
 
@@ -244,17 +256,21 @@ def migrate_cmd(profile: str, arch: str | None, machine: str | None, accel: str,
 @click.option("-v", "--verbose", is_flag=True, help="list every check, not only deviations and mismatches")
 @click.option("--screenshot", "screenshot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help=SCREENSHOT_HELP)
+@guestinfo_options
 def boot_imported_cmd(vmx_file: Path, arch: str | None, machine: str | None, accel: str, qemu_binary: str | None,
                       qemu_defaults: bool, timeout: float, json_path: Path | None, console_path: Path | None,
-                      verbose: bool, screenshot_path: Path | None) -> None:
+                      verbose: bool, screenshot_path: Path | None, guestinfo: tuple[str, ...],
+                      guestinfo_files: tuple[str, ...]) -> None:
     """Import a VMware VM (.vmx + its VMDK) and boot it from its own disk: the disk's kernel, initrd and
     root file system on the imported controller; compare what it sees with the imported profile."""
     from guestcompat.harness.imported import run_imported
+    from guestcompat.profiles.guestinfo import parse
 
+    extra = parse(guestinfo, guestinfo_files)
     target = make_target(arch, machine, accel, qemu_binary)
     with progress_reporter(vmx_file.name) as progress:
         outcome = run_imported(vmx_file, target=target, qemu_defaults=qemu_defaults, timeout=timeout,
-                               progress=progress, screenshot=screenshot_path)
+                               progress=progress, screenshot=screenshot_path, guestinfo=extra)
     _finish_run(outcome, console_path, json_path, verbose)
 
 

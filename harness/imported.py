@@ -70,12 +70,16 @@ def _image_record(boot: DiskBoot) -> GuestImage:
 
 def run_imported(vmx: Path, *, target: Target | None = None, qemu_defaults: bool = False,
                  timeout: float = DEFAULT_TIMEOUT, progress: Progress | None = None,
-                 screenshot: Path | None = None) -> RunOutcome:
+                 screenshot: Path | None = None, guestinfo: dict[str, str] | None = None) -> RunOutcome:
     """Boot the VM *vmx* describes from its own disk and compare with its imported profile
-    (on *target*: default, the architecture's own QEMU)."""
+    (on *target*: default, the architecture's own QEMU); ``guestinfo``: keys for the backdoor RPC
+    channel's store (``--guestinfo``)."""
+    from guestcompat.profiles.guestinfo import with_guestinfo
+
     say = progress or (lambda _msg: None)
     say("importing the .vmx")
     profile, _disk_name, disk = imported_profile(vmx)
+    profile = with_guestinfo(profile, guestinfo or {})
     compiled = compile_profile(profile, target)
     refuse_blocked(compiled)
     say("reading the kernel and initrd from the disk")

@@ -13,8 +13,8 @@ import re
 from collections.abc import Callable, Iterator
 
 from guestcompat.detection.fingerprint import BlockDevice, Fingerprint, PciFunction
-from guestcompat.detection.selectors import (Backdoor, Cpuid, DeviceTreeRoot, Disk, DiskRate, Dmi, Input, Kernel,
-                                             NetName, Pci, Selector, Smbios, Tool, Vdevice, VmLimit, parse)
+from guestcompat.detection.selectors import (Backdoor, Cpuid, DeviceTreeRoot, Disk, DiskRate, Dmi, Guestinfo, Input,
+                                             Kernel, NetName, Pci, Selector, Smbios, Tool, Vdevice, VmLimit, parse)
 from guestcompat.detection.smbios_fields import BY_SECTION
 from guestcompat.emulation.fidelity import Value
 from guestcompat.errors import SelectorError
@@ -188,6 +188,8 @@ def observe(fp: Fingerprint, selector: str | Selector) -> Value:
             return _vdevice_field(fp, node, field)
         case DeviceTreeRoot(prop=prop):
             return fp.devicetree.get(prop)
+        case Guestinfo(key=key):
+            return fp.guestinfo.get(key)
         case Disk():
             disk = _disk_at(fp, sel)
             if disk is None:

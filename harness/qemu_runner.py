@@ -15,6 +15,7 @@ process group and removes the temp dir before the call returns or raises.
 from __future__ import annotations
 
 import asyncio
+import json
 import contextlib
 import time
 from collections import deque
@@ -62,6 +63,11 @@ class BootResult:
     host: str | None = None             # libvirt runs: the host's name (virConnectGetHostname)
     qemu_build: str | None = None       # libvirt runs: the emulator and the version it reports
     marks: dict[str, float] = field(default_factory=dict)
+    guestinfo: dict[str, str] | None = None
+    tools_version: str | None = None
+    """What the guest's tools.set.version told vmport (``x-tools-version``), with ``x-rpc`` only."""
+    """The backdoor RPC channel's guestinfo store after the fingerprint (QMP ``qom-get`` of vmport's
+    ``x-guestinfo``): host keys plus what the guest wrote; None when the machine has no ``x-rpc``."""
     """time.monotonic() at each step of the boot (``launch``, ``artefacts`` built, ``qmp`` connected,
     ``cont`` sent, ``document`` complete, ``query_pci`` answered, ``closed``: QEMU gone): what
     bench/boot.py --breakdown splits the host's share of a boot with."""
@@ -115,6 +121,8 @@ async def boot_async(compiled: CompiledMachine, image: BootImage, *, timeout: fl
                 exc.screenshot, exc.no_screenshot = await screens.take(qemu, screenshot)
             raise
         result.screenshot, result.no_screenshot = await screens.take(qemu, screenshot)
+        if "vmport.x-rpc=on" in argv:
+            result.guestinfo, result.tools_version = await read_guestinfo(qemu)
     marks["closed"] = time.monotonic()
     return result
 
@@ -162,6 +170,27 @@ async def _boot_body(qemu: QemuProcess, compiled: CompiledMachine, argv: list[st
     marks["query_pci"] = time.monotonic()
     return BootResult(reader.document, console, list(query_pci), seconds, argv, list(events), from_launch,
                       marks=marks)
+
+
+#: The guestinfo store's JSON is bounded by QEMU (2 MiB of keys and values, escaped).
+GUESTINFO_JSON_LIMIT = 16 * 1024 * 1024
+
+
+async def read_guestinfo(qemu: Any) -> tuple[dict[str, str], str]:
+    """vmport's guestinfo store over QMP: the vmport device is found by its QOM type among the
+    machine's unattached children (QEMU names it ``device[N]``, N varying with the machine)."""
+    children = await qemu.execute("qom-list", {"path": "/machine/unattached"})
+    paths = [f"/machine/unattached/{c['name']}" for c in children if c.get("type") == "child<vmport>"]
+    if len(paths) != 1:
+        raise RunError(f"x-rpc is on but QEMU shows {len(paths)} vmport devices")
+    text = await qemu.execute("qom-get", {"path": paths[0], "property": "x-guestinfo"})
+    if not isinstance(text, str) or len(text) > GUESTINFO_JSON_LIMIT:
+        raise RunError("vmport's x-guestinfo is not a bounded JSON string")
+    store = json.loads(text)
+    if not isinstance(store, dict) or not all(isinstance(v, str) for v in store.values()):
+        raise RunError("vmport's x-guestinfo is not a JSON object of strings")
+    version = await qemu.execute("qom-get", {"path": paths[0], "property": "x-tools-version"})
+    return store, str(version)[:64]
 
 
 async def _read_until_document_or_shutdown(stream: asyncio.StreamReader, reader: FrameReader, console: KeptLines,

@@ -63,6 +63,7 @@ class RunOutcome:
             "fingerprint": json.loads(self.fingerprint.to_json()),
             "query_pci": self.boot.query_pci,
             "screenshot": str(self.boot.screenshot) if self.boot.screenshot else None,
+            **({"guestinfo_store": self.boot.guestinfo} if self.boot.guestinfo is not None else {}),
         }
 
 
@@ -159,9 +160,13 @@ def _judge(compiled: CompiledMachine, image: GuestImage, result: BootResult, rep
 
 
 def run_profile(name: str, target: Target, *, timeout: float = 120.0, progress: Progress | None = None,
-                backend: str = "qemu", uri: str | None = None, screenshot: Path | None = None) -> RunOutcome:
+                backend: str = "qemu", uri: str | None = None, screenshot: Path | None = None,
+                guestinfo: dict[str, str] | None = None) -> RunOutcome:
+    """``guestinfo``: keys added to the profile's [guestinfo] for this run (``--guestinfo``)."""
+    from guestcompat.profiles.guestinfo import with_guestinfo
+
     (progress or (lambda _msg: None))("compiling")
-    compiled = compile_profile(load(name), target)
+    compiled = compile_profile(with_guestinfo(load(name), guestinfo or {}), target)
     return run_compiled(compiled, timeout=timeout, progress=progress, backend=backend, uri=uri,
                         screenshot=screenshot)
 

@@ -223,6 +223,35 @@ class Backdoor(Frozen):
     type: Literal["express", "esx", "server", "workstation", "ace"] = "esx"
 
 
+#: guestinfo bounds: what the patched vmport stores (keys 256 B, values 128 KiB, 2 MiB in all) and what the
+#: kernel command line can announce to the probe (guestcompat.guestinfo=K1,K2,...: 16 keys of 64 bytes).
+GUESTINFO_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+GUESTINFO_MAX_KEYS = 16
+GUESTINFO_MAX_VALUE = 128 * 1024
+GUESTINFO_MAX_TOTAL = 1024 * 1024
+
+
+def check_guestinfo(table: dict[str, str]) -> dict[str, str]:
+    """Keys as vmware-rpctool spells them after ``guestinfo.`` (``metadata``, ``gc.x``), values text
+    without NUL; bounded so the store and the kernel command line that names the keys both fit."""
+    if len(table) > GUESTINFO_MAX_KEYS:
+        raise ValueError(f"{len(table)} guestinfo keys; at most {GUESTINFO_MAX_KEYS}")
+    total = 0
+    for key, value in table.items():
+        if not GUESTINFO_KEY.fullmatch(key):
+            raise ValueError(f"guestinfo key {key[:80]!r}: letters, digits, '.', '_', '-', at most 64, "
+                             f"without the 'guestinfo.' prefix")
+        if "\0" in value:
+            raise ValueError(f"guestinfo.{key}: the value contains a NUL byte")
+        size = len(value.encode())
+        if size > GUESTINFO_MAX_VALUE:
+            raise ValueError(f"guestinfo.{key}: {size} bytes; at most {GUESTINFO_MAX_VALUE}")
+        total += size + len(key)
+    if total > GUESTINFO_MAX_TOTAL:
+        raise ValueError(f"guestinfo: {total} bytes in all; at most {GUESTINFO_MAX_TOTAL}")
+    return table
+
+
 class Platform(Frozen):
     arch: str | None = Field(
         default=None, description="Architecture the hardware belongs to (ppc64); None = any. "
@@ -398,6 +427,9 @@ class Profile(Frozen):
     limits: DiskLimits | None = Field(
         default=None, description="VM-wide I/O limits: one budget shared by all the VM's disks (as vSphere's per-VM "
                                   "storage I/O limits), enforced by one QEMU throttle group")
+    guestinfo: Annotated[dict[str, str], AfterValidator(check_guestinfo)] = Field(
+        default_factory=dict, description="VMware guestinfo keys (without 'guestinfo.') the hypervisor holds for "
+                                          "the guest: what vmware-rpctool 'info-get guestinfo.KEY' answers")
 
     @model_validator(mode="after")
     def _names_unique_and_disks_attached(self) -> "Profile":

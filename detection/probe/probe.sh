@@ -77,6 +77,8 @@ want_disks=0
 want_nics=0
 want_rates=
 want_klog=
+want_guestinfo=
+want_rpcflood=
 if [ -r "$R/proc/cmdline" ]; then
 	read -r cmdline < "$R/proc/cmdline"
 	for w in $cmdline; do
@@ -86,6 +88,8 @@ if [ -r "$R/proc/cmdline" ]; then
 		guestcompat.rate=*) want_rates=${w#*=} ;;
 		guestcompat.run=*) boot_run=${w#*=} ;;
 		guestcompat.klog=*) want_klog=${w#*=} ;;
+		guestcompat.guestinfo=*) want_guestinfo=${w#*=} ;;
+		guestcompat.rpcflood=*) want_rpcflood=${w#*=} ;;
 		esac
 	done
 fi
@@ -378,6 +382,32 @@ fi
 
 stamp helper
 
+# --- guestinfo: the keys the run set (guestcompat.guestinfo=K1,K2 on the ----
+# kernel command line), read back over the backdoor RPC channel the way
+# vmware-rpctool reads them ("info-get guestinfo.K"); exit status 0 = the
+# host answered "1 VALUE", 1 = "0 REASON", 3 = no RPC channel.
+if [ -n "$want_guestinfo" ] && [ -n "$HELPER" ] && [ -x "$HELPER" ]; then
+	# (no set --: "$@" holds the binary files for od)
+	_ifs=$IFS
+	IFS=,
+	for k in $want_guestinfo; do
+		IFS=$_ifs
+		case $k in *[!A-Za-z0-9._-]*|"") continue ;; esac
+		"$HELPER" --rpc "info-get guestinfo.$k" > "$T/gc-gi$k.out" 2> "$T/gc-gi$k.err" < /dev/null
+		rec s "guestinfo/$k/status" "$?"
+		rec t "guestinfo/$k/value" "$T/gc-gi$k.out"
+		rec t "guestinfo/$k/error" "$T/gc-gi$k.err"
+	done
+	IFS=$_ifs
+	# ... and one write: the run's nonce into guestinfo.guestcompat.run, which
+	# the host reads back over QMP (qom-get vmport x-guestinfo).
+	"$HELPER" --rpc "info-set guestinfo.guestcompat.run ${run:-none}" > /dev/null 2> "$T/gc-gis.err" < /dev/null
+	rec s "guestinfo_set/status" "$?"
+	rec t "guestinfo_set/error" "$T/gc-gis.err"
+fi
+
+stamp guestinfo
+
 # --- running a tool: each runs once; its stdout, stderr, exit status and ----
 # duration (centiseconds of /proc/uptime) go into tools/<key>/.
 TR=${GC_TOOLROOT-}
@@ -436,6 +466,37 @@ for d in "$R"/sys/class/input/input*; do
 	_n=$((_n + 1))
 done
 stamp input
+# A hostile guest (bound tests only, guestcompat.rpcflood=SECONDS): open RPC
+# channels and send without end; the host measures its own memory around it.
+# With guestinfo keys announced (a run that uses the RPC channel): the backdoor's
+# time and speed commands, as vmware-toolbox-cmd stat hosttime/speed call them.
+# And open-vm-tools' own clients where the image has them (I/O permission
+# granted by the helper: TCG refuses the port to user code without it).
+if [ -n "$want_guestinfo" ] && [ -n "$HELPER" ] && [ -x "$HELPER" ]; then
+	tool backdoor-time "$HELPER" --backdoor-time
+	if [ -x "$TR/usr/bin/vmware-rpctool" ]; then
+		tool vmware-rpctool-get "$HELPER" --ioperm-exec "$TR/usr/bin/vmware-rpctool" "info-get guestinfo.${want_guestinfo%%,*}"
+		tool vmware-rpctool-set "$HELPER" --ioperm-exec "$TR/usr/bin/vmware-rpctool" "info-set guestinfo.guestcompat.rpctool ok"
+	fi
+	if [ -x "$TR/usr/bin/vmware-toolbox-cmd" ]; then
+		tool vmware-toolbox-hosttime "$HELPER" --ioperm-exec "$TR/usr/bin/vmware-toolbox-cmd" stat hosttime
+		tool vmware-toolbox-speed "$HELPER" --ioperm-exec "$TR/usr/bin/vmware-toolbox-cmd" stat speed
+	fi
+	# vmtoolsd exits at once when it finds no channel; with one it polls TCLO and
+	# answers the host's reset and Capabilities_Register (tools.set.version).
+	# (stdout: "running" after 8 s, or "exited N"; a tool's records stay grouped)
+	if [ -x "$TR/usr/bin/vmtoolsd" ]; then
+		tool vmtoolsd sh -c '"$1" --ioperm-exec "$2" >/dev/null 2>&1 </dev/null &
+			p=$!; sleep 8
+			if kill -0 $p 2>/dev/null; then echo running; kill $p; else wait $p; echo "exited $?"; fi' \
+			sh "$HELPER" "$TR/usr/bin/vmtoolsd"
+	fi
+fi
+case $want_rpcflood in
+[1-9]|[1-5][0-9]|60)
+	[ -n "$HELPER" ] && [ -x "$HELPER" ] &&
+		tool rpcflood "$HELPER" --rpc-flood "$want_rpcflood" ;;
+esac
 
 # --- the guest's own tools (only those the image has) ------------------------
 # What a migration engineer would run inside the VM.  Outputs are parsed on

@@ -28,6 +28,8 @@ class PlatformPart:
 
     argv: list[str] = field(default_factory=list)
     expectations: list[Expectation] = field(default_factory=list)
+    artefacts: list[Artefact] = field(default_factory=list)
+    """Files the argv refers to by placeholder (vmport's guestinfo store)."""
     firmware: str = ""
     """Which firmware build the argv boots, for reports (empty: the machine's default, not named)."""
     display_paths: dict[str, str] = field(default_factory=dict)

@@ -12,10 +12,11 @@ the cleared bit is reported as an approximation.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from guestcompat.bridges.topology import Topology
-from guestcompat.detection.selectors import Backdoor, Cpuid, Dmi, Input, Kernel, Smbios, Tool, smbios_selector
+from guestcompat.detection.selectors import Backdoor, Cpuid, Dmi, Guestinfo, Input, Kernel, Smbios, Tool, smbios_selector
 from guestcompat.detection.smbios_fields import SECTIONS as SMBIOS_SECTIONS
 from guestcompat.emulation.acpi_slots import slot_table
 from guestcompat.emulation.arches.base import ArchStrategy, PlatformPart, SlotPart
@@ -75,6 +76,8 @@ CPU_DEFAULT_BRAND = {"qemu64": "QEMU Virtual CPU version 2.5+"}
 PC_PCI_ROOT = "\\_SB.PCI0"
 PC_NO_ACPI_HOTPLUG = {"PIIX4_PM.acpi-pci-hotplug-with-bridge-support": False, "PIIX4_PM.acpi-root-pci-hotplug": False}
 SLOT_TABLE = "ssdt-slots.aml"
+#: The guestinfo store vmport loads (x-guestinfo-file): a JSON object of strings.
+GUESTINFO_STORE = "guestinfo.json"
 
 
 class X86_64(ArchStrategy):
@@ -86,7 +89,7 @@ class X86_64(ArchStrategy):
     qemu_binary = "qemu-system-x86_64"
     probe_helpers = ("x86",)
     guest_tools = ("lspci", "dmidecode", "systemd-detect-virt", "virt-what", "udevadm",
-                   "vmware-checkvm")
+                   "vmware-checkvm", "vmware-rpctool", "vmware-toolbox-cmd", "vmtoolsd")
     machines = ("pc",)
     default_firmware = "bios"
     accels = ("tcg",)
@@ -196,7 +199,32 @@ class X86_64(ArchStrategy):
         part.argv += ["-smp", str(profile.cpu.count), "-m", str(profile.platform.memory_mb)]
         self._identity(profile, target, part)
         self._guest_tools(profile, target, facts, part)
+        self._guestinfo(profile, caps, part)
         return part
+
+    def _guestinfo(self, profile: Profile, caps: Capabilities | None, part: PlatformPart) -> None:
+        """The guestinfo store behind the backdoor's RPC channel: only a vmport whose capability probe
+        lists ``x-rpc`` (guestcompat's patch 0010) has one; elsewhere every key is unsupported."""
+        if not profile.guestinfo:
+            return
+        vmport = caps.device_properties.get("vmport", ()) if caps else ()
+        if not profile.backdoor.enabled:
+            reason = "the profile has no VMware backdoor ([backdoor] enabled = false): no RPC channel to read it"
+        elif "x-rpc" not in vmport:
+            reason = ("this QEMU's vmport has no backdoor RPC channel (no x-rpc property: stock QEMU answers "
+                      "GETVERSION and a few commands only), so VMware Tools and vmware-rpctool read no guestinfo")
+        else:
+            reason = None
+            store = json.dumps(profile.guestinfo, sort_keys=True, ensure_ascii=False)
+            artefact = Artefact(GUESTINFO_STORE, "json", store, "vmport's guestinfo store (backdoor RPC)")
+            part.artefacts.append(artefact)
+            part.argv += ["-global", global_property("vmport", "x-rpc", True),
+                          "-global", global_property("vmport", "x-guestinfo-file", artefact.placeholder)]
+            if "x-time-cmds" in vmport:
+                part.argv += ["-global", global_property("vmport", "x-time-cmds", True)]
+        for key, value in sorted(profile.guestinfo.items()):
+            part.expectations.append(Expectation("detection", str(Guestinfo(key)), value,
+                                                 None if reason else value, reason, "guestinfo"))
 
     def _guest_tools(self, profile: Profile, target: Target, facts: AccelFacts, part: PlatformPart) -> None:
         """What the guest's own detectors (in the image: ``guest_tools``) will conclude."""

@@ -61,7 +61,7 @@ def test_the_7_2_patched_key_is_the_one_earlier_checkouts_built():
     assert spec.directory_name == "guestcompat-qemu"
     key, patches = qemu_build.build_key("1:7.2+dfsg-7+deb12u18", "1.16.2-1", spec)
     assert key == qemu_build.build_key("1:7.2+dfsg-7+deb12u18", "1.16.2-1")[0]
-    assert [p.split("/")[0] for p in patches] == ["qemu-7.2"] * 7 + ["seabios-1.16"]
+    assert [p.split("/")[0] for p in patches] == ["qemu-7.2"] * 8 + ["seabios-1.16"]
     other, _ = qemu_build.build_key("1:7.2+dfsg-7+deb12u18", "1.16.2-1", qemu_build.SOURCE_BUILDS["10.0-patched"])
     assert other != key
 
