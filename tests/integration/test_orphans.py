@@ -59,7 +59,10 @@ def test_sigkill_during_a_boot_leaves_no_qemu_and_the_next_run_sweeps_the_direct
     qemus: list[int] = []
     try:
         # QEMU is up and its monitor socket exists: the boot is under way.
-        sockets = _wait_for("the run's QMP socket", lambda: glob.glob(os.path.join(dir_pattern(run.pid), "qmp.sock")))
+        # (a boot's, not a short-lived capability or accelerator probe's, which removes its own directory)
+        sockets = _wait_for("the run's QMP socket", lambda: [
+            s for s in glob.glob(os.path.join(dir_pattern(run.pid), "qmp.sock"))
+            if not any(f"-{probe}-" in s for probe in ("accels", "caps"))])
         qemus = _wait_for("the run's QEMU", lambda: _qemus_of(run.pid))
         run.send_signal(signal.SIGKILL)
         assert run.wait() == -signal.SIGKILL

@@ -54,7 +54,7 @@ def test_on_the_patched_build_every_source_function_has_its_class_at_its_address
     data = json.loads(report.read_text())
     placement, ids = data["scores"]["placement"], data["scores"]["ids"]
     assert placement["matched"] == placement["compared"] >= 50, placement
-    assert ids["score"] >= 0.9, ids
+    assert ids["score"] >= 0.98, ids    # 204/208 measured: the LSI 53c1030 is lsi53c1030 with VMware's ids
     missed = {d["subject"].split(" (")[0] for d in data["deviations"] if d["category"] == "ids"}
-    assert missed == {f"{field} of {address}" for address in ("00:10.0", "02:02.0")
+    assert missed == {f"{field} of 02:02.0"   # the ES1371: no QEMU model, its nearest kind keeps its own ids
                       for field in ("device", "subsystem vendor", "subsystem device", "revision")}, missed
