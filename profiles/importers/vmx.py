@@ -55,6 +55,7 @@ SCSI_KINDS = {"lsilogic": "lsilogic", "lsisas1068": "lsisas1068", "pvscsi": "pvs
 STORAGE_KINDS = {"sata": "vmware-sata", "nvme": "vmware-nvme"}
 #: The PIIX4 IDE function every VMware profile has (profiles/vmware/chipset.toml): ideN:M hangs there.
 IDE_CONTROLLER = "ide"
+IDE_KIND = "piix4-ide"
 #: deviceType values VMware gives CD-ROM drives (cdrom-image, cdrom-raw, atapi-cdrom).
 _CDROM_TYPES = ("cdrom", "atapi")
 #: .vmx virtualDev VMware uses when the key is absent
@@ -389,29 +390,16 @@ def _controller(vmx: dict[str, str], prefix: str, family: str, hw: int, devices:
     address = _address(vmx, prefix, hw, notes)
     if address is None:
         return False
-    device: dict[str, Any] = {"name": prefix, "kind": kind, "address": address}
-    nearest = _nearest(kind)
-    if nearest is not None:
-        device["substitute"] = {"kind": nearest.kind, "reason": nearest.reason}
-    devices.append(device)
+    # (a kind this build may lack gets its nearest kind after the loop: vmx_devices.substitute_for)
+    devices.append({"name": prefix, "kind": kind, "address": address})
     return True
 
 
-def _nearest(kind: str):
-    from guestcompat.profiles.catalog import load_catalog
-
-    return load_catalog().kinds[kind].nearest
-
-
-def _bus_strings(family: str, vmx_kind: str | None, cdrom: bool) -> dict[str, str]:
-    """The strings VMware's disks and drives report on this bus (devices.toml ``disk_buses.*.vmware``)."""
-    from guestcompat.profiles.catalog import load_catalog
-
+def _bus_strings(controller_kind: str, cdrom: bool) -> dict[str, str]:
+    """The strings VMware's disks and drives report on the controller kind's bus (devices.toml
+    ``disk_buses.*.vmware``)."""
     catalog = load_catalog()
-    bus_name = {"sata": "sata", "ide": "ide", "nvme": "nvme"}.get(family)
-    if bus_name is None:  # SCSI: the controller kind's bus
-        bus_name = catalog.kinds[vmx_kind].disk_bus if vmx_kind else "scsi"
-    bus = catalog.disk_buses[bus_name or "scsi"]
+    bus = catalog.disk_buses[catalog.kinds[controller_kind].disk_bus or "scsi"]
     strings = bus.vmware_cdrom if cdrom else bus.vmware
     return {} if strings is None else strings.model_dump(exclude_none=True)
 
@@ -421,7 +409,8 @@ def _disks(vmx: dict[str, str], prefix: str, family: str, controller: str, units
            unit_base: int = 0) -> None:
     """The disks and CD-ROM drives ``prefix:M`` of one controller, as ``disks`` entries on ``controller``."""
     unit_key = re.compile(rf"^{prefix}:(\d+)\.present$")
-    vmx_kind = SCSI_KINDS.get(vmx.get(f"{prefix}.virtualdev", DEFAULT_SCSI).lower()) if family == "scsi" else None
+    controller_kind = (SCSI_KINDS.get(vmx.get(f"{prefix}.virtualdev", DEFAULT_SCSI).lower(), "pvscsi")
+                       if family == "scsi" else STORAGE_KINDS.get(family, IDE_KIND))
     for key in sorted(vmx, key=lambda k: (len(k), k)):
         match = unit_key.match(key)
         if not match or not _truthy(vmx[key]):
@@ -436,7 +425,7 @@ def _disks(vmx: dict[str, str], prefix: str, family: str, controller: str, units
         disk: dict[str, Any] = {"name": f"{prefix}-{slot}", "controller": controller, "unit": unit}
         if cdrom:
             disk["media"] = "cdrom"
-        disk.update(_bus_strings(family, vmx_kind, cdrom))
+        disk.update(_bus_strings(controller_kind, cdrom))
         file_name = vmx.get(f"{prefix}:{slot}.filename")
         if cdrom:
             if file_name:
