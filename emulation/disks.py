@@ -22,7 +22,7 @@ from pathlib import Path
 from guestcompat.detection.selectors import Disk as DiskSelector
 from guestcompat.detection.selectors import DiskRate
 from guestcompat.emulation.capabilities import Capabilities
-from guestcompat.emulation.fidelity import UNKNOWN, Expectation
+from guestcompat.emulation.fidelity import Expectation
 from guestcompat.emulation.pci import PciPlan
 from guestcompat.emulation.qemuopts import opts
 from guestcompat.emulation.recipes import disks_absent
@@ -39,12 +39,6 @@ RATE_TOLERANCE = 0.15
 #: /proc/uptime's 10 ms resolution stay a few percent of the measurement.
 RATE_SECONDS = 2
 
-#: What QEMU's ATAPI drive answers to INQUIRY whatever its properties (hw/ide/atapi.c).
-QEMU_ATAPI_INQUIRY = DiskStrings(vendor="QEMU", model="QEMU DVD-ROM")
-ATAPI_REASON = ("QEMU's ATAPI CD-ROM answers INQUIRY with vendor QEMU and product QEMU DVD-ROM (no property "
-                "sets them); the drive is there at the same position")
-NVME_REASON = ("QEMU's nvme reports its own model number (QEMU NVMe Ctrl) and firmware revision (the QEMU "
-               "version): no property sets them; the serial and the namespaces are VMware's")
 
 
 @dataclass(frozen=True)
@@ -273,17 +267,21 @@ def _device_props(disk: Disk, found: Controller, node: str) -> dict[str, object]
 def guest_strings(disk: Disk, bus: DiskBus) -> tuple[DiskStrings, DiskStrings, str | None]:
     """(what the guest reads on VMware, what it reads here, why they differ) for *disk*'s strings."""
     wanted = DiskStrings(vendor=disk.vendor, model=disk.model, revision=disk.revision, serial=disk.serial)
+    if _atapi(disk, bus):
+        # An ATAPI drive answers INQUIRY itself; the profile states VMware's INQUIRY strings.
+        return wanted, _over(wanted, bus.qemu_cdrom), bus.qemu_cdrom_reason
     if bus.view == "ata":
-        if _atapi(disk, bus):
-            # An ATAPI drive answers INQUIRY itself; the profile states VMware's INQUIRY strings.
-            return wanted, QEMU_ATAPI_INQUIRY.model_copy(update={"revision": UNKNOWN}), ATAPI_REASON
         seen = _libata_view(wanted)
         return seen, seen, None
-    if bus.view == "nvme":
-        presented = wanted.model_copy(update={"model": "QEMU NVMe Ctrl" if disk.model else None,
-                                              "revision": UNKNOWN if disk.revision else None})
-        return wanted, presented, NVME_REASON
-    return wanted, wanted, None
+    return wanted, _over(wanted, bus.qemu_fixed), bus.qemu_fixed_reason
+
+
+def _over(wanted: DiskStrings, fixed: DiskStrings | None) -> DiskStrings:
+    """*wanted* with the strings QEMU answers whatever its properties put over the ones stated."""
+    if fixed is None:
+        return wanted
+    return wanted.model_copy(update={f: v for f, v in fixed.model_dump(exclude_none=True).items()
+                                     if getattr(wanted, f) is not None})
 
 
 def _libata_view(ata: DiskStrings) -> DiskStrings:

@@ -172,6 +172,12 @@ class DiskBus(Frozen):
     guest_driver: str | None = None
     vmware: DiskStrings = DiskStrings()
     vmware_cdrom: DiskStrings | None = None
+    qemu_fixed: DiskStrings | None = None
+    """Strings QEMU's disk answers whatever its properties ("<unknown>": it answers something of its own)."""
+    qemu_fixed_reason: str | None = None
+    qemu_cdrom: DiskStrings | None = None
+    """What QEMU's CD-ROM drive on this bus answers to INQUIRY whatever its properties."""
+    qemu_cdrom_reason: str | None = None
 
     def qemu_unit_limit(self) -> int:
         return self.qemu_units or self.units
