@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Wall time of the bundled matrix on 1 and on 2 libvirt daemons (README: *A fleet of libvirt hosts*).
+"""Wall time of the bundled matrix on 1 and on 2 libvirt daemons (docs/guide-fleets.md).
 
 Starts the test suite's daemons (tests/support/libvirt_daemons.py: a libvirtd with private state on
 this machine, and one in a network namespace over qemu+tcp), runs ``guestcompat matrix --libvirt …

@@ -84,7 +84,7 @@ def test_counter_case_on_qemu_defaults_loses_ens192_and_the_diff_says_why(on_pvs
 
 
 def test_the_boot_is_timed_and_uses_the_targeted_initrd(on_pvscsi, guest):
-    """The wrapper's timing lines arrive (what README's boot-time numbers come from), the test
+    """The wrapper's timing lines arrive (what docs/guide-import-replay.md's boot-time numbers come from), the test
     boot's command line is on the argv, and the initrd is the targeted one (not MODULES=most:
     136 MB unpacked; the targeted one is ~19 MB)."""
     timing = boot_timing(on_pvscsi.boot.console)

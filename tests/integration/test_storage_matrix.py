@@ -10,7 +10,7 @@ imported profile passed (the disk at its unit, with VMware's strings where the b
 The suite boots the two controllers only guestcompat's series can present (LSI Logic Parallel and
 SAS) on the patched 7.2 build: a full systemd guest under TCG takes a minute or more, and the suite
 has ten. ``make storage-matrix`` (GUESTCOMPAT_STORAGE_MATRIX=full) boots every controller on the
-patched 7.2 and 10.0 builds and on stock QEMU (the README's table). Where stock QEMU cannot boot the
+patched 7.2 and 10.0 builds and on stock QEMU (the table in docs/guide-storage.md). Where stock QEMU cannot boot the
 disk, the compiler says so before anything boots, and that is tested here too.
 """
 
