@@ -68,12 +68,24 @@ def _express_type(placed: Placed, topology: Topology, kinds: dict[str, DeviceKin
     return None
 
 
+def _runs_windows(arch: str | None) -> bool:
+    """Whether *arch* (a profile's platform.arch or a guest's uname; None: the default) is one whose
+    strategy runs Windows guests; an architecture guestcompat has no strategy for does not."""
+    from guestcompat.emulation import arches
+    from guestcompat.errors import CompileError
+
+    try:
+        return arches.get(arch or arches.DEFAULT_ARCH).runs_windows
+    except CompileError:
+        return False
+
+
 def from_profile(profile: Profile, catalog: Catalog | None = None) -> Machine:
     """The source machine a profile describes (the platform it was captured on)."""
     from guestcompat.emulation.pci import wanted_entries
 
     catalog = catalog or load_catalog()
-    if profile.platform.arch not in (None, "x86_64"):
+    if not _runs_windows(profile.platform.arch):
         raise ProfileError(f"{profile.name}: a Windows view needs an x86 machine; this profile is {profile.platform.arch}")
     entries = wanted_entries(profile, catalog)
     topology = plan([e.function for e in entries])
@@ -152,7 +164,7 @@ def _presented_label(kind: DeviceKind, shown: PciIds, wanted: DeviceKind | None)
 
 def from_fingerprint(fp: Fingerprint, label: str = "fingerprint") -> Machine:
     """What a booted (Linux) guest saw, as Windows would name it on the same machine."""
-    if fp.arch not in (None, "x86_64"):
+    if not _runs_windows(fp.arch):
         raise ProfileError(f"{label}: a Windows view needs an x86 guest; this fingerprint is {fp.arch}")
     if not fp.pci:
         raise ProfileError(f"{label}: the fingerprint lists no PCI function")

@@ -72,6 +72,8 @@ class ArchStrategy(ABC):
     default_firmware: str = ""
     """Firmware a profile gets when it names none (``platform.firmware``)."""
     accels: tuple[str, ...] = ("tcg",)
+    runs_windows: bool = False
+    """Whether Windows guests run on this architecture (the Windows view needs one)."""
     libvirt_features: tuple[str, ...] = ()
     """``<features>`` children libvirt needs to build the machine as QEMU does by default
     (without ``<acpi/>`` libvirt turns x86 ACPI off)."""

@@ -86,6 +86,7 @@ class X86_64(ArchStrategy):
     name = "x86_64"
     debian_arch = "amd64"
     kernel_package = "linux-image-amd64"
+    runs_windows = True
     kernel_form = "pvh-vmlinux"
     console = "ttyS0"
     qemu_binary = "qemu-system-x86_64"

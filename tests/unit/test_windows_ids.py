@@ -116,3 +116,15 @@ def test_every_catalogue_entry_matches_on_an_id_windows_builds_and_says_its_sour
     built = set(ids.hardware_ids(PciIdentity(0x1000, 0x0054, 0x15AD, 0x1976, 1, 0x010000), windows10=False)) | \
         set(ids.compatible_ids(PciIdentity(0x1000, 0x0054, 0x15AD, 0x1976, 1, 0x010000)))
     assert r"PCI\VEN_1000&DEV_0054" in built and r"PCI\CC_0100" in built
+
+
+def test_a_profile_of_an_architecture_without_windows_is_refused_by_name():
+    """The architecture strategy says whether Windows runs there (runs_windows), not an if on its name."""
+    import pytest
+
+    from guestcompat.detection.windows.sources import from_profile
+    from guestcompat.errors import ProfileError
+    from guestcompat.profiles.loader import load
+
+    with pytest.raises(ProfileError, match=r"power/pseries-vscsi: a Windows view needs an x86 machine; this profile is ppc64"):
+        from_profile(load("power/pseries-vscsi"))
