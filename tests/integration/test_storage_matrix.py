@@ -56,11 +56,14 @@ def _target(build: str) -> Target:
     return Target("x86_64", "pc", "tcg", qemu_binary=None if build == "stock" else build)
 
 
-@pytest.mark.parametrize("build", BUILDS)
-@pytest.mark.parametrize("bus", list(BUSES) if FULL else ["lsilogic", "lsisas1068"])
+#: (bus, build) booted: where stock cannot boot the disk, test_stock_says_before_booting checks the
+#: compiler says so instead (no boot that is known to end in the initramfs shell)
+BOOTED = [(bus, build) for build in BUILDS for bus in (BUSES if FULL else ("lsilogic", "lsisas1068"))
+          if not (build == "stock" and bus in STOCK_CANNOT)]
+
+
+@pytest.mark.parametrize(("bus", "build"), BOOTED)
 def test_imported_guest_boots_from_its_own_disk_on(bus, build, guest):
-    if build == "stock" and bus in STOCK_CANNOT:
-        pytest.skip("stock QEMU cannot boot this disk; the compiler says so (test_stock_says_before_booting)")
     kind, address = BUSES[bus]
     address = STOCK_ADDRESS.get(bus, address) if build == "stock" else address
     vmx = controller_vmx(guest, bus)
